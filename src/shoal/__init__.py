@@ -1,0 +1,46 @@
+"""Shoal: MLOps for fleets of models.
+
+>>> import shoal
+>>> client = shoal.connect()                                  # doctest: +SKIP
+>>> demand = client.fleet("grocer/demand", keys=["store", "sku"])  # doctest: +SKIP
+>>> demand.search("mape > 0.3", sort="-mape", limit=50)       # doctest: +SKIP
+"""
+
+from shoal.errors import (
+    Conflict,
+    FilterSyntaxError,
+    IntegrityError,
+    InvalidInput,
+    MissingDependency,
+    NotFound,
+    ShoalError,
+    StoreUnavailable,
+    UnsafeArtifact,
+)
+from shoal.registry.records import VersionSpec
+from shoal.sdk.client import Client, connect
+from shoal.sdk.fleet import Fleet
+from shoal.sdk.results import AliasMove, Dataset, ModelVersion, Page, Registered
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AliasMove",
+    "Client",
+    "Conflict",
+    "Dataset",
+    "FilterSyntaxError",
+    "Fleet",
+    "IntegrityError",
+    "InvalidInput",
+    "MissingDependency",
+    "ModelVersion",
+    "NotFound",
+    "Page",
+    "Registered",
+    "ShoalError",
+    "StoreUnavailable",
+    "UnsafeArtifact",
+    "VersionSpec",
+    "connect",
+]

@@ -1,0 +1,106 @@
+"""Every setting Shoal reads, in one place: name, environment variable, default, why.
+
+Local defaults come first: with no environment at all, Shoal keeps its metadata in
+SQLite and its artifacts in a folder under ``./.shoal`` (or ``$SHOAL_HOME``).
+Settings are read when asked for, not at import, so tests can change the environment.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One documented setting: its environment variable, default and meaning."""
+
+    env: str
+    default: str | None
+    doc: str
+
+    def get(self) -> str | None:
+        value = os.environ.get(self.env)
+        return value if value not in (None, "") else self.default
+
+
+HOME = Setting("SHOAL_HOME", ".shoal", "Folder for the embedded store and artifacts.")
+STORE_URL = Setting(
+    "SHOAL_STORE_URL",
+    None,
+    "Metadata store URL: sqlite:///path.db or postgresql://user@host/db. "
+    "Default: SQLite at $SHOAL_HOME/shoal.db.",
+)
+ARTIFACTS_URL = Setting(
+    "SHOAL_ARTIFACTS_URL",
+    None,
+    "Artifact store URL: a folder, file://, s3://bucket/prefix or any fsspec URL. "
+    "Default: $SHOAL_HOME/artifacts.",
+)
+USER = Setting("SHOAL_USER", None, "Name recorded as the actor in the audit log.")
+AUTO_MIGRATE = Setting(
+    "SHOAL_AUTO_MIGRATE",
+    "1",
+    "1: bring the store's schema up to date on first use; 0: refuse and ask for "
+    "'shoal db upgrade'.",
+)
+PACK_THRESHOLD = Setting(
+    "SHOAL_PACK_THRESHOLD",
+    str(1 << 20),
+    "Artifacts smaller than this many bytes are packed together; larger ones are single objects.",
+)
+SQLITE_BUSY_TIMEOUT_MS = Setting(
+    "SHOAL_SQLITE_BUSY_TIMEOUT_MS",
+    "60000",
+    "How long a SQLite writer waits for another writer before failing.",
+)
+
+SETTINGS: tuple[Setting, ...] = (
+    HOME,
+    STORE_URL,
+    ARTIFACTS_URL,
+    USER,
+    AUTO_MIGRATE,
+    PACK_THRESHOLD,
+    SQLITE_BUSY_TIMEOUT_MS,
+)
+
+
+def home() -> Path:
+    """The folder of the embedded default store."""
+    return Path(HOME.get() or ".shoal")
+
+
+def store_url() -> str:
+    """The metadata store URL in force."""
+    return STORE_URL.get() or f"sqlite:///{home() / 'shoal.db'}"
+
+
+def artifacts_url() -> str:
+    """The artifact store URL in force."""
+    return ARTIFACTS_URL.get() or str(home() / "artifacts")
+
+
+def actor() -> str:
+    """Who the audit log records as making a change."""
+    explicit = USER.get()
+    if explicit:
+        return explicit
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def auto_migrate() -> bool:
+    return (AUTO_MIGRATE.get() or "1") not in ("0", "false", "no")
+
+
+def pack_threshold() -> int:
+    return int(PACK_THRESHOLD.get() or 1 << 20)
+
+
+def sqlite_busy_timeout_ms() -> int:
+    return int(SQLITE_BUSY_TIMEOUT_MS.get() or 60000)

@@ -1,0 +1,327 @@
+"""The registry: models, versions, aliases and lineage over the store and artifacts.
+
+It joins the three lower parts and keeps their promises together: artifacts are
+written (content addressed, packed) before the metadata transaction, the metadata
+is one transaction per call, and when that transaction fails the packs this call
+wrote are deleted again, so a failed bulk call leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from shoal import config
+from shoal.artifacts import ArtifactStore, BlobRef
+from shoal.errors import InvalidInput, NotFound
+from shoal.flavors import get_flavor
+from shoal.registry.lineage import code_ref as current_code_ref
+from shoal.registry.records import prepare
+from shoal.store import aliases, audit, reads, search, writes
+from shoal.store.engine import Store
+from shoal.store.schema import datasets as datasets_table
+from shoal.store.schema import runs as runs_table
+from shoal.store.tenancy import FleetRef, Scope
+from shoal.store.writes import Inserted
+
+
+class Registry:
+    """Registry operations for one store and one artifact store."""
+
+    def __init__(self, store: Store, artifacts: ArtifactStore) -> None:
+        self.store = store
+        self.artifacts = artifacts
+
+    # -- writing versions ---------------------------------------------------------------------
+
+    def register(
+        self, fleet: FleetRef, items: Iterable[Any], *, actor: str | None = None
+    ) -> list[Inserted]:
+        """Register many versions at once, all or nothing."""
+        actor = actor or config.actor()
+        code = current_code_ref()
+        prepared = [prepare(item, i, fleet, code) for i, item in enumerate(items)]
+        if not prepared:
+            return []
+        payloads = [p.payload for p in prepared]
+        with self.store.read() as conn:
+            self._check_references(conn, fleet, prepared)
+        import hashlib
+
+        hashes = [hashlib.sha256(data).hexdigest() for data in payloads]
+        with self.store.read() as conn:
+            known = {
+                sha: BlobRef(sha, row.size, row.pack, row.offset)
+                for sha, row in writes.blob_locations(conn, hashes).items()
+            }
+        refs = self.artifacts.put_many(payloads, known=known)
+        new_packs = {ref.pack for ref in refs if ref.pack and ref.sha256 not in known}
+        for item, ref in zip(prepared, refs, strict=True):
+            item.row.sha256 = ref.sha256
+        try:
+            with self.store.write() as conn:
+                writes.insert_blobs(conn, [ref for ref in refs if ref.sha256 not in known])
+                placed = writes.insert_versions(conn, fleet, [p.row for p in prepared], actor=actor)
+                audit.record(
+                    conn, fleet.tenant_id, actor, "register", fleet.path,
+                    {"versions": len(placed), "models": len({p.model_id for p in placed})},
+                )  # fmt: skip
+        except BaseException:
+            self._forget_packs(new_packs)
+            raise
+        return placed
+
+    def _forget_packs(self, packs: set[str]) -> None:
+        """Remove packs that only a rolled-back call referenced."""
+        if not packs:
+            return
+        with self.store.read() as conn:
+            still_used = {
+                row.pack
+                for row in conn.execute(
+                    sa.select(writes.blobs.c.pack).where(writes.blobs.c.pack.in_(list(packs)))
+                )
+            }
+        self.artifacts.delete_packs(packs - still_used)
+
+    def _check_references(self, conn: Any, fleet: FleetRef, prepared: Sequence[Any]) -> None:
+        """Runs, datasets and parents named by the records must exist in this tenant."""
+        for table, attr, what in (
+            (runs_table, "run_id", "run"),
+            (datasets_table, "dataset_id", "dataset"),
+        ):
+            wanted = {getattr(p.row, attr) for p in prepared} - {None}
+            if not wanted:
+                continue
+            found = {
+                row[0]
+                for row in conn.execute(
+                    sa.select(table.c.id).where(
+                        table.c.id.in_(list(wanted)), table.c.tenant_id == fleet.tenant_id
+                    )
+                )
+            }
+            missing = sorted(wanted - found)
+            if missing:
+                raise NotFound(
+                    f"{what} {missing[0]} not found in tenant '{fleet.tenant}': register it "
+                    f"first (client.{what}s...) or leave {what}= out"
+                )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def search(self, fleet: FleetRef, **kwargs: Any) -> tuple[list[dict], str | None]:
+        with self.store.read() as conn:
+            return search.search(conn, fleet, **kwargs)
+
+    def count(self, fleet: FleetRef, **kwargs: Any) -> int:
+        with self.store.read() as conn:
+            return search.count(conn, fleet, **kwargs)
+
+    def facets(self, fleet: FleetRef, dim: str, **kwargs: Any) -> dict[str, int]:
+        with self.store.read() as conn:
+            return search.facets(conn, fleet, dim, **kwargs)
+
+    def resolve(
+        self, fleet: FleetRef, key: Any, *, alias: str | None = None, version: int | None = None
+    ) -> dict[str, Any]:
+        with self.store.read() as conn:
+            return reads.resolve(
+                conn, fleet, reads.normalize_key(fleet, key), alias=alias, version=version
+            )
+
+    def versions_of(self, fleet: FleetRef, key: Any) -> list[dict[str, Any]]:
+        with self.store.read() as conn:
+            return reads.model_versions(conn, fleet, reads.normalize_key(fleet, key))
+
+    def load(self, fleet: FleetRef, row: dict[str, Any], *, trusted: Sequence[str] = ()) -> Any:
+        """Load a version's model: bytes verified against their hash, then the flavor."""
+        flavor = get_flavor(row["flavor"])
+        data = self.read_artifact(row["artifact_sha256"])
+        return flavor.load(data, trusted=trusted, allow_pickle=fleet.allow_pickle)
+
+    def read_artifact(self, sha256: str) -> bytes:
+        with self.store.read() as conn:
+            found = writes.blob_locations(conn, [sha256]).get(sha256)
+        ref = (
+            BlobRef(sha256, found.size, found.pack, found.offset)
+            if found is not None
+            else self.artifacts.locate(sha256)
+        )
+        return self.artifacts.get(ref)
+
+    # -- aliases ------------------------------------------------------------------------------
+
+    def set_alias(
+        self,
+        fleet: FleetRef,
+        name: str,
+        targets: Sequence[tuple[Any, int | None]],
+        *,
+        expected: dict[Any, int | None] | None = None,
+        dry_run: bool = False,
+        actor: str | None = None,
+    ) -> aliases.MoveResult:
+        """Point ``name`` at the given (key, version number) pairs in one transaction."""
+        check_alias(name)
+        actor = actor or config.actor()
+        keyed = [(reads.normalize_key(fleet, key), number) for key, number in targets]
+        with self.store.write() as conn:
+            ids = reads.versions_by_number(conn, fleet, keyed)
+            pairs = [ids[key] for key, _ in keyed]
+            cas = None
+            if expected is not None:
+                cas = {}
+                expected_keys = [(reads.normalize_key(fleet, k), n) for k, n in expected.items()]
+                with_numbers = [(k, n) for k, n in expected_keys if n is not None]
+                resolved = reads.versions_by_number(conn, fleet, with_numbers)
+                for key, number in expected_keys:
+                    model = ids[key][0] if key in ids else resolved[key][0]
+                    cas[model] = resolved[key][1] if number is not None else None
+            result, _ = aliases.move(
+                conn, fleet, name, pairs, actor=actor, expected=cas, dry_run=dry_run,
+                where_text=None, source="explicit",
+            )  # fmt: skip
+            if not dry_run and result.moved:
+                audit.record(
+                    conn,
+                    fleet.tenant_id,
+                    actor,
+                    "alias.set",
+                    fleet.path,
+                    {"alias": name, "moved": result.moved, "move": result.move_id},
+                )
+        return result
+
+    def promote(
+        self,
+        fleet: FleetRef,
+        name: str,
+        *,
+        where: str | None = None,
+        source: str | None = None,
+        dry_run: bool = False,
+        actor: str | None = None,
+    ) -> tuple[aliases.MoveResult, list[tuple[int, int | None, int | None]], str]:
+        """Move ``name`` to the ``source`` version of every model the filter selects.
+
+        The selection and the move happen in one write transaction under the fleet's
+        lock, so two promoters never interleave: the second sees the first's result.
+        """
+        check_alias(name)
+        actor = actor or config.actor()
+        source = source or infer_source(fleet, where, name)
+        scoped = where
+        if source != "latest":
+            check_alias(source)
+            clause = f"alias = '{source}'"
+            scoped = f"{clause} and ({where})" if where and where.strip() else clause
+        with self.store.write() as conn:
+            from shoal.store.engine import lock_fleet
+
+            lock_fleet(conn, fleet.id)
+            pairs = search.select_versions(conn, fleet, scoped)
+            result, changes = aliases.move(
+                conn, fleet, name, pairs, actor=actor, where_text=where, source=source,
+                dry_run=dry_run,
+            )  # fmt: skip
+            if not dry_run and result.moved:
+                audit.record(
+                    conn,
+                    fleet.tenant_id,
+                    actor,
+                    "alias.promote",
+                    fleet.path,
+                    {
+                        "alias": name,
+                        "where": where,
+                        "source": source,
+                        "moved": result.moved,
+                        "move": result.move_id,
+                    },
+                )
+        return result, changes, source
+
+    def undo(self, fleet: FleetRef, move_id: int, *, actor: str | None = None) -> Any:
+        actor = actor or config.actor()
+        with self.store.write() as conn:
+            result = aliases.undo(conn, fleet, move_id, actor=actor)
+            audit.record(
+                conn,
+                fleet.tenant_id,
+                actor,
+                "alias.undo",
+                fleet.path,
+                {"undone": move_id, "move": result.move_id, "moved": result.moved},
+            )
+        return result
+
+    def describe_changes(
+        self, fleet: FleetRef, changes: Sequence[tuple[int, int | None, int | None]], limit: int
+    ) -> list[dict[str, Any]]:
+        """Keys and version numbers for the first ``limit`` changes of a move (for previews)."""
+        shown = list(changes[:limit])
+        version_ids = {v for _, old, new in shown for v in (old, new) if v is not None}
+        with self.store.read() as conn:
+            numbers = {
+                row.id: row.number
+                for row in conn.execute(
+                    sa.select(writes.versions.c.id, writes.versions.c.number).where(
+                        writes.versions.c.id.in_(list(version_ids)),
+                        writes.versions.c.tenant_id == fleet.tenant_id,
+                    )
+                )
+            } if version_ids else {}  # fmt: skip
+            keys = {
+                row.id: [row._mapping[f"k{i}"] for i in range(len(fleet.keys))]
+                for row in conn.execute(
+                    sa.select(writes.models).where(
+                        writes.models.c.id.in_([m for m, _, _ in shown]),
+                        writes.models.c.tenant_id == fleet.tenant_id,
+                    )
+                )
+            } if shown else {}  # fmt: skip
+        return [
+            {
+                "key": dict(zip(fleet.keys, keys.get(m, []), strict=False)),
+                "from": numbers.get(old) if old is not None else None,
+                "to": numbers.get(new) if new is not None else None,
+            }
+            for m, old, new in shown
+        ]
+
+
+def check_alias(name: str) -> str:
+    from shoal.store.tenancy import NAME
+
+    if not isinstance(name, str) or not NAME.match(name) or name == "latest":
+        raise InvalidInput(
+            f"alias {name!r} is not a valid alias name: use lowercase letters, digits, '-' "
+            "or '_' (e.g. 'production'); 'latest' is reserved",
+            field="alias",
+        )
+    return name
+
+
+def infer_source(fleet: FleetRef, where: str | None, target: str) -> str:
+    """The version a promotion moves in: the one other alias the filter compares, else latest.
+
+    ``promote("production", where="candidate.mape < production.mape")`` moves the
+    candidate in; a filter on plain metrics promotes each model's latest version.
+    """
+    from shoal.store.filters import fields_of, parse
+
+    owners = {
+        f.parts[0]
+        for f in fields_of(parse(where) if where else None)
+        if len(f.parts) == 2 and f.parts[0] not in ("tags", "params", "metrics")
+        and f.parts[0] not in fleet.keys
+    }  # fmt: skip
+    owners.discard(target)
+    return owners.pop() if len(owners) == 1 else "latest"
+
+
+def scope_for(fleet: FleetRef) -> Scope:
+    return Scope(fleet.tenant)

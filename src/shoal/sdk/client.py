@@ -1,0 +1,152 @@
+"""``shoal.connect()`` and the :class:`Client`: the entry point users import.
+
+The constructor stores its arguments; the database and the artifact store are
+opened on the first call that needs them (so ``connect()`` never fails on its own
+and costs nothing until used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from shoal import config
+from shoal.artifacts import ArtifactStore, open_artifact_store
+from shoal.registry import Registry
+from shoal.registry.lineage import lineage as store_lineage
+from shoal.sdk.datasets import Datasets
+from shoal.sdk.fleet import Fleet
+from shoal.sdk.results import ModelVersion
+from shoal.store import Scope, Store, audit, reads
+from shoal.store import fleets as store_fleets
+from shoal.store import runs as store_runs
+from shoal.store.tenancy import split_fleet_path
+
+
+class Client:
+    """A connection to one metadata store and one artifact store, for one scope.
+
+    ``tenant=None`` acts as the operator of a local installation (every tenant);
+    ``tenant="grocer"`` confines every call to that tenant.
+    """
+
+    def __init__(
+        self,
+        store_url: str | None = None,
+        artifacts_url: str | None = None,
+        *,
+        tenant: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.store_url = store_url or config.store_url()
+        self.artifacts_url = artifacts_url or config.artifacts_url()
+        self.storage_options = storage_options
+        self.scope = Scope(tenant)
+        self._store = Store(self.store_url)
+        self.datasets = Datasets(self)
+
+    def __repr__(self) -> str:
+        return f"Client(store_url={self._store.url!r}, artifacts_url={self.artifacts_url!r})"
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        return open_artifact_store(self.artifacts_url, self.storage_options)
+
+    @cached_property
+    def registry(self) -> Registry:
+        return Registry(self._store, self.artifacts)
+
+    # -- fleets -------------------------------------------------------------------------------
+
+    def fleet(
+        self,
+        path: str,
+        keys: Sequence[str] | None = None,
+        *,
+        allow_pickle: bool = False,
+        description: str = "",
+    ) -> Fleet:
+        """Get fleet ``"tenant/name"``; with ``keys``, create it if it does not exist."""
+        tenant, name = split_fleet_path(path)
+        if keys is None:
+            with self._store.read() as conn:
+                ref = store_fleets.get_fleet(conn, self.scope, tenant, name)
+            return Fleet(self, ref)
+        with self._store.write() as conn:
+            ref, created = store_fleets.create_fleet(
+                conn, self.scope, tenant, name, keys, allow_pickle=allow_pickle,
+                description=description,
+            )  # fmt: skip
+            if created:
+                audit.record(conn, ref.tenant_id, config.actor(), "fleet.create", ref.path,
+                             {"keys": list(ref.keys), "allow_pickle": allow_pickle})  # fmt: skip
+        return Fleet(self, ref)
+
+    def fleets(self) -> list[dict[str, Any]]:
+        """Every fleet this client may see, with model and version counts."""
+        with self._store.read() as conn:
+            return store_fleets.list_fleets(conn, self.scope)
+
+    # -- versions -----------------------------------------------------------------------------
+
+    def get_version(self, version_id: int) -> ModelVersion:
+        with self._store.read() as conn:
+            fleet, row = reads.get_version(conn, self.scope, version_id)
+        return ModelVersion.from_row(fleet.path, row)
+
+    def lineage(self, version: ModelVersion | int) -> dict[str, Any]:
+        """Which dataset snapshot, key slice, run and code produced a version."""
+        version_id = version.id if isinstance(version, ModelVersion) else version
+        with self._store.read() as conn:
+            return store_lineage(conn, self.scope, version_id)
+
+    def load_model(
+        self,
+        fleet: str,
+        key: Any,
+        *,
+        alias: str | None = None,
+        version: int | None = None,
+        trusted: Sequence[str] = (),
+    ) -> Any:
+        """Load the model a key resolves to (``alias`` or ``version``; latest by default)."""
+        return self.fleet(fleet).load_model(key, alias=alias, version=version, trusted=trusted)
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        with self._store.read() as conn:
+            return store_runs.get(conn, self.scope, run_id)
+
+    def finish_run(
+        self, run_id: int, status: str = "succeeded", *, counts: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:  # fmt: skip
+        with self._store.write() as conn:
+            store_runs.finish(conn, self.scope, run_id, status, counts=counts, error=error)
+
+    def upgrade(self) -> str:
+        """Bring the store's schema to the code's revision; returns the revision."""
+        from shoal.store.engine import head_revision, upgrade
+
+        upgrade(self._store)
+        return head_revision()
+
+    def close(self) -> None:
+        self._store.dispose()
+
+
+def connect(
+    store_url: str | None = None,
+    artifacts_url: str | None = None,
+    *,
+    tenant: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Client:
+    """Connect to Shoal: ``./.shoal`` (SQLite and a folder) unless told otherwise.
+
+    >>> client = shoal.connect()                                   # doctest: +SKIP
+    >>> client = shoal.connect("postgresql://shoal@db/shoal", "s3://models/shoal")  # +SKIP
+    """
+    return Client(store_url, artifacts_url, tenant=tenant, storage_options=storage_options)

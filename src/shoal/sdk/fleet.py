@@ -1,0 +1,219 @@
+"""A :class:`Fleet`: one handle for registering, searching and promoting its models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from shoal import config
+from shoal.sdk.results import AliasMove, ModelVersion, Page, Registered
+from shoal.store import runs as store_runs
+from shoal.store.tenancy import FleetRef
+
+if TYPE_CHECKING:
+    from shoal.sdk.client import Client
+
+Target = tuple[Any, int | None]
+
+
+class Fleet:
+    """Models that do one job, told apart by key values, e.g. ``demand`` by (store, sku)."""
+
+    def __init__(self, client: Client, ref: FleetRef) -> None:
+        self._client = client
+        self.ref = ref
+
+    def __repr__(self) -> str:
+        return f"Fleet({self.path!r}, keys={list(self.keys)})"
+
+    @property
+    def path(self) -> str:
+        return self.ref.path
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.ref.keys
+
+    @property
+    def _registry(self) -> Any:
+        return self._client.registry
+
+    # -- registering --------------------------------------------------------------------------
+
+    def register(self, versions: Iterable[Any]) -> list[Registered]:
+        """Register many versions in one call: all of them, or none if any is wrong.
+
+        Each item is a dict or :class:`shoal.VersionSpec` with ``key`` and either
+        ``model`` or ``artifact`` bytes, plus optional ``params``, ``metrics``, ``tags``,
+        ``run``, ``dataset``, ``slice_fingerprint``, ``code_ref``, ``parent``, ``version``.
+        """
+        placed = self._registry.register(self.ref, versions)
+        return [
+            Registered(key=dict(zip(self.keys, spot.key, strict=True)), version=spot.number,
+                       id=spot.version_id, model_id=spot.model_id)
+            for spot in placed
+        ]  # fmt: skip
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def search(
+        self,
+        where: str | None = None,
+        *,
+        sort: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        versions: str = "latest",
+    ) -> Page:
+        """One page of versions matching ``where`` (see the filter grammar in the docs)."""
+        rows, next_cursor = self._registry.search(
+            self.ref, where=where, sort=sort, limit=limit, cursor=cursor, versions_scope=versions
+        )
+        return Page([ModelVersion.from_row(self.path, row) for row in rows], next_cursor)
+
+    def iter_search(
+        self, where: str | None = None, *, sort: str | None = None, page_size: int = 500,
+        versions: str = "latest",
+    ) -> Iterator[ModelVersion]:  # fmt: skip
+        """Every matching version, page by page (keyset cursors, never OFFSET)."""
+        cursor = None
+        while True:
+            page = self.search(where, sort=sort, limit=page_size, cursor=cursor,
+                               versions=versions)  # fmt: skip
+            yield from page
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def count(self, where: str | None = None, *, versions: str = "latest") -> int:
+        return self._registry.count(self.ref, where=where, versions_scope=versions)
+
+    def facets(
+        self, dim: str, where: str | None = None, *, limit: int = 100, versions: str = "latest"
+    ) -> dict[str, int]:
+        """Models per value of key dimension ``dim``, largest first."""
+        return self._registry.facets(
+            self.ref, dim, where=where, limit=limit, versions_scope=versions
+        )
+
+    def get(
+        self, key: Any, *, alias: str | None = None, version: int | None = None
+    ) -> ModelVersion:
+        """The version a key resolves to: ``alias``, ``version`` number, or the latest."""
+        row = self._registry.resolve(self.ref, key, alias=alias, version=version)
+        return ModelVersion.from_row(self.path, row)
+
+    def versions(self, key: Any) -> list[ModelVersion]:
+        """Every version of one model, newest first."""
+        return [
+            ModelVersion.from_row(self.path, r) for r in self._registry.versions_of(self.ref, key)
+        ]
+
+    def load_model(
+        self, key: Any, *, alias: str | None = None, version: int | None = None,
+        trusted: Sequence[str] = (),
+    ) -> Any:  # fmt: skip
+        """Load the model a key resolves to, verified against its content hash."""
+        row = self._registry.resolve(self.ref, key, alias=alias, version=version)
+        return self._registry.load(self.ref, row, trusted=trusted)
+
+    # -- aliases ------------------------------------------------------------------------------
+
+    def set_alias(
+        self,
+        alias: str,
+        targets: Iterable[Target | ModelVersion] | Mapping[Any, int | None],
+        *,
+        expected: Mapping[Any, int | None] | None = None,
+        dry_run: bool = False,
+    ) -> AliasMove:
+        """Point ``alias`` at many (key, version number) pairs in one transaction.
+
+        ``version None`` means the model's latest version. ``expected`` maps keys to the
+        version number you last saw (None: no alias): if any differs, nothing moves.
+        """
+        pairs = _targets(targets)
+        expected_items = _expected(expected)
+        result = self._registry.set_alias(
+            self.ref, alias, pairs, expected=expected_items, dry_run=dry_run
+        )
+        return AliasMove(self.path, alias, result.moved, result.unchanged, result.move_id,
+                         dry_run=dry_run, source="explicit")  # fmt: skip
+
+    def promote(
+        self,
+        alias: str,
+        where: str | None = None,
+        *,
+        source: str | None = None,
+        dry_run: bool = False,
+        preview: int = 20,
+    ) -> AliasMove:
+        """Move ``alias`` to the ``source`` version of every model ``where`` selects.
+
+        ``source`` defaults to the one other alias the filter compares (so
+        ``where="candidate.mape < production.mape"`` promotes the candidate), else each
+        model's latest version. A dry run says what would move and changes nothing;
+        a real move returns ``move_id`` for :meth:`undo`.
+        """
+        result, changes, used = self._registry.promote(
+            self.ref, alias, where=where, source=source, dry_run=dry_run
+        )
+        shown = self._registry.describe_changes(self.ref, changes, preview) if preview else []
+        return AliasMove(self.path, alias, result.moved, result.unchanged, result.move_id,
+                         dry_run=dry_run, source=used, preview=shown)  # fmt: skip
+
+    def undo(self, move_id: int) -> AliasMove:
+        """Put back an alias move, except where the alias has moved again since."""
+        result = self._registry.undo(self.ref, move_id)
+        return AliasMove(self.path, result.alias, result.moved, 0, result.move_id,
+                         skipped=result.skipped, source="undo")  # fmt: skip
+
+    def alias_moves(self, limit: int = 50) -> list[dict[str, Any]]:
+        from shoal.store import aliases
+
+        with self._client._store.read() as conn:
+            return aliases.list_moves(conn, self.ref, limit)
+
+    def coverage(self) -> dict[str, int]:
+        """How many models carry each alias."""
+        from shoal.store import aliases
+
+        with self._client._store.read() as conn:
+            return aliases.coverage(conn, self.ref)
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def start_run(self, kind: str = "train", params: dict[str, Any] | None = None) -> int:
+        """Open a run to name as the lineage of the versions it registers."""
+        from shoal.registry.lineage import code_ref
+
+        with self._client._store.write() as conn:
+            return store_runs.create(conn, self.ref, kind, actor=config.actor(), params=params,
+                                     code_ref=code_ref())  # fmt: skip
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self._client._store.read() as conn:
+            return store_runs.list_runs(conn, self.ref, limit)
+
+
+def _targets(targets: Any) -> list[Target]:
+    """(key, version number) pairs from a mapping, pairs or ModelVersion objects.
+
+    Keys of a mapping must be hashable: a tuple of key values in the fleet's order,
+    or a bare value for a one-key fleet.
+    """
+    if isinstance(targets, Mapping):
+        return list(targets.items())
+    out: list[Target] = []
+    for item in targets:
+        if isinstance(item, ModelVersion):
+            out.append((item.key, item.version))
+        else:
+            key, number = item
+            out.append((key, number))
+    return out
+
+
+def _expected(expected: Any) -> dict[Any, int | None] | None:
+    return None if expected is None else dict(expected.items())

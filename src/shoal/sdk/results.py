@@ -1,0 +1,143 @@
+"""What the SDK hands back: small frozen records, easy to print, compare and serialise."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, overload
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One version of one model of a fleet, with its metrics, tags, aliases and lineage ids."""
+
+    fleet: str
+    key: dict[str, str]
+    version: int
+    id: int
+    model_id: int
+    status: str
+    flavor: str
+    artifact_sha256: str
+    artifact_size: int
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+    run_id: int | None = None
+    dataset_id: int | None = None
+    slice_fingerprint: str | None = None
+    code_ref: str | None = None
+    parent_version_id: int | None = None
+    signature: dict[str, Any] | None = None
+    created_by: str = ""
+    created_at: float = 0.0
+
+    @classmethod
+    def from_row(cls, fleet: str, row: dict[str, Any]) -> ModelVersion:
+        return cls(
+            fleet=fleet, key=row["key"], version=row["number"], id=row["version_id"],
+            model_id=row["model_id"], status=row["status"], flavor=row["flavor"],
+            artifact_sha256=row["artifact_sha256"], artifact_size=row["artifact_size"],
+            params=row["params"] or {}, metrics=row.get("metrics", {}),
+            tags=row.get("tags", {}), aliases=row.get("aliases", []), run_id=row["run_id"],
+            dataset_id=row["dataset_id"], slice_fingerprint=row["slice_fingerprint"],
+            code_ref=row["code_ref"], parent_version_id=row["parent_version_id"],
+            signature=row["signature"], created_by=row["created_by"],
+            created_at=row["created_at"],
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["created_at"] = _iso(self.created_at)
+        return data
+
+
+class Page(Sequence[ModelVersion]):
+    """One page of a search: the versions, and the cursor for the next page (or None)."""
+
+    def __init__(self, items: list[ModelVersion], next_cursor: str | None) -> None:
+        self.items = items
+        self.next_cursor = next_cursor
+
+    @overload
+    def __getitem__(self, index: int) -> ModelVersion: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[ModelVersion]: ...
+    def __getitem__(self, index: int | slice) -> ModelVersion | list[ModelVersion]:
+        return self.items[index]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[ModelVersion]:
+        return iter(self.items)
+
+    def __repr__(self) -> str:
+        return f"Page({len(self.items)} versions, next_cursor={self.next_cursor!r})"
+
+
+@dataclass(frozen=True)
+class Registered:
+    """Where one registered version landed."""
+
+    key: dict[str, str]
+    version: int
+    id: int
+    model_id: int
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """The result of a bulk alias move: how many moved, and the id that undoes it."""
+
+    fleet: str
+    alias: str
+    moved: int
+    unchanged: int
+    move_id: int | None
+    dry_run: bool = False
+    source: str | None = None
+    skipped: int = 0
+    preview: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A registered data snapshot: its fingerprint, schema, row count and profile."""
+
+    id: int
+    tenant: str
+    name: str
+    fingerprint: str
+    row_count: int
+    schema: list[dict[str, Any]]
+    profile: dict[str, Any]
+    location: str | None
+    created_by: str
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Dataset:
+        return cls(
+            id=row["id"], tenant=row["tenant"], name=row["name"],
+            fingerprint=row["fingerprint"], row_count=row["row_count"], schema=row["schema"],
+            profile=row["profile"], location=row["location"], created_by=row["created_by"],
+            created_at=row["created_at"],
+        )  # fmt: skip
+
+    def to_dict(self, *, profile: bool = False) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["created_at"] = _iso(self.created_at)
+        if not profile:
+            data.pop("profile")
+        return data

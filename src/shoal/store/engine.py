@@ -1,0 +1,176 @@
+"""The one metadata store behind one URL: engine set-up, transactions, schema upgrades.
+
+SQLite is the zero set-up default. It runs in WAL mode (readers never block the
+writer) with a busy timeout, and every write transaction starts with
+``BEGIN IMMEDIATE``: the writer takes SQLite's write lock before it reads what it is
+about to change, so two processes promoting at once queue instead of one failing
+half-way with "database is locked" on lock upgrade. PostgreSQL is reached through
+psycopg 3; write paths that read-then-write lock the fleet row (``FOR UPDATE``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from shoal import config
+from shoal.errors import InvalidInput, StoreUnavailable
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs people type and pick the driver Shoal ships with."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith(("sqlite:", "postgresql+psycopg:")):
+        return url
+    raise InvalidInput(
+        f"store_url {mask_url(url)!r} is not supported: use sqlite:///path/to/shoal.db "
+        "or postgresql://user@host:port/dbname",
+        field="store_url",
+    )
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced, for messages and logs."""
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+
+
+class Store:
+    """A handle on the metadata database; connects on first use, not in the constructor."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = normalize_url(url or config.store_url())
+        self._engine: Engine | None = None
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.url.startswith("sqlite") else "postgresql"
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = self._create_engine()
+            ensure_schema(self)
+        return self._engine
+
+    def _create_engine(self) -> Engine:
+        if self.dialect == "sqlite":
+            return _sqlite_engine(self.url)
+        engine = sa.create_engine(self.url, pool_pre_ping=True, future=True)
+        try:
+            with engine.connect():
+                pass
+        except sa.exc.OperationalError as exc:
+            raise StoreUnavailable(
+                f"cannot reach the PostgreSQL store at {mask_url(self.url)}: "
+                f"{str(exc.orig).strip().splitlines()[0]}. Check the URL and that the server runs."
+            ) from None
+        return engine
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction: a consistent snapshot, never blocks the writer."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: all of it commits, or none of it does."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(shoal_write=True)
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = url.split("sqlite:///", 1)[1] if url.startswith("sqlite:///") else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url, future=True, connect_args={"check_same_thread": False, "timeout": 60}
+    )
+    busy_ms = config.sqlite_busy_timeout_ms()
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # Shoal issues BEGIN itself, below.
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA cache_size = -65536")
+        cur.execute("PRAGMA temp_store = MEMORY")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("shoal_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def lock_fleet(conn: Connection, fleet_id: int) -> None:
+    """Serialise read-then-write changes to one fleet across processes.
+
+    SQLite's BEGIN IMMEDIATE already holds the database's write lock; PostgreSQL
+    takes a row lock on the fleet so concurrent promoters queue, not race.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT id FROM fleets WHERE id = :id FOR UPDATE"), {"id": fleet_id})
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(_MIGRATIONS)).get_current_head() or ""
+
+
+def current_revision(store: Store) -> str | None:
+    assert store._engine is not None
+    with store._engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(store: Store, revision: str = "head") -> None:
+    """Run Alembic migrations up to ``revision`` inside one write transaction."""
+    from alembic import command
+    from alembic.config import Config
+
+    if store._engine is None:
+        store._engine = store._create_engine()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with store._engine.connect() as conn:
+        conn = conn.execution_options(shoal_write=True)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def ensure_schema(store: Store) -> None:
+    """Bring a new or old store up to the code's schema, or say how to."""
+    head = head_revision()
+    if current_revision(store) == head:
+        return
+    if not config.auto_migrate():
+        raise StoreUnavailable(
+            f"the store at {mask_url(store.url)} is not at schema revision {head}: "
+            "run 'shoal db upgrade' (or set SHOAL_AUTO_MIGRATE=1)"
+        )
+    upgrade(store)

@@ -1,0 +1,261 @@
+"""The filter grammar shared by the SDK, the CLI and the REST API.
+
+    where  := or
+    or     := and ("or" and)*
+    and    := not ("and" not)*
+    not    := "not" not | atom
+    atom   := "(" or ")" | operand cmp operand | field ["not"] "in" "(" literal, ... ")"
+            | field "is" ["not"] "null"
+    cmp    := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">="
+    operand:= field | literal
+    field  := name ("." name)?          store, mape, tags.team, production.mape
+    literal:= 'text' | "text" | number | true | false
+
+This module only parses: it knows nothing of fleets or SQL, so every entry point
+shares one grammar and one set of error messages. ``search`` resolves the names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from shoal.errors import FilterSyntaxError
+
+Literal = str | float | int | bool
+
+
+@dataclass(frozen=True)
+class Field:
+    """A name in a filter: ``store``, ``mape``, ``tags.team`` or ``production.mape``."""
+
+    parts: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return ".".join(self.parts)
+
+
+@dataclass(frozen=True)
+class Compare:
+    left: Field | Literal
+    op: str
+    right: Field | Literal
+
+
+@dataclass(frozen=True)
+class In:
+    field: Field
+    values: tuple[Literal, ...]
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class IsNull:
+    field: Field
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Node
+
+
+Node = Compare | In | IsNull | And | Or | Not
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<string>'(?:[^']|'')*'|"(?:[^"]|"")*")
+    | (?P<number>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|-?\.\d+(?:[eE][-+]?\d+)?)
+    | (?P<op><=|>=|!=|<>|==|=|<|>)
+    | (?P<punct>[(),])
+    | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)
+    )""",
+    re.VERBOSE,
+)
+_KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false"}
+_OPS = {"==": "=", "<>": "!="}
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str
+    value: str
+    pos: int
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    tokens: list[_Tok] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        match = _TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            snippet = text[pos:].lstrip()[:20]
+            raise FilterSyntaxError(
+                f"where: unexpected {snippet!r} at position {pos}; "
+                "write e.g. \"store = 's012' and mape > 0.3\"",
+                field="where",
+            )
+        kind = match.lastgroup or ""
+        value = match.group(kind)
+        start = match.start(kind)
+        if kind == "name" and value.lower() in _KEYWORDS:
+            kind, value = "kw", value.lower()
+        tokens.append(_Tok(kind, value, start))
+        pos = match.end()
+    tokens.append(_Tok("end", "", len(text)))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.i = 0
+
+    def peek(self) -> _Tok:
+        return self.tokens[self.i]
+
+    def take(self) -> _Tok:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def error(self, expected: str) -> FilterSyntaxError:
+        tok = self.peek()
+        found = "the end" if tok.kind == "end" else repr(tok.value)
+        return FilterSyntaxError(
+            f"where: expected {expected} at position {tok.pos} but found {found} in {self.text!r}",
+            field="where",
+        )
+
+    def accept(self, kind: str, value: str | None = None) -> _Tok | None:
+        tok = self.peek()
+        if tok.kind == kind and (value is None or tok.value == value):
+            return self.take()
+        return None
+
+    def expect(self, kind: str, value: str, expected: str) -> None:
+        if not self.accept(kind, value):
+            raise self.error(expected)
+
+    def parse(self) -> Node:
+        node = self.parse_or()
+        if self.peek().kind != "end":
+            raise self.error("'and', 'or' or the end")
+        return node
+
+    def parse_or(self) -> Node:
+        items = [self.parse_and()]
+        while self.accept("kw", "or"):
+            items.append(self.parse_and())
+        return items[0] if len(items) == 1 else Or(tuple(items))
+
+    def parse_and(self) -> Node:
+        items = [self.parse_not()]
+        while self.accept("kw", "and"):
+            items.append(self.parse_not())
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    def parse_not(self) -> Node:
+        if self.accept("kw", "not"):
+            return Not(self.parse_not())
+        return self.parse_atom()
+
+    def parse_atom(self) -> Node:
+        if self.accept("punct", "("):
+            node = self.parse_or()
+            self.expect("punct", ")", "')'")
+            return node
+        left = self.parse_operand()
+        if isinstance(left, Field):
+            if self.accept("kw", "is"):
+                negated = bool(self.accept("kw", "not"))
+                self.expect("kw", "null", "'null' after 'is'")
+                return IsNull(left, negated)
+            negated = False
+            if self.peek().kind == "kw" and self.peek().value == "not":
+                self.take()
+                negated = True
+                if self.peek().value != "in":
+                    raise self.error("'in' after 'not'")
+            if self.accept("kw", "in"):
+                return In(left, self.parse_list(), negated)
+        op = self.accept("op")
+        if not op:
+            raise self.error("a comparison (=, !=, <, <=, >, >=, in)")
+        right = self.parse_operand()
+        if not isinstance(left, Field) and not isinstance(right, Field):
+            raise FilterSyntaxError(
+                f"where: {self.text!r} compares two values; one side must be a field "
+                "such as a key, a metric or a tag",
+                field="where",
+            )
+        return Compare(left, _OPS.get(op.value, op.value), right)
+
+    def parse_list(self) -> tuple[Literal, ...]:
+        self.expect("punct", "(", "'(' after 'in'")
+        values = [self.parse_literal()]
+        while self.accept("punct", ","):
+            values.append(self.parse_literal())
+        self.expect("punct", ")", "',' or ')'")
+        return tuple(values)
+
+    def parse_operand(self) -> Field | Literal:
+        tok = self.peek()
+        if tok.kind == "name":
+            self.take()
+            return Field(tuple(tok.value.split(".")))
+        return self.parse_literal()
+
+    def parse_literal(self) -> Literal:
+        tok = self.take()
+        if tok.kind == "string":
+            quote = tok.value[0]
+            return tok.value[1:-1].replace(quote * 2, quote)
+        if tok.kind == "number":
+            number = float(tok.value)
+            return int(number) if re.fullmatch(r"-?\d+", tok.value) else number
+        if tok.kind == "kw" and tok.value in ("true", "false"):
+            return tok.value == "true"
+        self.i -= 1
+        raise self.error("a value: a 'quoted string', a number, true or false")
+
+
+def parse(text: str) -> Node | None:
+    """Parse a ``where=`` expression; ``None`` or blank means no filter."""
+    if text is None or not text.strip():
+        return None
+    return _Parser(text).parse()
+
+
+def fields_of(node: Node | None) -> list[Field]:
+    """Every field a filter mentions, in order."""
+    if node is None:
+        return []
+    if isinstance(node, Compare):
+        return [side for side in (node.left, node.right) if isinstance(side, Field)]
+    if isinstance(node, In | IsNull):
+        return [node.field]
+    if isinstance(node, Not):
+        return fields_of(node.item)
+    return [field for item in node.items for field in fields_of(item)]
+
+
+def conjuncts(node: Node | None) -> list[Node]:
+    """The top-level AND terms of a filter (one term if it is not an AND)."""
+    if node is None:
+        return []
+    return list(node.items) if isinstance(node, And) else [node]

@@ -1,0 +1,190 @@
+"""Point reads: one version by id, a model's versions, a key resolved to a version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shoal.errors import InvalidInput, NotFound
+from shoal.store.schema import aliases, fleets, models, tenants, versions
+from shoal.store.search import attach_details
+from shoal.store.tenancy import FleetRef, Scope
+from shoal.store.writes import chunks, find_models, key_text
+
+_VERSION_COLUMNS = (
+    versions.c.id.label("version_id"), versions.c.model_id, versions.c.number,
+    versions.c.status, versions.c.flavor, versions.c.artifact_sha256, versions.c.artifact_size,
+    versions.c.signature, versions.c.params, versions.c.run_id, versions.c.dataset_id,
+    versions.c.slice_fingerprint, versions.c.code_ref, versions.c.parent_version_id,
+    versions.c.created_by, versions.c.created_at,
+)  # fmt: skip
+
+
+def fleet_of_version(conn: Connection, scope: Scope, version_id: int) -> tuple[FleetRef, int]:
+    """The fleet a version belongs to, if the scope may see it."""
+    query = (
+        sa.select(fleets, tenants.c.name.label("tenant"), versions.c.model_id)
+        .join(tenants, tenants.c.id == fleets.c.tenant_id)
+        .join(versions, versions.c.fleet_id == fleets.c.id)
+        .where(versions.c.id == version_id)
+    )
+    if not scope.is_operator:
+        query = query.where(tenants.c.name == scope.tenant)
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFound(f"version {version_id} not found")
+    ref = FleetRef(row.id, row.tenant_id, row.tenant, row.name, tuple(row.dims),
+                   bool(row.allow_pickle))  # fmt: skip
+    return ref, row.model_id
+
+
+def _rows(conn: Connection, fleet: FleetRef, query: sa.Select) -> list[dict[str, Any]]:
+    query = query.add_columns(*[models.c[f"k{i}"] for i in range(len(fleet.keys))]).join(
+        models, models.c.id == versions.c.model_id
+    )
+    rows = []
+    for row in conn.execute(query):
+        data = dict(row._mapping)
+        data["key"] = {dim: data.pop(f"k{i}") for i, dim in enumerate(fleet.keys)}
+        rows.append(data)
+    attach_details(conn, fleet, rows)
+    return rows
+
+
+def get_version(conn: Connection, scope: Scope, version_id: int) -> tuple[FleetRef, dict]:
+    fleet, _ = fleet_of_version(conn, scope, version_id)
+    query = sa.select(*_VERSION_COLUMNS).where(
+        versions.c.id == version_id, versions.c.tenant_id == fleet.tenant_id
+    )
+    return fleet, _rows(conn, fleet, query)[0]
+
+
+def normalize_key(fleet: FleetRef, key: Any) -> tuple[str, ...]:
+    """A key given as a mapping (or a bare value for one-key fleets) as a tuple of strings."""
+    if len(fleet.keys) == 1 and not isinstance(key, dict | tuple | list):
+        key = {fleet.keys[0]: key}
+    if isinstance(key, tuple | list) and len(key) == len(fleet.keys):
+        key = dict(zip(fleet.keys, key, strict=True))
+    if not isinstance(key, dict):
+        raise InvalidInput(
+            f"key must be a mapping of {list(fleet.keys)} to values, got {key!r}", field="key"
+        )
+    missing = [dim for dim in fleet.keys if dim not in key]
+    extra = [dim for dim in key if dim not in fleet.keys]
+    if missing or extra:
+        problems = []
+        if missing:
+            problems.append(f"missing {missing}")
+        if extra:
+            problems.append(f"unknown {extra}")
+        raise InvalidInput(
+            f"key {key!r} for fleet '{fleet.path}': {' and '.join(problems)}; "
+            f"its key dimensions are {list(fleet.keys)}",
+            field="key",
+        )
+    values = []
+    for dim in fleet.keys:
+        value = key[dim]
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            if hasattr(value, "item"):  # numpy scalars from frames
+                value = value.item()
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                raise InvalidInput(
+                    f"key {dim!r} must be a string or an integer, got {value!r}", field=dim
+                )
+        text = str(value)
+        if not text or len(text) > 200:
+            raise InvalidInput(f"key {dim!r} must be 1-200 characters, got {text!r}", field=dim)
+        values.append(text)
+    return tuple(values)
+
+
+def model_id(conn: Connection, fleet: FleetRef, key: tuple[str, ...]) -> int:
+    found = conn.execute(
+        sa.select(models.c.id).where(
+            models.c.fleet_id == fleet.id, models.c.tenant_id == fleet.tenant_id,
+            models.c.key_text == key_text(key),
+        )
+    ).scalar()  # fmt: skip
+    if found is None:
+        shown = dict(zip(fleet.keys, key, strict=True))
+        raise NotFound(f"no model {shown} in fleet '{fleet.path}'")
+    return found
+
+
+def model_versions(conn: Connection, fleet: FleetRef, key: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Every version of one model, newest first."""
+    mid = model_id(conn, fleet, key)
+    query = (
+        sa.select(*_VERSION_COLUMNS)
+        .where(versions.c.model_id == mid, versions.c.tenant_id == fleet.tenant_id)
+        .order_by(versions.c.number.desc())
+    )
+    return _rows(conn, fleet, query)
+
+
+def resolve(
+    conn: Connection,
+    fleet: FleetRef,
+    key: tuple[str, ...],
+    *,
+    alias: str | None = None,
+    version: int | None = None,
+) -> dict[str, Any]:
+    """The version a (key, alias or number) points at; latest when neither is given."""
+    mid = model_id(conn, fleet, key)
+    query = sa.select(*_VERSION_COLUMNS).where(
+        versions.c.model_id == mid, versions.c.tenant_id == fleet.tenant_id
+    )
+    shown = dict(zip(fleet.keys, key, strict=True))
+    if version is not None:
+        query = query.where(versions.c.number == version)
+        what = f"version {version}"
+    elif alias is not None:
+        query = query.join(
+            aliases, sa.and_(aliases.c.version_id == versions.c.id, aliases.c.name == alias)
+        ).where(aliases.c.model_id == mid)
+        what = f"alias {alias!r}"
+    else:
+        latest = sa.select(models.c.latest_version_id).where(models.c.id == mid)
+        query = query.where(versions.c.id == latest.scalar_subquery())
+        what = "a version"
+    rows = _rows(conn, fleet, query)
+    if not rows:
+        raise NotFound(f"model {shown} of fleet '{fleet.path}' has no {what}")
+    return rows[0]
+
+
+def versions_by_number(
+    conn: Connection, fleet: FleetRef, pairs: list[tuple[tuple[str, ...], int | None]]
+) -> dict[tuple[str, ...], tuple[int, int]]:
+    """(model id, version id) for each (key, number); number None means latest."""
+    found = find_models(conn, fleet, [key for key, _ in pairs])
+    out: dict[tuple[str, ...], tuple[int, int]] = {}
+    wanted: dict[tuple[int, int], tuple[str, ...]] = {}
+    for key, number in pairs:
+        row = found.get(key)
+        if row is None:
+            raise NotFound(f"no model {dict(zip(fleet.keys, key, strict=True))} in '{fleet.path}'")
+        if number is None:
+            out[key] = (row.id, row.latest_version_id)
+        else:
+            wanted[(row.id, number)] = key
+    if wanted:
+        model_ids = list({m for m, _ in wanted})
+        for part in chunks(model_ids):
+            for r in conn.execute(
+                sa.select(versions.c.model_id, versions.c.number, versions.c.id).where(
+                    versions.c.model_id.in_(part), versions.c.tenant_id == fleet.tenant_id
+                )
+            ):
+                key = wanted.get((r.model_id, r.number))
+                if key is not None:
+                    out[key] = (r.model_id, r.id)
+        for (_, number), key in wanted.items():
+            if key not in out:
+                shown = dict(zip(fleet.keys, key, strict=True))
+                raise NotFound(f"model {shown} of '{fleet.path}' has no version {number}")
+    return out

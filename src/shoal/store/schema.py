@@ -1,0 +1,276 @@
+"""The metadata schema: SQLAlchemy Core tables shared by SQLite and PostgreSQL.
+
+Shaped for fleets of a million models:
+
+- Key values are real columns (``k0`` .. ``k5``) with one partial index each, so
+  "every model of store 12" is an index range scan, never a JSON scan.
+- Metrics live in a narrow table with a ``latest`` flag and an index on
+  (fleet, name, latest, value, version): thresholds, sorts and counts over the
+  fleet's latest metrics are index range scans, and keyset pages follow the index.
+- Facet counts per key value (``key_counts``) and per alias (``alias_counts``) and
+  the fleet's model and version counts are kept current by the writes, so counts
+  and facets of a whole fleet do not aggregate a million rows on every read.
+- Timestamps are UNIX seconds (float): cheap to write in bulk, equal on both engines.
+- Identifiers are 64-bit integers allocated in blocks by the writer (see ``ids``).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+MAX_KEYS = 6
+"""A fleet has at most this many key dimensions (``k0`` .. ``k5``)."""
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# A 64-bit id that is SQLite's rowid alias there (INTEGER PRIMARY KEY) and BIGINT elsewhere.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+Time = sa.Float
+
+
+def _key_columns() -> list[sa.Column]:
+    return [sa.Column(f"k{i}", sa.String(200)) for i in range(MAX_KEYS)]
+
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+fleets = sa.Table(
+    "fleets",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", sa.BigInteger, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("dims", Json, nullable=False),
+    sa.Column("allow_pickle", sa.Boolean, nullable=False, default=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("model_count", sa.BigInteger, nullable=False, default=0),
+    sa.Column("version_count", sa.BigInteger, nullable=False, default=0),
+    sa.Column("created_at", Time, nullable=False),
+    sa.UniqueConstraint("tenant_id", "name"),
+)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", sa.BigInteger, nullable=False),
+    sa.Column("fleet_id", sa.BigInteger, sa.ForeignKey("fleets.id"), nullable=False),
+    sa.Column("key_text", sa.String(1400), nullable=False),
+    *_key_columns(),
+    sa.Column("latest_version_id", sa.BigInteger),
+    sa.Column("latest_number", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", Time, nullable=False),
+    sa.UniqueConstraint("fleet_id", "key_text"),
+    *[
+        sa.Index(
+            f"ix_models_fleet_k{i}",
+            "fleet_id",
+            f"k{i}",
+            "id",
+            sqlite_where=sa.text(f"k{i} IS NOT NULL"),
+            postgresql_where=sa.text(f"k{i} IS NOT NULL"),
+        )
+        for i in range(MAX_KEYS)
+    ],
+)
+
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("pack", sa.String(100)),
+    sa.Column("offset", sa.BigInteger, nullable=False, default=0),
+    sa.Column("created_at", Time, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", sa.BigInteger, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("fleet_id", sa.BigInteger, sa.ForeignKey("fleets.id")),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("params", Json, nullable=False),
+    sa.Column("counts", Json, nullable=False),
+    sa.Column("code_ref", sa.String(200)),
+    sa.Column("error", sa.Text),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("started_at", Time, nullable=False),
+    sa.Column("finished_at", Time),
+    sa.Index("ix_runs_tenant_fleet", "tenant_id", "fleet_id", "id"),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", sa.BigInteger, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("schema", Json, nullable=False),
+    sa.Column("row_count", sa.BigInteger, nullable=False),
+    sa.Column("location", sa.Text),
+    sa.Column("profile", Json, nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.UniqueConstraint("tenant_id", "name", "fingerprint"),
+    sa.Index("ix_datasets_tenant_fingerprint", "tenant_id", "fingerprint"),
+)
+
+versions = sa.Table(
+    "versions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", sa.BigInteger, nullable=False),
+    sa.Column("fleet_id", sa.BigInteger, sa.ForeignKey("fleets.id"), nullable=False),
+    sa.Column("model_id", sa.BigInteger, sa.ForeignKey("models.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("flavor", sa.String(50), nullable=False),
+    sa.Column("artifact_sha256", sa.String(64), nullable=False),
+    sa.Column("artifact_size", sa.BigInteger, nullable=False),
+    sa.Column("signature", Json),
+    sa.Column("params", Json, nullable=False),
+    sa.Column("run_id", sa.BigInteger, sa.ForeignKey("runs.id")),
+    sa.Column("dataset_id", sa.BigInteger, sa.ForeignKey("datasets.id")),
+    sa.Column("slice_fingerprint", sa.String(64)),
+    sa.Column("code_ref", sa.String(200)),
+    sa.Column("parent_version_id", sa.BigInteger),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.UniqueConstraint("model_id", "number"),
+    sa.Index(
+        "ix_versions_dataset",
+        "dataset_id",
+        "id",
+        sqlite_where=sa.text("dataset_id IS NOT NULL"),
+        postgresql_where=sa.text("dataset_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_versions_run",
+        "run_id",
+        "id",
+        sqlite_where=sa.text("run_id IS NOT NULL"),
+        postgresql_where=sa.text("run_id IS NOT NULL"),
+    ),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("version_id", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("fleet_id", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("latest", sa.Boolean, nullable=False),
+    sa.PrimaryKeyConstraint("version_id", "name"),
+    sa.Index(
+        "ix_metrics_fleet_name_latest_value", "fleet_id", "name", "latest", "value", "version_id"
+    ),
+    sqlite_with_rowid=False,
+)
+
+version_tags = sa.Table(
+    "version_tags",
+    metadata,
+    sa.Column("version_id", sa.BigInteger, nullable=False),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("fleet_id", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.String(500), nullable=False),
+    sa.PrimaryKeyConstraint("version_id", "key"),
+    sa.Index("ix_version_tags_fleet_key_value", "fleet_id", "key", "value", "version_id"),
+    sqlite_with_rowid=False,
+)
+
+aliases = sa.Table(
+    "aliases",
+    metadata,
+    sa.Column("model_id", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("fleet_id", sa.BigInteger, nullable=False),
+    sa.Column("version_id", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.PrimaryKeyConstraint("model_id", "name"),
+    sa.Index("ix_aliases_fleet_name_model", "fleet_id", "name", "model_id"),
+    sqlite_with_rowid=False,
+)
+
+alias_moves = sa.Table(
+    "alias_moves",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", sa.BigInteger, nullable=False),
+    sa.Column("fleet_id", sa.BigInteger, sa.ForeignKey("fleets.id"), nullable=False),
+    sa.Column("alias", sa.String(100), nullable=False),
+    sa.Column("where_text", sa.Text),
+    sa.Column("source", sa.String(100)),
+    sa.Column("moved", sa.BigInteger, nullable=False),
+    sa.Column("undo_of", sa.BigInteger),
+    sa.Column("undone_by", sa.BigInteger),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Index("ix_alias_moves_fleet", "fleet_id", "id"),
+)
+
+alias_move_items = sa.Table(
+    "alias_move_items",
+    metadata,
+    sa.Column("move_id", sa.BigInteger, nullable=False),
+    sa.Column("model_id", sa.BigInteger, nullable=False),
+    sa.Column("old_version_id", sa.BigInteger),
+    sa.Column("new_version_id", sa.BigInteger),
+    sa.PrimaryKeyConstraint("move_id", "model_id"),
+    sqlite_with_rowid=False,
+)
+
+key_counts = sa.Table(
+    "key_counts",
+    metadata,
+    sa.Column("fleet_id", sa.BigInteger, nullable=False),
+    sa.Column("dim", sa.Integer, nullable=False),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("fleet_id", "dim", "value"),
+    sqlite_with_rowid=False,
+)
+
+alias_counts = sa.Table(
+    "alias_counts",
+    metadata,
+    sa.Column("fleet_id", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("fleet_id", "name"),
+    sqlite_with_rowid=False,
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", sa.BigInteger),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(60), nullable=False),
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.Column("detail", Json, nullable=False),
+    sa.Index("ix_audit_tenant", "tenant_id", "id"),
+)
