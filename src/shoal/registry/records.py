@@ -51,24 +51,6 @@ class VersionSpec:
 _SPEC_FIELDS = {f.name for f in fields(VersionSpec)}
 
 
-def as_spec(item: Any, where: str) -> VersionSpec:
-    if isinstance(item, VersionSpec):
-        return item
-    if isinstance(item, Mapping):
-        unknown = sorted(set(item) - _SPEC_FIELDS)
-        if unknown:
-            raise InvalidInput(
-                f"{where}: unknown field(s) {unknown}; allowed: {sorted(_SPEC_FIELDS)}",
-                field=where,
-            )
-        if "key" not in item:
-            raise InvalidInput(f"{where}: 'key' is required, e.g. {{'store': 's1'}}", field=where)
-        return VersionSpec(**item)
-    raise InvalidInput(
-        f"{where}: expected a dict or shoal.VersionSpec, got {type(item).__name__}", field=where
-    )
-
-
 def _id_of(value: Any, what: str, where: str) -> int | None:
     if value is None:
         return None
@@ -76,79 +58,6 @@ def _id_of(value: Any, what: str, where: str) -> int | None:
     if isinstance(ident, bool) or not isinstance(ident, int):
         raise InvalidInput(f"{where}.{what} must be an id or a Shoal {what}, got {value!r}")
     return ident
-
-
-def check_name(name: Any, where: str, fleet: FleetRef) -> str:
-    if not isinstance(name, str) or not NAME.match(name) or name in RESERVED:
-        raise InvalidInput(
-            f"{where}: {name!r} is not a valid name; use letters, digits and '_', starting "
-            "with a letter, not a reserved word",
-            field=where,
-        )
-    if name in fleet.keys:
-        raise InvalidInput(
-            f"{where}: {name!r} is a key dimension of '{fleet.path}' and cannot also be a "
-            "metric or tag name",
-            field=where,
-        )
-    return name
-
-
-def _metrics(values: Mapping[str, Any], where: str, fleet: FleetRef) -> dict[str, float]:
-    if not isinstance(values, Mapping):
-        raise InvalidInput(f"{where}.metrics must be a dict of name to number", field="metrics")
-    out = {}
-    for name, value in values.items():
-        check_name(name, f"{where}.metrics", fleet)
-        if hasattr(value, "item") and not isinstance(value, bool | int | float):
-            value = value.item()  # numpy scalar
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidInput(
-                f"{where}.metrics.{name} must be a number, got {value!r}; put text in tags",
-                field=f"metrics.{name}",
-            )
-        if not math.isfinite(value):
-            raise InvalidInput(
-                f"{where}.metrics.{name} must be finite, got {value!r}; leave it out instead",
-                field=f"metrics.{name}",
-            )
-        out[name] = float(value)
-    return out
-
-
-def _tags(values: Mapping[str, Any], where: str, fleet: FleetRef) -> dict[str, str]:
-    if not isinstance(values, Mapping):
-        raise InvalidInput(f"{where}.tags must be a dict of name to text", field="tags")
-    out = {}
-    for name, value in values.items():
-        check_name(name, f"{where}.tags", fleet)
-        if not isinstance(value, str | int | float | bool):
-            raise InvalidInput(
-                f"{where}.tags.{name} must be text or a number, got {type(value).__name__}",
-                field=f"tags.{name}",
-            )
-        text = str(value)
-        if len(text) > 500:
-            raise InvalidInput(f"{where}.tags.{name} is over 500 characters", field="tags")
-        out[name] = text
-    return out
-
-
-def _params(values: Mapping[str, Any], where: str) -> dict[str, Any]:
-    if not isinstance(values, Mapping):
-        raise InvalidInput(f"{where}.params must be a dict", field="params")
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        if not isinstance(name, str):
-            raise InvalidInput(f"{where}.params: names must be text, got {name!r}")
-        if hasattr(value, "item") and not isinstance(value, str | bool | int | float):
-            value = value.item()
-        if value is not None and not isinstance(value, str | bool | int | float | list | dict):
-            value = repr(value)
-        if isinstance(value, float) and not math.isfinite(value):
-            value = str(value)
-        out[name] = value
-    return out
 
 
 @dataclass
@@ -159,61 +68,200 @@ class Prepared:
     payload: bytes
 
 
-def prepare(item: Any, index: int, fleet: FleetRef, code_ref: str | None) -> Prepared:
-    """Validate one record and serialise its model; raise with its position on error."""
-    where = f"versions[{index}]"
-    spec = as_spec(item, where)
-    try:
-        key = normalize_key(fleet, spec.key)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{where}: {exc}", field="key") from None
-    if (spec.model is None) == (spec.artifact is None):
-        raise InvalidInput(
-            f"{where}: give exactly one of model= (a fitted model) or artifact= (bytes)",
-            field="model",
-        )
-    if spec.artifact is not None:
-        if not isinstance(spec.artifact, bytes | bytearray | memoryview):
-            raise InvalidInput(f"{where}.artifact must be bytes", field="artifact")
-        if spec.flavor is None:
+class Preparer:
+    """Validates records of one ``register`` call; remembers names and flavors it checked.
+
+    A batch of a million records repeats the same few metric names, tag names and
+    flavors, so each is validated once per call, not once per record.
+    """
+
+    def __init__(self, fleet: FleetRef, code_ref: str | None) -> None:
+        self.fleet = fleet
+        self.code_ref = code_ref
+        self.names: set[str] = set()
+        self.flavors: dict[str, Any] = {}
+
+    def name(self, name: Any, where: str) -> str:
+        if name in self.names:
+            return name
+        if not isinstance(name, str) or not NAME.match(name) or name in RESERVED:
             raise InvalidInput(
-                f"{where}: artifact bytes need flavor=, e.g. flavor='linear'", field="flavor"
+                f"{where}: {name!r} is not a valid name; use letters, digits and '_', starting "
+                "with a letter, not a reserved word",
+                field=where,
             )
-    try:
-        flavor = get_flavor(spec.flavor) if spec.flavor else infer_flavor(spec.model)
-    except (InvalidInput, NotFound) as exc:
-        raise InvalidInput(f"{where}: {exc}", field="flavor") from None
-    if flavor.capabilities.needs_pickle and not fleet.allow_pickle:
-        raise UnsafeArtifact(
-            f"{where}: fleet '{fleet.path}' does not allow the {flavor.name!r} flavor: loading "
-            "pickle runs arbitrary code. Use a safe flavor (sklearn, lightgbm, linear), or "
-            "create the fleet with allow_pickle=True",
-            field="flavor",
+        if name in self.fleet.keys:
+            raise InvalidInput(
+                f"{where}: {name!r} is a key dimension of '{self.fleet.path}' and cannot also "
+                "be a metric or tag name",
+                field=where,
+            )
+        self.names.add(name)
+        return name
+
+    def flavor(self, name: str | None, model: Any, where: str) -> Any:
+        try:
+            if name is None:
+                flavor = infer_flavor(model)
+            elif name in self.flavors:
+                return self.flavors[name]
+            else:
+                flavor = get_flavor(name)
+        except (InvalidInput, NotFound) as exc:
+            raise InvalidInput(f"{where}: {exc}", field="flavor") from None
+        if flavor.capabilities.needs_pickle and not self.fleet.allow_pickle:
+            raise UnsafeArtifact(
+                f"{where}: fleet '{self.fleet.path}' does not allow the {flavor.name!r} flavor: "
+                "loading pickle runs arbitrary code. Use a safe flavor (sklearn, lightgbm, "
+                "linear), or create the fleet with allow_pickle=True",
+                field="flavor",
+            )
+        if name is not None:
+            self.flavors[name] = flavor
+        return flavor
+
+    def key(self, key: Any, where: str) -> tuple[str, ...]:
+        dims = self.fleet.keys
+        if isinstance(key, dict) and len(key) == len(dims):
+            try:
+                values = tuple(key[dim] for dim in dims)
+            except KeyError:
+                values = ()
+            if values and all(
+                type(v) is str and 0 < len(v) <= 200 and v.isprintable() for v in values
+            ):
+                return values
+        try:
+            return normalize_key(self.fleet, key)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{where}: {exc}", field="key") from None
+
+    def metrics(self, values: Any, where: str) -> dict[str, float]:
+        if not isinstance(values, Mapping):
+            raise InvalidInput(f"{where}.metrics must be a dict of name to number", field="metrics")
+        out = {}
+        for name, value in values.items():
+            self.name(name, f"{where}.metrics")
+            kind = type(value)
+            if kind is not float and kind is not int:
+                if hasattr(value, "item") and not isinstance(value, bool):
+                    value = value.item()  # numpy scalar
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise InvalidInput(
+                        f"{where}.metrics.{name} must be a number, got {value!r}; put text in tags",
+                        field=f"metrics.{name}",
+                    )
+            if not math.isfinite(value):
+                raise InvalidInput(
+                    f"{where}.metrics.{name} must be finite, got {value!r}; leave it out instead",
+                    field=f"metrics.{name}",
+                )
+            out[name] = float(value)
+        return out
+
+    def tags(self, values: Any, where: str) -> dict[str, str]:
+        if not isinstance(values, Mapping):
+            raise InvalidInput(f"{where}.tags must be a dict of name to text", field="tags")
+        out = {}
+        for name, value in values.items():
+            self.name(name, f"{where}.tags")
+            if not isinstance(value, str | int | float | bool):
+                raise InvalidInput(
+                    f"{where}.tags.{name} must be text or a number, got {type(value).__name__}",
+                    field=f"tags.{name}",
+                )
+            text = str(value)
+            if len(text) > 500:
+                raise InvalidInput(f"{where}.tags.{name} is over 500 characters", field="tags")
+            out[name] = text
+        return out
+
+    def prepare(self, item: Any, index: int) -> Prepared:
+        """Validate one record and serialise its model; errors name its position."""
+        where = f"versions[{index}]"
+        if isinstance(item, VersionSpec):
+            get = item.__dict__.get
+        elif isinstance(item, Mapping):
+            if not item.keys() <= _SPEC_FIELDS:
+                unknown = sorted(set(item) - _SPEC_FIELDS)
+                raise InvalidInput(
+                    f"{where}: unknown field(s) {unknown}; allowed: {sorted(_SPEC_FIELDS)}",
+                    field=where,
+                )
+            get = item.get
+        else:
+            raise InvalidInput(
+                f"{where}: expected a dict or shoal.VersionSpec, got {type(item).__name__}",
+                field=where,
+            )
+        if get("key") is None:
+            raise InvalidInput(f"{where}: 'key' is required, e.g. {{'store': 's1'}}", field="key")
+        key = self.key(get("key"), where)
+        model, artifact = get("model"), get("artifact")
+        if (model is None) == (artifact is None):
+            raise InvalidInput(
+                f"{where}: give exactly one of model= (a fitted model) or artifact= (bytes)",
+                field="model",
+            )
+        flavor_name = get("flavor")
+        if artifact is not None:
+            if not isinstance(artifact, bytes | bytearray | memoryview):
+                raise InvalidInput(f"{where}.artifact must be bytes", field="artifact")
+            if flavor_name is None:
+                raise InvalidInput(
+                    f"{where}: artifact bytes need flavor=, e.g. flavor='linear'", field="flavor"
+                )
+        flavor = self.flavor(flavor_name, model, where)
+        signature = get("signature")
+        signature = dict(signature) if signature is not None else None
+        if model is not None:
+            payload = flavor.save(model)
+            if signature is None:
+                found = flavor.signature(model)
+                signature = found.to_dict() if found is not None else None
+        else:
+            payload = artifact if type(artifact) is bytes else bytes(artifact)
+        number = get("version")
+        if number is not None and (
+            isinstance(number, bool) or not isinstance(number, int) or number < 1
+        ):
+            raise InvalidInput(f"{where}.version must be a positive integer", field="version")
+        code = get("code_ref")
+        row = NewVersion(
+            key=key,
+            flavor=flavor.name,
+            sha256="",
+            size=len(payload),
+            params=_params(get("params") or {}, where),
+            metrics=self.metrics(get("metrics") or {}, where),
+            tags=self.tags(get("tags") or {}, where) if get("tags") else {},
+            signature=signature,
+            run_id=_id_of(get("run"), "run", where),
+            dataset_id=_id_of(get("dataset"), "dataset", where),
+            slice_fingerprint=get("slice_fingerprint"),
+            code_ref=code if code is not None else self.code_ref,
+            parent_version_id=_id_of(get("parent"), "parent", where),
+            number=number,
         )
-    signature = dict(spec.signature) if spec.signature is not None else None
-    if spec.model is not None:
-        payload = flavor.save(spec.model)
-        if signature is None:
-            found = flavor.signature(spec.model)
-            signature = found.to_dict() if found is not None else None
-    else:
-        payload = bytes(spec.artifact)  # type: ignore[arg-type]
-    if spec.version is not None and (isinstance(spec.version, bool) or spec.version < 1):
-        raise InvalidInput(f"{where}.version must be a positive integer", field="version")
-    row = NewVersion(
-        key=key,
-        flavor=flavor.name,
-        sha256="",
-        size=len(payload),
-        params=_params(spec.params, where),
-        metrics=_metrics(spec.metrics, where, fleet),
-        tags=_tags(spec.tags, where, fleet),
-        signature=signature,
-        run_id=_id_of(spec.run, "run", where),
-        dataset_id=_id_of(spec.dataset, "dataset", where),
-        slice_fingerprint=spec.slice_fingerprint,
-        code_ref=spec.code_ref if spec.code_ref is not None else code_ref,
-        parent_version_id=_id_of(spec.parent, "parent", where),
-        number=spec.version,
-    )
-    return Prepared(row, payload)
+        return Prepared(row, payload)
+
+
+_PLAIN = (str, int, float, bool)
+
+
+def _params(values: Any, where: str) -> dict[str, Any]:
+    if not isinstance(values, Mapping):
+        raise InvalidInput(f"{where}.params must be a dict", field="params")
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if type(name) is not str:
+            raise InvalidInput(f"{where}.params: names must be text, got {name!r}")
+        if type(value) not in _PLAIN:
+            if hasattr(value, "item") and not isinstance(value, _PLAIN):
+                value = value.item()
+            if value is not None and not isinstance(value, str | bool | int | float | list | dict):
+                value = repr(value)
+        if type(value) is float and not math.isfinite(value):
+            value = str(value)
+        out[name] = value
+    return out

@@ -8,6 +8,7 @@ wrote are deleted again, so a failed bulk call leaves nothing behind.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from shoal.artifacts import ArtifactStore, BlobRef
 from shoal.errors import InvalidInput, NotFound
 from shoal.flavors import get_flavor
 from shoal.registry.lineage import code_ref as current_code_ref
-from shoal.registry.records import prepare
+from shoal.registry.records import Preparer
 from shoal.store import aliases, audit, reads, search, writes
 from shoal.store.engine import Store
 from shoal.store.schema import datasets as datasets_table
@@ -42,16 +43,14 @@ class Registry:
         """Register many versions at once, all or nothing."""
         actor = actor or config.actor()
         code = current_code_ref()
-        prepared = [prepare(item, i, fleet, code) for i, item in enumerate(items)]
+        preparer = Preparer(fleet, code)
+        prepared = [preparer.prepare(item, i) for i, item in enumerate(items)]
         if not prepared:
             return []
         payloads = [p.payload for p in prepared]
-        with self.store.read() as conn:
-            self._check_references(conn, fleet, prepared)
-        import hashlib
-
         hashes = [hashlib.sha256(data).hexdigest() for data in payloads]
         with self.store.read() as conn:
+            self._check_references(conn, fleet, prepared)
             known = {
                 sha: BlobRef(sha, row.size, row.pack, row.offset)
                 for sha, row in writes.blob_locations(conn, hashes).items()

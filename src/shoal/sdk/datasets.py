@@ -10,6 +10,7 @@ from shoal.store import audit
 from shoal.store import datasets as store_datasets
 from shoal.store.fleets import ensure_tenant
 from shoal.store.tenancy import check_name, split_fleet_path
+from shoal.store.writes import split_key_text
 
 if TYPE_CHECKING:
     from shoal.sdk.client import Client
@@ -70,14 +71,12 @@ class Datasets:
     def models(self, dataset: Dataset | int, limit: int = 1000) -> list[dict[str, Any]]:
         """Versions trained on this dataset: one indexed query."""
         dataset_id = dataset.id if isinstance(dataset, Dataset) else dataset
-        import json
-
         with self._client._store.read() as conn:
             rows = store_datasets.trained_on(conn, self._client.scope, dataset_id, limit)
         return [
             {
                 "fleet": f"{row['tenant']}/{row['fleet']}",
-                "key": dict(zip(row["dims"], json.loads(row["key_text"]), strict=True)),
+                "key": dict(zip(row["dims"], split_key_text(row["key_text"]), strict=True)),
                 "version": row["number"],
                 "version_id": row["version_id"],
             }

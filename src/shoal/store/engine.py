@@ -112,7 +112,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
-        cur.execute("PRAGMA cache_size = -65536")
+        cur.execute("PRAGMA cache_size = -262144")
         cur.execute("PRAGMA temp_store = MEMORY")
         cur.close()
 

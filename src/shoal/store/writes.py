@@ -10,7 +10,6 @@ so they are never out of step with the rows.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -22,9 +21,16 @@ from sqlalchemy.engine import Connection
 
 from shoal.errors import Conflict
 from shoal.store import ids
+from shoal.store.bulk import dumps, insert_rows
 from shoal.store.engine import lock_fleet
 from shoal.store.schema import blobs, fleets, key_counts, metrics, models, version_tags, versions
 from shoal.store.tenancy import FleetRef
+
+VERSION_COLUMNS = (
+    "id", "tenant_id", "fleet_id", "model_id", "number", "status", "flavor",
+    "artifact_sha256", "artifact_size", "signature", "params", "run_id", "dataset_id",
+    "slice_fingerprint", "code_ref", "parent_version_id", "created_by", "created_at",
+)  # fmt: skip
 
 CHUNK = 5000
 """Rows per ``IN (...)`` lookup: well under SQLite's 32,766 bound variables."""
@@ -61,9 +67,17 @@ class Inserted:
     key: tuple[str, ...] = ()
 
 
+KEY_SEPARATOR = "\x1f"
+"""Joins key values into ``models.key_text``; key values may not contain control characters."""
+
+
 def key_text(key: tuple[str, ...]) -> str:
     """The canonical text of a key, unique per model within its fleet."""
-    return json.dumps(key, separators=(",", ":"), ensure_ascii=False)
+    return KEY_SEPARATOR.join(key)
+
+
+def split_key_text(text: str) -> list[str]:
+    return text.split(KEY_SEPARATOR)
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -96,19 +110,11 @@ def find_models(
 def insert_blobs(conn: Connection, refs: Iterable[Any]) -> None:
     """Record where new artifact bytes live; a blob already known is left as it was."""
     now = time.time()
-    rows = {
-        ref.sha256: {
-            "sha256": ref.sha256, "size": ref.size, "pack": ref.pack,
-            "offset": ref.offset, "created_at": now,
-        }
-        for ref in refs
-    }  # fmt: skip
-    if not rows:
-        return
-    known = set(blob_locations(conn, list(rows)))
-    fresh = [row for sha, row in rows.items() if sha not in known]
-    if fresh:
-        conn.execute(blobs.insert(), fresh)
+    rows = {ref.sha256: (ref.sha256, ref.size, ref.pack, ref.offset, now) for ref in refs}
+    insert_rows(
+        conn, blobs, ("sha256", "size", "pack", "offset", "created_at"), list(rows.values()),
+        ignore_conflicts=True,
+    )  # fmt: skip
 
 
 def blob_locations(conn: Connection, hashes: Sequence[str]) -> dict[str, Any]:
@@ -178,17 +184,17 @@ def _insert_new_models(
     if not new_keys:
         return
     dims = len(fleet.keys)
-    rows = []
-    for key in new_keys:
-        row = {
-            "id": model_id[key], "tenant_id": fleet.tenant_id, "fleet_id": fleet.id,
-            "key_text": key_text(key), "latest_version_id": latest_of[key].version_id,
-            "latest_number": latest_of[key].number, "created_at": now,
-        }  # fmt: skip
-        for i in range(dims):
-            row[f"k{i}"] = key[i]
-        rows.append(row)
-    conn.execute(models.insert(), rows)
+    columns = (
+        "id", "tenant_id", "fleet_id", "key_text", "latest_version_id", "latest_number",
+        "created_at", *[f"k{i}" for i in range(dims)],
+    )  # fmt: skip
+    tenant, fleet_id = fleet.tenant_id, fleet.id
+    rows = [
+        (model_id[key], tenant, fleet_id, key_text(key), latest_of[key].version_id,
+         latest_of[key].number, now, *key)
+        for key in new_keys
+    ]  # fmt: skip
+    insert_rows(conn, models, columns, rows)
 
 
 def _insert_version_rows(
@@ -204,34 +210,23 @@ def _insert_version_rows(
     metric_rows = []
     tag_rows = []
     latest_positions = set(last_index.values())
+    tenant, fleet_id = fleet.tenant_id, fleet.id
     for index, (item, spot) in enumerate(zip(items, placed, strict=True)):
+        vid = spot.version_id
         version_rows.append(
-            {
-                "id": spot.version_id, "tenant_id": fleet.tenant_id, "fleet_id": fleet.id,
-                "model_id": spot.model_id, "number": spot.number, "status": item.status,
-                "flavor": item.flavor, "artifact_sha256": item.sha256,
-                "artifact_size": item.size, "signature": item.signature,
-                "params": item.params, "run_id": item.run_id, "dataset_id": item.dataset_id,
-                "slice_fingerprint": item.slice_fingerprint, "code_ref": item.code_ref,
-                "parent_version_id": item.parent_version_id, "created_by": actor,
-                "created_at": now,
-            }
+            (vid, tenant, fleet_id, spot.model_id, spot.number, item.status, item.flavor,
+             item.sha256, item.size, dumps(item.signature), dumps(item.params), item.run_id,
+             item.dataset_id, item.slice_fingerprint, item.code_ref, item.parent_version_id,
+             actor, now)
         )  # fmt: skip
         latest = index in latest_positions
         for name, value in item.metrics.items():
-            metric_rows.append(
-                {"version_id": spot.version_id, "name": name, "fleet_id": fleet.id,
-                 "value": value, "latest": latest}
-            )  # fmt: skip
+            metric_rows.append((vid, name, fleet_id, value, latest))
         for tag, value in item.tags.items():
-            tag_rows.append(
-                {"version_id": spot.version_id, "key": tag, "fleet_id": fleet.id, "value": value}
-            )
-    conn.execute(versions.insert(), version_rows)
-    if metric_rows:
-        conn.execute(metrics.insert(), metric_rows)
-    if tag_rows:
-        conn.execute(version_tags.insert(), tag_rows)
+            tag_rows.append((vid, tag, fleet_id, value))
+    insert_rows(conn, versions, VERSION_COLUMNS, version_rows)
+    insert_rows(conn, metrics, ("version_id", "name", "fleet_id", "value", "latest"), metric_rows)
+    insert_rows(conn, version_tags, ("version_id", "key", "fleet_id", "value"), tag_rows)
 
 
 def _move_latest(

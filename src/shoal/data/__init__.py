@@ -1,0 +1,22 @@
+"""Frames in (pandas, polars, Arrow), content fingerprints, schemas and baseline profiles.
+
+Everything here takes any frame :func:`to_arrow` accepts and works on Arrow underneath:
+
+- :func:`fingerprint`: SHA-256 of every cell, name and type (lineage: what trained what).
+- :func:`slice_fingerprints`: one fingerprint per key group, in one pass (per-key models).
+- :func:`schema_of`: names, Arrow types, nullability.
+- :func:`profile`: the drift baseline; :func:`bin_counts` bins new data on its edges.
+"""
+
+from shoal.data._fingerprint import fingerprint, slice_fingerprints
+from shoal.data._frames import schema_of, to_arrow
+from shoal.data._profile import bin_counts, profile
+
+__all__ = [
+    "bin_counts",
+    "fingerprint",
+    "profile",
+    "schema_of",
+    "slice_fingerprints",
+    "to_arrow",
+]

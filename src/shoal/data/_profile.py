@@ -1,0 +1,210 @@
+"""Baseline profiles: the per-column summary that drift is measured against later.
+
+Why these figures: drift statistics that monitoring can compute in one pass over new data,
+per model and window, and merge across partitions exactly. Counts in fixed bins merge by
+addition, so numeric columns store quantile bin edges from the baseline and the baseline's
+count per bin: PSI (or any binned divergence) of new data is then the new data counted on
+the *same* edges. Categorical columns store their top values' frequencies and an "other"
+count, which the same argument applies to.
+
+Bin convention (shared with :func:`bin_counts`, and to be replicated in SQL as is):
+edges ``e[0] < e[1] < ... < e[m]`` are the baseline's quantiles at ``0, 1/bins, ..., 1``
+with duplicates removed. Bin ``0`` is ``[e[0], e[1]]`` (closed: it holds the minimum);
+bin ``i > 0`` is ``(e[i], e[i+1]]`` (right-closed). Values below ``e[0]`` are counted in
+``under`` and above ``e[m]`` in ``over``; both are 0 for the baseline by construction.
+A constant column has one edge and one bin, ``[e[0], e[0]]``. Nulls and NaN are counted
+in ``nulls`` (pandas turns NaN into null, so this keeps pandas and polars input
+alike), infinities in ``infinite`` and in ``under``/``over``; min, max, mean, std and the
+edges are over the finite values.
+
+The output is plain JSON: Python ints, floats, strings, bools and None (never NaN or inf).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shoal.data._frames import to_arrow
+from shoal.errors import InvalidInput
+
+PROFILE_VERSION = 1
+_PARALLEL_CELLS = 1_000_000
+"""Below this many cells, summarising columns on threads costs more than it saves."""
+
+
+def profile(frame: Any, *, bins: int = 10, top_k: int = 50) -> dict[str, Any]:
+    """A JSON-serialisable baseline of ``frame``: row count and one summary per column.
+
+    Returns ``{"version": 1, "rows": n, "columns": {name: summary}}`` where each summary has
+    ``type`` (Arrow type string), ``kind`` and, by kind:
+
+    - ``numeric`` (ints, floats, decimals): ``count`` (finite values), ``nulls``,
+      ``infinite``, ``min``, ``max``, ``mean``, ``std`` (sample, ddof=1), ``edges``,
+      ``counts``, ``under``, ``over`` (see the module docstring for the bin convention).
+    - ``categorical`` (strings, bools, dictionaries): ``count``, ``nulls``, ``distinct``,
+      ``top`` (up to ``top_k`` ``{"value", "count"}``, most frequent first, ties by value)
+      and ``other`` (the non-null rows outside ``top``).
+    - ``temporal`` (dates, times, timestamps): ``count``, ``nulls``, ``min``, ``max`` as
+      ISO 8601 strings.
+    - ``other`` (binary, nested, durations): ``count``, ``nulls``.
+    """
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise InvalidInput(f"bins must be an int >= 1, got {bins!r}.", field="bins")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise InvalidInput(f"top_k must be an int >= 0, got {top_k!r}.", field="top_k")
+    table = to_arrow(frame)
+    names = table.column_names
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise InvalidInput(
+            f"cannot profile a table with repeated column names {dupes}; rename them.",
+            field="frame",
+        )
+
+    def summarise(column: pa.ChunkedArray) -> dict[str, Any]:
+        return _column(column.combine_chunks(), bins, top_k)
+
+    workers = min(table.num_columns, os.cpu_count() or 1)
+    if table.num_rows * table.num_columns >= _PARALLEL_CELLS and workers > 1:
+        # numpy's partition/searchsorted and Arrow's kernels release the GIL.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            summaries = list(pool.map(summarise, table.columns))
+    else:
+        summaries = [summarise(column) for column in table.columns]
+    columns = dict(zip(names, summaries, strict=True))
+    return {"version": PROFILE_VERSION, "rows": table.num_rows, "columns": columns}
+
+
+def bin_counts(values: Any, edges: list[float]) -> dict[str, Any]:
+    """Count ``values`` into the bins of ``edges`` (the profile's convention).
+
+    Returns ``{"counts": [...], "under": n, "over": n}``; NaN is skipped, ``-inf``/``inf``
+    land in ``under``/``over``. With no edges (a baseline with no finite values) there are
+    no bins, and every non-NaN value counts as ``over``: nothing to compare it with.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    nan = np.isnan(x)
+    if nan.any():
+        x = x[~nan]
+    e = np.asarray(edges, dtype=np.float64)
+    if len(e) == 0:
+        return {"counts": [], "under": 0, "over": len(x)}
+    nbins = max(len(e) - 1, 1)
+    position = np.searchsorted(e, x, side="left")  # e[j-1] < x <= e[j]
+    under = int(np.count_nonzero(x < e[0]))
+    over = int(np.count_nonzero(position == len(e)))
+    # Out-of-range values land in the first/last bin here and are taken out again below.
+    counts = np.bincount(np.clip(position - 1, 0, nbins - 1), minlength=nbins)
+    counts[0] -= under
+    counts[-1] -= over
+    return {"counts": [int(c) for c in counts], "under": under, "over": over}
+
+
+def _column(array: pa.Array, bins: int, top_k: int) -> dict[str, Any]:
+    dtype = array.type
+    t = pa.types
+    summary: dict[str, Any] = {"type": str(dtype)}
+    if t.is_dictionary(dtype):
+        array = array.dictionary_decode()
+        dtype = array.type
+    if t.is_integer(dtype) or t.is_floating(dtype) or t.is_decimal(dtype):
+        summary.update(kind="numeric", **_numeric(array, bins))
+    elif (
+        t.is_string(dtype)
+        or t.is_large_string(dtype)
+        or getattr(t, "is_string_view", lambda _: False)(dtype)
+        or t.is_boolean(dtype)
+    ):
+        summary.update(kind="categorical", **_categorical(array, top_k))
+    elif t.is_date(dtype) or t.is_time(dtype) or t.is_timestamp(dtype):
+        summary.update(kind="temporal", **_temporal(array))
+    else:
+        summary.update(kind="other", count=len(array) - array.null_count, nulls=array.null_count)
+    return _json_safe(summary)
+
+
+def _numeric(array: pa.Array, bins: int) -> dict[str, Any]:
+    if pa.types.is_decimal(array.type):
+        array = array.cast(pa.float64())
+    values = pc.drop_null(array).to_numpy(zero_copy_only=False)
+    nulls = array.null_count
+    infinite = 0
+    finite = values
+    if values.dtype.kind == "f":
+        is_finite = np.isfinite(values)
+        if not is_finite.all():
+            infinite = int(np.count_nonzero(np.isinf(values)))
+            nulls += len(values) - int(np.count_nonzero(is_finite)) - infinite
+            finite = values[is_finite]
+    out: dict[str, Any] = {"count": len(finite), "nulls": nulls, "infinite": infinite}
+    if len(finite) == 0:
+        out.update(min=None, max=None, mean=None, std=None, edges=[])
+        out.update(bin_counts(values, []))
+        return out
+    as_float = finite.astype(np.float64, copy=False)
+    edges = np.unique(np.quantile(as_float, np.linspace(0.0, 1.0, bins + 1)))
+    out.update(
+        min=finite.min().item(),
+        max=finite.max().item(),
+        mean=float(np.mean(as_float)),
+        std=float(np.std(as_float, ddof=1)) if len(finite) > 1 else None,
+        edges=[float(e) for e in edges],
+    )
+    out.update(bin_counts(values, out["edges"]))
+    return out
+
+
+def _categorical(array: pa.Array, top_k: int) -> dict[str, Any]:
+    count = len(array) - array.null_count
+    counted = pc.value_counts(array)
+    values = counted.field("values")
+    counts = counted.field("counts")
+    keep = values.is_valid()
+    values = values.filter(keep)
+    counts = counts.filter(keep)
+    order = pc.sort_indices(
+        pa.table({"c": counts, "v": values}),
+        sort_keys=[("c", "descending"), ("v", "ascending")],
+    )[:top_k]
+    top = [
+        {"value": v, "count": c}
+        for v, c in zip(values.take(order).to_pylist(), counts.take(order).to_pylist(), strict=True)
+    ]
+    return {
+        "count": count,
+        "nulls": array.null_count,
+        "distinct": len(values),
+        "top": top,
+        "other": count - sum(item["count"] for item in top),
+    }
+
+
+def _temporal(array: pa.Array) -> dict[str, Any]:
+    bounds = pc.min_max(array)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    return {
+        "count": len(array) - array.null_count,
+        "nulls": array.null_count,
+        "min": None if low is None else low.isoformat(),
+        "max": None if high is None else high.isoformat(),
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain Python containers and scalars, with NaN and infinities turned into None."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

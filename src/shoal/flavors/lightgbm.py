@@ -1,0 +1,135 @@
+"""The "lightgbm" flavor: LightGBM boosters in LightGBM's own text model format.
+
+The text format is what LightGBM itself writes with ``save_model``: readable, parsed by
+LightGBM's C++ loader without running Python code, stable across LightGBM versions, and
+deterministic, so equal boosters have equal bytes.
+
+The scikit-learn wrappers (``LGBMRegressor``, ``LGBMClassifier``, ``LGBMRanker``) are
+accepted and saved as their fitted booster; ``load`` always returns a ``lightgbm.Booster``.
+``predict`` therefore gives the booster's raw output for every model, before or after a
+round trip: for a regressor, the predictions; for a binary classifier, the probability of
+the positive class (shape ``(n,)``); for a multiclass classifier, one probability per
+class (shape ``(n, n_classes)``, classes in the order of the wrapper's ``classes_``). The
+class labels themselves are not in the booster; map them with ``classes_`` where needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from shoal.errors import InvalidInput, MissingDependency
+from shoal.flavors._base import Capabilities, Flavor, corrupt, module_roots, require_bytes
+from shoal.flavors._signature import Signature, select_columns
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+class LightGBMFlavor(Flavor):
+    """LightGBM ``Booster`` and its sklearn wrappers, as LightGBM's native text format."""
+
+    name = "lightgbm"
+    capabilities = Capabilities(safe_format=True, extra="lightgbm", suffix=".txt")
+
+    def can_handle(self, model: Any) -> bool:
+        if "lightgbm" not in module_roots(model):
+            return False
+        return hasattr(model, "model_to_string") or hasattr(model, "booster_")
+
+    def save(self, model: Any) -> bytes:
+        return _booster(model).model_to_string().encode("utf-8")
+
+    def load(self, data: bytes, *, trusted: Sequence[str] = (), allow_pickle: bool = False) -> Any:
+        lgb = _lightgbm()
+        data = require_bytes(self.name, data)
+        if not data.startswith(b"tree\n"):
+            # Checked here so obvious junk never reaches LightGBM, which logs "[Fatal]".
+            raise corrupt(self.name, ValueError("a LightGBM text model starts with 'tree'"))
+        try:
+            return lgb.Booster(model_str=data.decode("utf-8"))
+        except Exception as exc:  # LightGBMError, UnicodeDecodeError, JSON errors...
+            raise corrupt(self.name, exc) from exc
+
+    def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
+        import numpy as np
+
+        booster = _booster(model)
+        return np.asarray(booster.predict(_features(booster, X)))
+
+    def signature(self, model: Any, sample: pd.DataFrame | None = None) -> Signature | None:
+        booster = _booster(model)
+        names = booster.feature_name()
+        output = "float64"
+        if sample is not None:
+            columns = None if _positional(names, sample) else names
+            return Signature.from_frame(sample, output, columns=columns)
+        if names == [f"Column_{i}" for i in range(len(names))]:
+            return None  # trained on a bare array: LightGBM made the names up
+        categorical = set(_categorical_features(booster))
+        return Signature(
+            tuple((n, "category" if n in categorical else "float64") for n in names), output
+        )
+
+
+def _positional(names: list[str], X: Any) -> bool:
+    """Trained on a bare array (``Column_0``...) and given other names: match by position."""
+    auto = [f"Column_{i}" for i in range(len(names))]
+    return names == auto and not set(auto) <= set(X.columns) and X.shape[1] == len(names)
+
+
+def _features(booster: Any, X: pd.DataFrame) -> Any:
+    names = booster.feature_name()
+    return X.to_numpy() if _positional(names, X) else select_columns(X, names)
+
+
+def _lightgbm() -> Any:
+    try:
+        import lightgbm
+    except ImportError as exc:
+        raise MissingDependency(
+            "the 'lightgbm' flavor needs LightGBM: pip install 'shoal[lightgbm]'"
+        ) from exc
+    return lightgbm
+
+
+def _booster(model: Any) -> Any:
+    """The fitted Booster behind a Booster or a fitted sklearn wrapper."""
+    lgb = _lightgbm()
+    if isinstance(model, lgb.Booster):
+        return model
+    if isinstance(model, lgb.LGBMModel):
+        if not getattr(model, "fitted_", False):
+            raise InvalidInput(
+                f"{type(model).__name__} is not fitted; call fit() before saving it",
+                field="model",
+            )
+        return model.booster_
+    raise InvalidInput(
+        "the lightgbm flavor takes a lightgbm.Booster or a fitted LGBMModel, "
+        f"got {type(model).__name__}",
+        field="model",
+    )
+
+
+def _categorical_features(booster: Any) -> list[str]:
+    """Names of features LightGBM treats as categorical, read from the saved parameters.
+
+    A freshly trained booster does not expose them in ``params``; its text model does.
+    """
+    names = booster.feature_name()
+    marker = "\n[categorical_feature: "
+    text = booster.model_to_string()
+    start = text.find(marker)
+    if start < 0:
+        return []
+    raw = text[start + len(marker) : text.find("]", start)]
+    out = []
+    for item in raw.split(","):
+        item = item.strip()
+        if item.isdigit() and int(item) < len(names):
+            out.append(names[int(item)])
+        elif item in names:
+            out.append(item)
+    return out

@@ -1,0 +1,210 @@
+"""The "sklearn" flavor: scikit-learn estimators and pipelines in skops format.
+
+skops stores an object tree as JSON plus numpy arrays in a zip, and loading builds only
+types the caller trusts, so a registry can load a stranger's artifact without running
+its code. Two things are added here:
+
+- **Trust by package.** Types from scikit-learn, numpy and scipy are trusted (minus a few
+  that read or write files); anything else, e.g. a custom function in a
+  FunctionTransformer, raises UnsafeArtifact naming the types and how to trust them.
+- **Deterministic bytes.** skops names nodes and array files by ``id(obj)`` and stamps zip
+  entries with the current time, so the same model saved twice differs. :func:`canonical`
+  renumbers ids in document order, drops ids of immutable JSON values, fixes timestamps
+  and writes compact JSON, so identical models hash alike and are stored once.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from shoal.errors import InvalidInput, UnsafeArtifact
+from shoal.flavors._base import Capabilities, Flavor, corrupt, require_bytes, type_names
+from shoal.flavors._signature import ANY, Signature, select_columns, signature_or_none
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+TRUSTED_PACKAGES = frozenset({"sklearn", "numpy", "scipy"})
+"""Top-level packages whose types load without being named in ``trusted=``."""
+
+DENIED = (
+    "numpy.f2py",
+    "numpy.distutils",
+    "numpy.testing",
+    "numpy.ctypeslib",
+    "numpy.load",
+    "numpy.save",
+    "numpy.savez",
+    "numpy.savez_compressed",
+    "numpy.savetxt",
+    "numpy.loadtxt",
+    "numpy.genfromtxt",
+    "numpy.fromfile",
+    "numpy.memmap",
+    "scipy.io",
+    "sklearn.datasets",
+    "sklearn.utils._testing",
+)
+"""Names (or module prefixes) inside the trusted packages that touch files or compile code:
+a FunctionTransformer calling one of them could write files at predict time, so they
+need an explicit ``trusted=`` entry like any foreign type."""
+
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+_COMPRESSION = zipfile.ZIP_DEFLATED
+
+
+class SklearnFlavor(Flavor):
+    """scikit-learn estimators (and pipelines) through skops, with deterministic bytes."""
+
+    name = "sklearn"
+    capabilities = Capabilities(safe_format=True, suffix=".skops")
+
+    def can_handle(self, model: Any) -> bool:
+        return "sklearn.base.BaseEstimator" in type_names(model)
+
+    def save(self, model: Any) -> bytes:
+        import skops.io as sio
+
+        if not self.can_handle(model):
+            raise InvalidInput(
+                f"the sklearn flavor saves scikit-learn estimators, got {type(model).__name__}",
+                field="model",
+            )
+        return canonical(sio.dumps(model))
+
+    def load(self, data: bytes, *, trusted: Sequence[str] = (), allow_pickle: bool = False) -> Any:
+        import skops.io as sio
+
+        data = require_bytes(self.name, data)
+        try:
+            untrusted = sio.get_untrusted_types(data=data)
+        except Exception as exc:
+            raise corrupt(self.name, exc) from exc
+        refused = [t for t in untrusted if not _trusted(t, trusted)]
+        if refused:
+            raise UnsafeArtifact(
+                f"skops artifact contains types that are not trusted: {refused}; if you "
+                f"trust the code that defines them, load with trusted={refused!r}",
+                field="trusted",
+            )
+        try:
+            return sio.loads(data, trusted=list(untrusted))
+        except Exception as exc:
+            raise corrupt(self.name, exc) from exc
+
+    def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
+        import numpy as np
+
+        names = getattr(model, "feature_names_in_", None)
+        # Fitted on a bare array: pass one too, or scikit-learn warns about feature names.
+        data = X.to_numpy() if names is None else select_columns(X, [str(n) for n in names])
+        return np.asarray(model.predict(data))
+
+    def signature(self, model: Any, sample: pd.DataFrame | None = None) -> Signature | None:
+        names = getattr(model, "feature_names_in_", None)
+        columns = None if names is None else [str(n) for n in names]
+        if sample is None:
+            return signature_or_none(((n, ANY) for n in columns or ()), _output_dtype(model))
+        try:
+            output = str(self.predict(model, sample.head(5)).dtype)
+        except InvalidInput:
+            raise
+        except Exception as exc:
+            raise InvalidInput(
+                f"the model cannot predict on the sample ({type(exc).__name__}: {exc})",
+                field="sample",
+            ) from exc
+        return Signature.from_frame(sample, output, columns=columns)
+
+
+def _output_dtype(model: Any) -> str | None:
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return None
+    return str(classes.dtype) if hasattr(classes, "dtype") else "object"
+
+
+def _trusted(type_name: str, trusted: Sequence[str]) -> bool:
+    if type_name in trusted:
+        return True
+    if type_name.split(".", 1)[0] not in TRUSTED_PACKAGES:
+        return False
+    return not any(type_name == d or type_name.startswith(d + ".") for d in DENIED)
+
+
+def canonical(data: bytes) -> bytes:
+    """Rewrite a skops zip so that its bytes depend only on the model, not on when or where.
+
+    Loading the result gives the same object as loading the input: ids keep their sharing
+    (one id, one object), only their numbers change.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        schema = json.loads(src.read("schema.json"))
+        files = {n: src.read(n) for n in src.namelist() if n != "schema.json"}
+    renamed: dict[str, str] = {}
+    _renumber(schema, {}, renamed, files)
+    entries = [(new, _canonical_member(new, files[old])) for old, new in renamed.items()]
+    entries.append(("schema.json", json.dumps(schema, separators=(",", ":")).encode()))
+    return _write_zip(entries)
+
+
+def _renumber(node: Any, ids: dict[int, int], renamed: dict[str, str], files: dict) -> None:
+    """Walk the schema in document order, renumbering ``__id__`` and array file names."""
+    if isinstance(node, list):
+        for item in node:
+            _renumber(item, ids, renamed, files)
+        return
+    if not isinstance(node, dict):
+        return
+    if "__loader__" in node:
+        if node["__loader__"] == "JsonNode":
+            # Immutable JSON values: whether two of them share an id is an accident of
+            # interning, and skops neither needs nor uses it to rebuild them.
+            node.pop("__id__", None)
+        elif isinstance(node.get("__id__"), int):
+            node["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
+        if node["__loader__"] == "SetNode" and isinstance(node.get("content"), list):
+            # Set iteration order follows string hashes, which vary between processes.
+            node["content"].sort(key=_sort_key)
+        name = node.get("file")
+        if isinstance(name, str) and name in files:
+            suffix = name[name.rfind(".") :] if "." in name else ""
+            node["file"] = renamed.setdefault(name, f"{len(renamed) + 1}{suffix}")
+    for value in node.values():
+        _renumber(value, ids, renamed, files)
+
+
+def _sort_key(item: Any) -> str:
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "__id__"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return json.dumps(strip(item), sort_keys=True)
+
+
+def _canonical_member(name: str, payload: bytes) -> bytes:
+    """Array files are deterministic, except scipy's ``.npz``, itself a timestamped zip."""
+    if not name.endswith(".npz"):
+        return payload
+    with zipfile.ZipFile(io.BytesIO(payload)) as inner:
+        return _write_zip([(n, inner.read(n)) for n in inner.namelist()])
+
+
+def _write_zip(entries: Sequence[tuple[str, bytes]]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, payload in entries:
+            info = zipfile.ZipInfo(name, date_time=_EPOCH)
+            info.compress_type = _COMPRESSION
+            info.create_system = 3
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, payload, compresslevel=6)
+    return out.getvalue()

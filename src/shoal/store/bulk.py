@@ -1,0 +1,54 @@
+"""Fast bulk INSERTs: one statement text, ``executemany`` over plain tuples.
+
+SQLAlchemy Core's ``execute(insert, [dicts])`` spends more time building bound
+parameters than SQLite spends inserting (about 25 us against 4 us a row here).
+For the few hot tables of a bulk registration Shoal renders the INSERT once per
+dialect and hands the driver tuples it built itself; JSON columns are serialised
+with the standard library. Everything else in the store stays on Core.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+
+def dumps(value: Any) -> str | None:
+    """JSON text for a JSON column (None stays NULL)."""
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def insert_rows(
+    conn: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    ignore_conflicts: bool = False,
+) -> None:
+    """INSERT ``rows`` (tuples in ``columns`` order) into ``table`` with one executemany.
+
+    JSON columns take text from :func:`dumps`; PostgreSQL casts it to JSONB.
+    """
+    if not rows:
+        return
+    preparer = conn.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(name) for name in columns)
+    qmark = conn.dialect.paramstyle == "qmark"
+    markers = []
+    for name in columns:
+        if qmark:
+            markers.append("?")
+        elif isinstance(table.c[name].type, sa.JSON):
+            markers.append("CAST(%s AS JSONB)")
+        else:
+            markers.append("%s")
+    values = ", ".join(markers)
+    sql = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({values})"
+    if ignore_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    conn.exec_driver_sql(sql, list(rows))
