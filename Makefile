@@ -32,6 +32,7 @@ demo: install
 lint: install-dev
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

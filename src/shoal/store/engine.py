@@ -89,6 +89,22 @@ class Store:
             with conn.begin():
                 yield conn
 
+    def refresh_statistics(self) -> None:
+        """Refresh the planner's statistics after a large bulk write.
+
+        Fleet queries choose between a key index, the metrics index and the alias
+        index; without statistics SQLite guesses that ``fleet_id = ?`` is selective
+        and scans a whole fleet. ``analysis_limit`` keeps SQLite's ANALYZE to a sample
+        (milliseconds at a million rows); PostgreSQL samples by itself.
+        """
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("PRAGMA analysis_limit = 2000")
+                conn.exec_driver_sql("ANALYZE")
+            else:
+                conn.exec_driver_sql("ANALYZE models, versions, metrics, aliases, version_tags")
+            conn.commit()
+
     def dispose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()

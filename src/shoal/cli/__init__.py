@@ -1,0 +1,116 @@
+"""``shoal``: the command line over the SDK, one module per noun.
+
+    shoal fleets                          every fleet, its keys and sizes
+    shoal models TENANT/FLEET             a page of models (--where, --sort, --count, --facet)
+    shoal model TENANT/FLEET --key ...    the version one model resolves to (--verify loads it)
+    shoal versions TENANT/FLEET --key ... every version of one model
+    shoal lineage VERSION_ID              dataset, slice, run, code and parent of a version
+    shoal alias set|undo|moves            bulk alias moves, each undoable
+    shoal datasets [show ID]              data snapshots and what they trained
+    shoal db upgrade                      bring the store's schema to head
+    shoal demo                            the retail world end to end
+
+Errors are caught in one place, :class:`_ShoalGroup`: a :class:`~shoal.errors.ShoalError`
+prints ``error: <message>`` on stderr (the message already names the field and the fix)
+and exits with that error's ``exit_code``; nothing Shoal raises on purpose shows a traceback.
+Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from shoal import config
+from shoal.cli import _output
+from shoal.cli._session import Session
+from shoal.cli.alias import alias_app
+from shoal.cli.datasets import datasets_app
+from shoal.cli.db import db_app
+from shoal.cli.demo import demo_command
+from shoal.cli.fleets import fleets_command
+from shoal.cli.lineage import lineage_command
+from shoal.cli.model import model_command, versions_command
+from shoal.cli.models import models_command
+from shoal.errors import ShoalError
+
+INTERRUPTED = 130
+"""Exit status after Ctrl-C: 128 + SIGINT, what shells expect."""
+
+
+class _ShoalGroup(TyperGroup):
+    """The root group: runs every command, and turns deliberate errors into one red line.
+
+    It wraps ``invoke`` rather than ``main`` so the same handling applies under
+    ``typer.testing.CliRunner``, which calls the group directly.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ShoalError as exc:
+            _output.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _output.error("interrupted")
+            raise typer.Exit(INTERRUPTED) from None
+
+
+app = typer.Typer(
+    name="shoal",
+    cls=_ShoalGroup,
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store", metavar="URL", help=f"{config.STORE_URL.doc} Env: {config.STORE_URL.env}."
+        ),
+    ] = None,
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts",
+            metavar="URL",
+            help=f"{config.ARTIFACTS_URL.doc} Env: {config.ARTIFACTS_URL.env}.",
+        ),
+    ] = None,
+) -> None:
+    """Shoal: MLOps for fleets of models, from ten to a million.
+
+    Every list prints JSON with --json. Exit status: 0 ok, 2 invalid input, 3 not found,
+    4 conflict, 5 integrity (stored bytes changed), 6 store unavailable, 7 missing extra.
+    """
+    state = Session(store, artifacts)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+app.command("fleets")(fleets_command)
+app.command("models")(models_command)
+app.command("model")(model_command)
+app.command("versions")(versions_command)
+app.command("lineage")(lineage_command)
+app.add_typer(alias_app, name="alias")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(db_app, name="db")
+app.command("demo")(demo_command)
+
+
+def main() -> None:
+    """The ``shoal`` console script."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,1 @@
+"""The SDK: the nouns users import (re-exported from ``shoal``)."""
