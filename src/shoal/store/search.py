@@ -260,11 +260,15 @@ def _compile(sql: _Sql, node: F.Node) -> Any:
     if isinstance(right, F.Field):
         rres = _resolve(sql, right)
         if "alias" in (lres.kind, rres.kind):
-            raise InvalidInput("where: compare alias with a name, e.g. alias = 'production'")
+            raise InvalidInput(
+                "where: compare alias with a name, e.g. alias = 'production'", field="where"
+            )
         return _CMP[op](lres.column, rres.column)
     if lres.kind == "alias":
         if op not in ("=", "!="):
-            raise InvalidInput("where: alias takes = or !=, e.g. alias = 'production'")
+            raise InvalidInput(
+                "where: alias takes = or !=, e.g. alias = 'production'", field="where"
+            )
         return _alias_predicate(sql, [right], op == "!=")
     value = _literal(lres, right, sql.fleet)
     column = _param_column(lres, right) if lres.kind == "param" else lres.column
