@@ -30,8 +30,8 @@ demo: install
 	$(BIN)/shoal demo $(DEMO_ARGS)
 
 lint: install-dev
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/lint-imports --no-cache
 
 test: lint

@@ -30,3 +30,15 @@ def test_public_surface_is_exported_and_sorted() -> None:
 def test_readme_starts_with_the_two_commands() -> None:
     head = (ROOT / "README.md").read_text().split("```")[1]
     assert "make demo" in head and "make test" in head
+
+
+def test_cli_reference_is_current() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "cli_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
