@@ -9,6 +9,8 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export AWS_EC2_METADATA_DISABLED := true
 
+LINT_PATHS := src tests scripts $(wildcard benchmarks)
+
 .PHONY: demo test lint install install-dev bench clean
 
 $(BIN)/python:
@@ -30,8 +32,8 @@ demo: install
 	$(BIN)/shoal demo $(DEMO_ARGS)
 
 lint: install-dev
-	$(BIN)/ruff format --check src tests benchmarks scripts
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/lint-imports --no-cache
 
 test: lint
