@@ -296,6 +296,10 @@ def test_tenants_never_see_each_other(store_url: str, tmp_path) -> None:
         scoped.fleet("grocer/demand").register(
             [{"key": "g2", "model": LinearModel(1.0), "run": run}]
         )
+    with pytest.raises(shoal.NotFound, match="parent version"):
+        scoped.fleet("grocer/demand").register(
+            [{"key": "g2", "model": LinearModel(1.0), "parent": mine.id}]
+        )
     owner.close()
     scoped.close()
 

@@ -95,6 +95,7 @@ class Registry:
         for table, attr, what in (
             (runs_table, "run_id", "run"),
             (datasets_table, "dataset_id", "dataset"),
+            (writes.versions, "parent_version_id", "parent version"),
         ):
             wanted = {getattr(p.row, attr) for p in prepared} - {None}
             if not wanted:
@@ -111,7 +112,7 @@ class Registry:
             if missing:
                 raise NotFound(
                     f"{what} {missing[0]} not found in tenant '{fleet.tenant}': register it "
-                    f"first (client.{what}s...) or leave {what}= out"
+                    f"first or leave {what.split()[0]}= out"
                 )
 
     # -- reading ------------------------------------------------------------------------------
