@@ -346,7 +346,12 @@ def _sort(sql: _Sql, sort: str | None) -> _Sort:
             "created_at",
             field="sort",
         )
-    tiebreak = sql.v.c.id if res.kind == "metric" or sql.mode == "all" else unique
+    if res.kind == "metric":
+        # The metric row's own version_id: the index is (..., value, version_id), so the
+        # planner reads both sort columns in index order, with no sort of its own.
+        tiebreak = res.column.table.c.version_id
+    else:
+        tiebreak = sql.v.c.id if sql.mode == "all" else unique
     return _Sort(text, res.column, tiebreak, descending, nullable=res.kind == "metric")
 
 
@@ -424,6 +429,7 @@ def search(
         sql.v.c.dataset_id, sql.v.c.slice_fingerprint, sql.v.c.code_ref,
         sql.v.c.parent_version_id, sql.v.c.created_by, sql.v.c.created_at,
         order.column.label("_sort_value"),
+        order.tiebreak.label("_tiebreak"),
     ]  # fmt: skip
     query = (
         sa.select(*columns)
@@ -437,11 +443,10 @@ def search(
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        tiebreak = last["version_id"] if order.tiebreak is sql.v.c.id else last["model_id"]
-        # (an alias driver's model_id equals the row's model_id)
-        next_cursor = encode_cursor(order.text, last["_sort_value"], tiebreak)
+        next_cursor = encode_cursor(order.text, last["_sort_value"], last["_tiebreak"])
     for row in rows:
         row.pop("_sort_value", None)
+        row.pop("_tiebreak", None)
         row["key"] = {dim: row.pop(f"k{i}") for i, dim in enumerate(fleet.keys)}
     attach_details(conn, fleet, rows)
     return rows, next_cursor
