@@ -330,4 +330,24 @@ def test_migrated_schema_matches_the_code(client: shoal.Client) -> None:
     with client._store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
-    assert client.upgrade() == "0001"
+    assert client.upgrade() == "0002"
+
+
+def test_upgrade_from_the_first_revision_keeps_data(store_url: str) -> None:
+    import sqlalchemy as sa
+
+    from shoal.store import Store
+    from shoal.store.engine import current_revision, head_revision, upgrade
+
+    store = Store(store_url)
+    upgrade(store, "0001")
+    assert current_revision(store) == "0001"
+    with store._engine.begin() as conn:  # type: ignore[union-attr]
+        conn.execute(sa.text("INSERT INTO tenants (name, created_at) VALUES ('grocer', 1.0)"))
+    upgrade(store)
+    assert current_revision(store) == head_revision()
+    with store.read() as conn:
+        assert conn.execute(sa.text("SELECT name FROM tenants")).scalars().all() == ["grocer"]
+        indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("models")}
+    assert "ix_models_fleet_id" in indexes
+    store.dispose()

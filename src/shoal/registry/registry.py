@@ -27,9 +27,6 @@ from shoal.store.schema import runs as runs_table
 from shoal.store.tenancy import FleetRef, Scope
 from shoal.store.writes import Inserted
 
-ANALYZE_AFTER = 1000
-"""A register call of at least this many versions refreshes the planner's statistics."""
-
 
 class Registry:
     """Registry operations for one store and one artifact store."""
@@ -73,8 +70,7 @@ class Registry:
         except BaseException:
             self._forget_packs(new_packs)
             raise
-        if len(placed) >= ANALYZE_AFTER:
-            self.store.refresh_statistics()
+        self.store.refresh_statistics()
         return placed
 
     def _forget_packs(self, packs: set[str]) -> None:

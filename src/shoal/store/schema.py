@@ -76,6 +76,8 @@ models = sa.Table(
     sa.Column("latest_number", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", Time, nullable=False),
     sa.UniqueConstraint("fleet_id", "key_text"),
+    # A fleet's models in id order: the default sort, and the walk page by page.
+    sa.Index("ix_models_fleet_id", "fleet_id", "id"),
     *[
         sa.Index(
             f"ix_models_fleet_k{i}",
