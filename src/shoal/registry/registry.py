@@ -20,7 +20,7 @@ from shoal.errors import InvalidInput, NotFound
 from shoal.flavors import get_flavor
 from shoal.registry.lineage import code_ref as current_code_ref
 from shoal.registry.records import Preparer
-from shoal.store import aliases, audit, reads, search, writes
+from shoal.store import aggregates, aliases, audit, reads, search, writes
 from shoal.store.engine import Store
 from shoal.store.schema import datasets as datasets_table
 from shoal.store.schema import runs as runs_table
@@ -119,11 +119,11 @@ class Registry:
 
     def count(self, fleet: FleetRef, **kwargs: Any) -> int:
         with self.store.read() as conn:
-            return search.count(conn, fleet, **kwargs)
+            return aggregates.count(conn, fleet, **kwargs)
 
     def facets(self, fleet: FleetRef, dim: str, **kwargs: Any) -> dict[str, int]:
         with self.store.read() as conn:
-            return search.facets(conn, fleet, dim, **kwargs)
+            return aggregates.facets(conn, fleet, dim, **kwargs)
 
     def resolve(
         self, fleet: FleetRef, key: Any, *, alias: str | None = None, version: int | None = None
