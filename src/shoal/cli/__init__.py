@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -48,7 +47,7 @@ class _ShoalGroup(TyperGroup):
     ``typer.testing.CliRunner``, which calls the group directly.
     """
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ShoalError as exc:
