@@ -351,3 +351,20 @@ def test_upgrade_from_the_first_revision_keeps_data(store_url: str) -> None:
         indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("models")}
     assert "ix_models_fleet_id" in indexes
     store.dispose()
+
+
+def test_recording_a_known_blob_again_is_harmless(client: shoal.Client) -> None:
+    """Two registrations that raced to store the same bytes both commit."""
+    from shoal.artifacts import BlobRef
+    from shoal.store import writes
+
+    ref = BlobRef("ab" * 32, 10, "p" * 64, 24)
+    other = BlobRef("cd" * 32, 5, None, 0)
+    client.fleets()
+    with client._store.write() as conn:
+        writes.insert_blobs(conn, [ref])
+    with client._store.write() as conn:
+        writes.insert_blobs(conn, [ref, other])
+    with client._store.read() as conn:
+        found = writes.blob_locations(conn, [ref.sha256, other.sha256])
+    assert found[ref.sha256].pack == "p" * 64 and found[other.sha256].size == 5

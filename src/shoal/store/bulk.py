@@ -1,4 +1,4 @@
-"""Fast bulk INSERTs: one statement text, ``executemany`` over plain tuples.
+"""Fast bulk INSERTs: one statement text, ``executemany`` over plain tuples (COPY on PostgreSQL).
 
 SQLAlchemy Core's ``execute(insert, [dicts])`` spends more time building bound
 parameters than SQLite spends inserting (about 25 us against 4 us a row here).
@@ -36,6 +36,9 @@ def insert_rows(
     """
     if not rows:
         return
+    if conn.dialect.name == "postgresql":
+        _copy_rows(conn, table, columns, rows, ignore_conflicts=ignore_conflicts)
+        return
     preparer = conn.dialect.identifier_preparer
     names = ", ".join(preparer.quote(name) for name in columns)
     qmark = conn.dialect.paramstyle == "qmark"
@@ -52,3 +55,35 @@ def insert_rows(
     if ignore_conflicts:
         sql += " ON CONFLICT DO NOTHING"
     conn.exec_driver_sql(sql, list(rows))
+
+
+def _copy_rows(
+    conn: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    ignore_conflicts: bool,
+) -> None:
+    """PostgreSQL's COPY, in the caller's transaction: several times faster than INSERTs.
+
+    COPY cannot skip conflicting rows, so with ``ignore_conflicts`` the rows go into a
+    temporary table first and reach ``table`` through one INSERT ... ON CONFLICT DO NOTHING.
+    """
+    preparer = conn.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(name) for name in columns)
+    target = preparer.format_table(table)
+    dbapi = conn.connection.dbapi_connection
+    with dbapi.cursor() as cursor:  # type: ignore[union-attr]
+        into = target
+        if ignore_conflicts:
+            into = f"_shoal_in_{table.name}"
+            cursor.execute(f"CREATE TEMP TABLE {into} (LIKE {target}) ON COMMIT DROP")
+        with cursor.copy(f"COPY {into} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        if ignore_conflicts:
+            cursor.execute(
+                f"INSERT INTO {target} ({names}) SELECT {names} FROM {into} ON CONFLICT DO NOTHING"
+            )
+            cursor.execute(f"DROP TABLE {into}")
