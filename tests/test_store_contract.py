@@ -330,7 +330,7 @@ def test_migrated_schema_matches_the_code(client: shoal.Client) -> None:
     with client._store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
-    assert client.upgrade() == "0002"
+    assert client.upgrade() == "0003"
 
 
 def test_upgrade_from_the_first_revision_keeps_data(store_url: str) -> None:
@@ -368,3 +368,20 @@ def test_recording_a_known_blob_again_is_harmless(client: shoal.Client) -> None:
     with client._store.read() as conn:
         found = writes.blob_locations(conn, [ref.sha256, other.sha256])
     assert found[ref.sha256].pack == "p" * 64 and found[other.sha256].size == 5
+
+
+def test_a_retried_register_with_a_request_id_registers_nothing_new(
+    client: shoal.Client, tmp_path
+) -> None:
+    fleet = client.fleet("grocer/demand", keys=["store", "sku"])
+    first = fleet.register(records(), request_id="nightly-2026-11-24")
+    packs = sorted((tmp_path / "artifacts").rglob("*.pack"))
+    again = fleet.register(records(), request_id="nightly-2026-11-24")
+    assert again == first
+    assert fleet.count(versions="all") == 20
+    assert sorted((tmp_path / "artifacts").rglob("*.pack")) == packs
+    with pytest.raises(shoal.Conflict, match="already used"):
+        fleet.register(records(version_bias=0.3), request_id="nightly-2026-11-24")
+    with pytest.raises(shoal.InvalidInput, match="request_id"):
+        fleet.register(records(), request_id="")
+    assert fleet.register(records(), request_id="nightly-2026-11-25")[0].version == 2

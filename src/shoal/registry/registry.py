@@ -20,7 +20,7 @@ from shoal.errors import InvalidInput, NotFound
 from shoal.flavors import get_flavor
 from shoal.registry.lineage import code_ref as current_code_ref
 from shoal.registry.records import Preparer
-from shoal.store import aggregates, aliases, audit, reads, search, writes
+from shoal.store import aggregates, aliases, audit, reads, requests, search, writes
 from shoal.store.engine import Store
 from shoal.store.schema import datasets as datasets_table
 from shoal.store.schema import runs as runs_table
@@ -38,10 +38,21 @@ class Registry:
     # -- writing versions ---------------------------------------------------------------------
 
     def register(
-        self, fleet: FleetRef, items: Iterable[Any], *, actor: str | None = None
+        self,
+        fleet: FleetRef,
+        items: Iterable[Any],
+        *,
+        actor: str | None = None,
+        request_id: str | None = None,
     ) -> list[Inserted]:
-        """Register many versions at once, all or nothing."""
+        """Register many versions at once, all or nothing.
+
+        With ``request_id``, a retry of a call that already committed returns that
+        call's versions and registers nothing (see ``store.requests``).
+        """
         actor = actor or config.actor()
+        if request_id is not None:
+            requests.check_request_id(request_id)
         code = current_code_ref()
         preparer = Preparer(fleet, code)
         prepared = [preparer.prepare(item, i) for i, item in enumerate(items)]
@@ -49,7 +60,12 @@ class Registry:
             return []
         payloads = [p.payload for p in prepared]
         hashes = [hashlib.sha256(data).hexdigest() for data in payloads]
+        call_digest = requests.digest([p.row.key for p in prepared], hashes)
         with self.store.read() as conn:
+            if request_id is not None:
+                earlier = requests.find(conn, fleet, request_id, call_digest)
+                if earlier is not None:
+                    return earlier
             self._check_references(conn, fleet, prepared)
             known = {
                 sha: BlobRef(sha, row.size, row.pack, row.offset)
@@ -61,11 +77,19 @@ class Registry:
             item.row.sha256 = ref.sha256
         try:
             with self.store.write() as conn:
+                if request_id is not None:
+                    earlier = requests.find(conn, fleet, request_id, call_digest)
+                    if earlier is not None:  # a concurrent retry committed first
+                        self._forget_packs(new_packs)
+                        return earlier
                 writes.insert_blobs(conn, [ref for ref in refs if ref.sha256 not in known])
                 placed = writes.insert_versions(conn, fleet, [p.row for p in prepared], actor=actor)
+                if request_id is not None:
+                    requests.record(conn, fleet, request_id, call_digest, placed)
                 audit.record(
                     conn, fleet.tenant_id, actor, "register", fleet.path,
-                    {"versions": len(placed), "models": len({p.model_id for p in placed})},
+                    {"versions": len(placed), "models": len({p.model_id for p in placed}),
+                     "request_id": request_id},
                 )  # fmt: skip
         except BaseException:
             self._forget_packs(new_packs)

@@ -40,14 +40,20 @@ class Fleet:
 
     # -- registering --------------------------------------------------------------------------
 
-    def register(self, versions: Iterable[Any]) -> list[Registered]:
+    def register(
+        self, versions: Iterable[Any], *, request_id: str | None = None
+    ) -> list[Registered]:
         """Register many versions in one call: all of them, or none if any is wrong.
 
         Each item is a dict or :class:`shoal.VersionSpec` with ``key`` and either
         ``model`` or ``artifact`` bytes, plus optional ``params``, ``metrics``, ``tags``,
         ``run``, ``dataset``, ``slice_fingerprint``, ``code_ref``, ``parent``, ``version``.
+
+        ``request_id`` makes retries safe: a call repeated with the same id (after a
+        timeout, say) returns the versions the first call registered, and registers
+        nothing new; the same id with other versions is a Conflict.
         """
-        placed = self._registry.register(self.ref, versions)
+        placed = self._registry.register(self.ref, versions, request_id=request_id)
         return [
             Registered(key=dict(zip(self.keys, spot.key, strict=True)), version=spot.number,
                        id=spot.version_id, model_id=spot.model_id)

@@ -243,6 +243,19 @@ alias_move_items = sa.Table(
     sqlite_with_rowid=False,
 )
 
+register_requests = sa.Table(
+    "register_requests",
+    metadata,
+    sa.Column("fleet_id", sa.BigInteger, nullable=False),
+    sa.Column("request_id", sa.String(200), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("version_ids", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.PrimaryKeyConstraint("fleet_id", "request_id"),
+    sqlite_with_rowid=False,
+)
+"""One row per ``register(..., request_id=...)`` call: a retry returns what it registered."""
+
 key_counts = sa.Table(
     "key_counts",
     metadata,
