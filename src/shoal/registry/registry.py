@@ -60,7 +60,9 @@ class Registry:
             return []
         payloads = [p.payload for p in prepared]
         hashes = [hashlib.sha256(data).hexdigest() for data in payloads]
-        call_digest = requests.digest([p.row.key for p in prepared], hashes)
+        call_digest = ""
+        if request_id is not None:
+            call_digest = requests.digest([p.row.key for p in prepared], hashes)
         with self.store.read() as conn:
             if request_id is not None:
                 earlier = requests.find(conn, fleet, request_id, call_digest)
