@@ -330,7 +330,7 @@ def test_migrated_schema_matches_the_code(client: shoal.Client) -> None:
     with client._store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
-    assert client.upgrade() == "0003"
+    assert client.upgrade() == "0004"
 
 
 def test_upgrade_from_the_first_revision_keeps_data(store_url: str) -> None:
@@ -385,3 +385,15 @@ def test_a_retried_register_with_a_request_id_registers_nothing_new(
     with pytest.raises(shoal.InvalidInput, match="request_id"):
         fleet.register(records(), request_id="")
     assert fleet.register(records(), request_id="nightly-2026-11-25")[0].version == 2
+
+
+def test_finishing_a_run_without_counts_keeps_its_counts(client: shoal.Client) -> None:
+    from shoal.store import runs
+
+    fleet = client.fleet("grocer/demand", keys=["store"])
+    run = fleet.start_run("train")
+    with client._store.write() as conn:
+        runs.update_counts(conn, run, {"done": 7})
+    client.finish_run(run, "failed", error="worker lost")
+    record = client.get_run(run)
+    assert record["counts"] == {"done": 7} and record["status"] == "failed"

@@ -20,7 +20,16 @@ from shoal.errors import (
 from shoal.registry.records import VersionSpec
 from shoal.sdk.client import Client, connect
 from shoal.sdk.fleet import Fleet
-from shoal.sdk.results import AliasMove, Dataset, ModelVersion, Page, Registered
+from shoal.sdk.results import (
+    AliasMove,
+    Dataset,
+    ModelVersion,
+    Page,
+    Registered,
+    TrainFailure,
+    TrainRun,
+)
+from shoal.train import TrainResult
 
 __version__ = "0.1.0"
 
@@ -40,6 +49,9 @@ __all__ = [
     "Registered",
     "ShoalError",
     "StoreUnavailable",
+    "TrainFailure",
+    "TrainResult",
+    "TrainRun",
     "UnsafeArtifact",
     "VersionSpec",
     "connect",

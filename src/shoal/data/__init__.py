@@ -3,18 +3,20 @@
 Everything here takes any frame :func:`to_arrow` accepts and works on Arrow underneath:
 
 - :func:`fingerprint`: SHA-256 of every cell, name and type (lineage: what trained what).
-- :func:`slice_fingerprints`: one fingerprint per key group, in one pass (per-key models).
+- :func:`slice_fingerprints`: one fingerprint per key group, in one pass (per-key models);
+  :func:`key_slices` yields each group's rows with it (per-key training).
 - :func:`schema_of`: names, Arrow types, nullability.
 - :func:`profile`: the drift baseline; :func:`bin_counts` bins new data on its edges.
 """
 
-from shoal.data._fingerprint import fingerprint, slice_fingerprints
+from shoal.data._fingerprint import fingerprint, key_slices, slice_fingerprints
 from shoal.data._frames import schema_of, to_arrow
 from shoal.data._profile import bin_counts, profile
 
 __all__ = [
     "bin_counts",
     "fingerprint",
+    "key_slices",
     "profile",
     "schema_of",
     "slice_fingerprints",

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -77,12 +77,23 @@ def slice_fingerprints(frame: Any, by: Sequence[str]) -> dict[tuple[Any, ...], s
     ``0.0`` and all NaNs together, as the fingerprint does. With ``by=[]`` the whole table
     is one group, keyed ``()``.
     """
+    return {key: digest for key, _, digest in key_slices(frame, by)}
+
+
+def key_slices(frame: Any, by: Sequence[str]) -> Iterator[tuple[tuple[Any, ...], pa.Table, str]]:
+    """``(key values, that key's rows, their fingerprint)`` for every group, in one pass.
+
+    What a per-key trainer needs: the same groups, order and fingerprints as
+    :func:`slice_fingerprints`, plus each group's rows as a zero-copy slice of one sorted
+    copy of the table (so the slices and their fingerprints can never disagree).
+    """
     table = to_arrow(frame)
     keys = _check_keys(table, by)
     if not keys:
-        return {(): fingerprint(table)}
+        yield (), table, fingerprint(table)
+        return
     if table.num_rows == 0:
-        return {}
+        return
     group = _group_ids(table, keys)
     order = np.argsort(group, kind="stable")
     bounds = np.flatnonzero(np.diff(group[order])) + 1
@@ -95,16 +106,16 @@ def slice_fingerprints(frame: Any, by: Sequence[str]) -> dict[tuple[Any, ...], s
     heads = [
         _column_head(name, code.label) for name, code in zip(table.column_names, codes, strict=True)
     ]
-    result: dict[tuple[Any, ...], str] = {}
     for i, (start, stop) in enumerate(zip(starts.tolist(), stops.tolist(), strict=True)):
         digests = [
             _column_digest(head, [(code, start, stop)])
             for head, code in zip(heads, codes, strict=True)
         ]
-        result[tuple(values[i] for values in key_values)] = _table_fingerprint(
-            stop - start, digests
+        yield (
+            tuple(values[i] for values in key_values),
+            ordered.slice(start, stop - start),
+            _table_fingerprint(stop - start, digests),
         )
-    return result
 
 
 def _chunked_digest(name: str, column: pa.ChunkedArray) -> bytes:

@@ -29,7 +29,9 @@ class VersionSpec:
 
     ``dataset`` and ``run`` take ids or the objects Shoal returned; ``slice_fingerprint``
     is the fingerprint of this key's rows of the dataset; ``code_ref`` defaults to the
-    git commit of the working directory (with ``+dirty`` when it has changes).
+    git commit of the working directory (with ``+dirty`` when it has changes);
+    ``baseline`` is the profile of those rows (``shoal.data.profile``) that drift
+    monitoring compares new data against.
     """
 
     key: Any
@@ -46,6 +48,7 @@ class VersionSpec:
     parent: Any = None
     version: int | None = None
     signature: Mapping[str, Any] | None = None
+    baseline: Mapping[str, Any] | None = None
 
 
 _SPEC_FIELDS = {f.name for f in fields(VersionSpec)}
@@ -227,6 +230,13 @@ class Preparer:
         ):
             raise InvalidInput(f"{where}.version must be a positive integer", field="version")
         code = get("code_ref")
+        baseline = get("baseline")
+        if baseline is not None and not isinstance(baseline, Mapping):
+            raise InvalidInput(
+                f"{where}.baseline must be a profile dict (shoal.data.profile), got "
+                f"{type(baseline).__name__}",
+                field="baseline",
+            )
         row = NewVersion(
             key=key,
             flavor=flavor.name,
@@ -242,6 +252,7 @@ class Preparer:
             code_ref=code if code is not None else self.code_ref,
             parent_version_id=_id_of(get("parent"), "parent", where),
             number=number,
+            baseline=dict(baseline) if baseline is not None else None,
         )
         return Prepared(row, payload)
 

@@ -17,11 +17,12 @@ from shoal.registry import Registry
 from shoal.registry.lineage import lineage as store_lineage
 from shoal.sdk.datasets import Datasets
 from shoal.sdk.fleet import Fleet
-from shoal.sdk.results import ModelVersion
-from shoal.store import Scope, Store, audit, reads
+from shoal.sdk.results import ModelVersion, TrainFailure, TrainRun
+from shoal.store import Scope, Store, audit, reads, run_failures
 from shoal.store import fleets as store_fleets
 from shoal.store import runs as store_runs
 from shoal.store.tenancy import split_fleet_path
+from shoal.store.writes import split_key_text
 
 
 class Client:
@@ -118,6 +119,25 @@ class Client:
     def get_run(self, run_id: int) -> dict[str, Any]:
         with self._store.read() as conn:
             return store_runs.get(conn, self.scope, run_id)
+
+    def train_run(self, run: int) -> TrainRun:
+        """A training run: status, counts, durations and its first 100 per-key errors."""
+        with self._store.read() as conn:
+            row = store_runs.get(conn, self.scope, run)
+            failures = run_failures.listing(conn, run, limit=100)
+        dims = list(row.get("dims") or [])
+        errors = [
+            TrainFailure(dict(zip(dims, split_key_text(f.key_text), strict=False)), f.error,
+                         f.traceback, f.attempts)
+            for f in failures
+        ]  # fmt: skip
+        return TrainRun.from_row(row, errors)
+
+    def baseline(self, version: ModelVersion | int) -> dict[str, Any] | None:
+        """The baseline profile of the rows a version trained on (None if none was stored)."""
+        version_id = version.id if isinstance(version, ModelVersion) else version
+        with self._store.read() as conn:
+            return reads.baseline(conn, self.scope, version_id)
 
     def finish_run(
         self, run_id: int, status: str = "succeeded", *, counts: dict[str, Any] | None = None,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shoal import config
-from shoal.sdk.results import AliasMove, ModelVersion, Page, Registered
+from shoal.errors import InvalidInput
+from shoal.sdk.results import AliasMove, ModelVersion, Page, Registered, TrainRun
 from shoal.store import runs as store_runs
 from shoal.store.tenancy import FleetRef
 
 if TYPE_CHECKING:
     from shoal.sdk.client import Client
+    from shoal.train import Executor
 
 Target = tuple[Any, int | None]
 
@@ -188,6 +190,57 @@ class Fleet:
         with self._client._store.read() as conn:
             return aliases.coverage(conn, self.ref)
 
+    # -- training -----------------------------------------------------------------------------
+
+    def train(
+        self,
+        data: Any,
+        fn: Callable[[Any], Any],
+        *,
+        by: Sequence[str] | None = None,
+        executor: str | Executor = "local",
+        workers: int | None = None,
+        max_retries: int = 1,
+        timeout_per_key: float | None = None,
+        resume: int | TrainRun | None = None,
+        batch_size: int = 500,
+        dataset_name: str | None = None,
+        progress: bool = True,
+    ) -> TrainRun:
+        """Train ``fn`` once per key of ``data`` and register every model, with lineage.
+
+        ``data`` is a pandas, polars or Arrow frame, or a path to a Parquet file or folder
+        (a folder is read one file at a time; each key's rows must lie in one file).
+        ``fn(frame)`` gets one key's rows as a pandas frame and returns a fitted model, or
+        a dict or :class:`shoal.TrainResult` with ``model`` and optional ``metrics``,
+        ``params``, ``tags``, ``flavor``. ``by`` names the columns holding the fleet's
+        keys (default: columns named like the keys).
+
+        The input is registered as dataset ``dataset_name`` (default ``FLEET-train``);
+        each version records the run, the dataset, its key's slice fingerprint and the
+        slice's baseline profile. Results are registered in batches of ``batch_size`` as
+        they complete. A key that raises is retried ``max_retries`` times, then recorded
+        with its traceback; it never stops the others. Ctrl-C marks the run interrupted
+        and keeps what finished; ``resume=run`` trains only that run's missing or failed
+        keys, continuing the same run.
+
+        ``executor="local"`` runs ``workers`` processes (default: every CPU); with
+        ``workers=1`` it trains in this process, which is what lambdas and closures need.
+        """
+        from shoal.train import TrainOptions, get_executor, train_fleet
+
+        options = TrainOptions(
+            by=tuple(self.keys if by is None else _columns(by)), max_retries=max_retries,
+            timeout_per_key=timeout_per_key, batch_size=batch_size,
+            dataset_name=dataset_name, progress=progress,
+        )  # fmt: skip
+        resume_id = resume.id if isinstance(resume, TrainRun) else resume
+        run_id = train_fleet(
+            self._registry, self.ref, data, fn, get_executor(executor, workers), options,
+            resume=resume_id,
+        )  # fmt: skip
+        return self._client.train_run(run_id)
+
     # -- runs ---------------------------------------------------------------------------------
 
     def start_run(self, kind: str = "train", params: dict[str, Any] | None = None) -> int:
@@ -201,6 +254,13 @@ class Fleet:
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
         with self._client._store.read() as conn:
             return store_runs.list_runs(conn, self.ref, limit)
+
+
+def _columns(by: Any) -> list[str]:
+    if isinstance(by, str):
+        raise InvalidInput(f"by must be a list of column names, got {by!r}; use by=[{by!r}]",
+                           field="by")  # fmt: skip
+    return list(by)
 
 
 def _targets(targets: Any) -> list[Target]:

@@ -141,3 +141,63 @@ class Dataset:
         if not profile:
             data.pop("profile")
         return data
+
+
+@dataclass(frozen=True)
+class TrainFailure:
+    """One key a training run could not train: the error, its traceback, the attempts made."""
+
+    key: dict[str, str]
+    error: str
+    traceback: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """A training run: status, counts, durations, and the first per-key errors.
+
+    ``done`` counts keys with a version from this run, ``failed`` keys whose last attempt
+    failed, ``skipped`` keys a resume found already done. ``errors`` holds up to 100
+    failures; ``shoal run show RUN --json`` prints the same record.
+    """
+
+    id: int
+    fleet: str
+    status: str
+    keys: int
+    done: int
+    failed: int
+    skipped: int
+    seconds: float
+    key_seconds_p50: float | None
+    key_seconds_max: float | None
+    dataset_id: int | None
+    code_ref: str | None
+    error: str | None
+    started_at: float
+    finished_at: float | None
+    resumes: int = 0
+    errors: list[TrainFailure] = field(default_factory=list)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], errors: list[TrainFailure]) -> TrainRun:
+        counts = row["counts"] or {}
+        return cls(
+            id=row["id"], fleet=f"{row['tenant']}/{row['fleet']}", status=row["status"],
+            keys=int(counts.get("keys", 0)), done=int(counts.get("done", 0)),
+            failed=int(counts.get("failed", 0)), skipped=int(counts.get("skipped", 0)),
+            seconds=float(counts.get("seconds", 0.0)),
+            key_seconds_p50=counts.get("key_seconds_p50"),
+            key_seconds_max=counts.get("key_seconds_max"),
+            dataset_id=(row["params"] or {}).get("dataset"),
+            code_ref=row["code_ref"], error=row["error"], started_at=row["started_at"],
+            finished_at=row["finished_at"], resumes=int(counts.get("resumes", 0)),
+            errors=errors,
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["started_at"] = _iso(self.started_at)
+        data["finished_at"] = _iso(self.finished_at)
+        return data

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shoal.errors import InvalidInput, NotFound
-from shoal.store.schema import aliases, fleets, models, tenants, versions
+from shoal.store.schema import aliases, fleets, models, tenants, version_baselines, versions
 from shoal.store.search import attach_details
 from shoal.store.tenancy import FleetRef, Scope
 from shoal.store.writes import chunks, find_models, key_text
@@ -188,3 +188,14 @@ def versions_by_number(
                 shown = dict(zip(fleet.keys, key, strict=True))
                 raise NotFound(f"model {shown} of '{fleet.path}' has no version {number}")
     return out
+
+
+def baseline(conn: Connection, scope: Scope, version_id: int) -> dict[str, Any] | None:
+    """The baseline profile stored with a version (None when it was registered without one)."""
+    fleet, _ = fleet_of_version(conn, scope, version_id)
+    return conn.execute(
+        sa.select(version_baselines.c.profile).where(
+            version_baselines.c.version_id == version_id,
+            version_baselines.c.fleet_id == fleet.id,
+        )
+    ).scalar()

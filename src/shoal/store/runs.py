@@ -56,13 +56,18 @@ def finish(
     conn.execute(
         runs.update()
         .where(runs.c.id == run_id)
-        .values(status=status, counts=counts or {}, error=error, finished_at=time.time())
+        .values(
+            status=status,
+            error=error,
+            finished_at=time.time(),
+            **({"counts": counts} if counts is not None else {}),
+        )
     )
 
 
 def _select() -> sa.Select:
     return (
-        sa.select(runs, tenants.c.name.label("tenant"), fleets.c.name.label("fleet"))
+        sa.select(runs, tenants.c.name.label("tenant"), fleets.c.name.label("fleet"), fleets.c.dims)
         .join(tenants, tenants.c.id == runs.c.tenant_id)
         .join(fleets, fleets.c.id == runs.c.fleet_id, isouter=True)
     )
@@ -86,3 +91,17 @@ def list_runs(conn: Connection, fleet: FleetRef, limit: int = 50) -> list[dict[s
         .limit(limit)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def update_counts(conn: Connection, run_id: int, counts: dict[str, Any]) -> None:
+    """Record a running run's progress (the caller has checked the run is in scope)."""
+    conn.execute(runs.update().where(runs.c.id == run_id).values(counts=counts))
+
+
+def reopen(conn: Connection, run_id: int, counts: dict[str, Any]) -> None:
+    """Put a finished run back to ``running`` to resume it: same id, same lineage."""
+    conn.execute(
+        runs.update()
+        .where(runs.c.id == run_id)
+        .values(status="running", counts=counts, error=None, finished_at=None)
+    )

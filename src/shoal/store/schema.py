@@ -175,6 +175,39 @@ versions = sa.Table(
     ),
 )
 
+version_baselines = sa.Table(
+    "version_baselines",
+    metadata,
+    sa.Column("version_id", sa.BigInteger, primary_key=True),
+    sa.Column("fleet_id", sa.BigInteger, nullable=False),
+    sa.Column("profile", Json, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""Each version's baseline profile of its training slice (see :mod:`shoal.data`).
+
+A table of its own rather than a column of ``versions``: a profile is a few kilobytes of
+JSON, read only by monitoring and by one version at a time, while ``versions`` is scanned
+and paged by every search. Kept out of that row, it never widens the hot table's pages.
+"""
+
+run_failures = sa.Table(
+    "run_failures",
+    metadata,
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+    sa.Column("key_text", sa.String(1400), nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("traceback", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "key_text"),
+    sqlite_with_rowid=False,
+)
+"""One row per key a run could not train: the last error, its traceback and the attempts.
+
+The primary key (run, key) is the index every read uses ("the failures of run 7"), and
+lets a resumed run replace a key's row when it fails again.
+"""
+
 metrics = sa.Table(
     "metrics",
     metadata,

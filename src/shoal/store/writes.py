@@ -23,7 +23,16 @@ from shoal.errors import Conflict
 from shoal.store import ids
 from shoal.store.bulk import dumps, insert_rows
 from shoal.store.engine import lock_fleet
-from shoal.store.schema import blobs, fleets, key_counts, metrics, models, version_tags, versions
+from shoal.store.schema import (
+    blobs,
+    fleets,
+    key_counts,
+    metrics,
+    models,
+    version_baselines,
+    version_tags,
+    versions,
+)
 from shoal.store.tenancy import FleetRef
 
 VERSION_COLUMNS = (
@@ -55,6 +64,7 @@ class NewVersion:
     parent_version_id: int | None = None
     number: int | None = None
     status: str = "ready"
+    baseline: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +219,7 @@ def _insert_version_rows(
     version_rows = []
     metric_rows = []
     tag_rows = []
+    baseline_rows = []
     latest_positions = set(last_index.values())
     tenant, fleet_id = fleet.tenant_id, fleet.id
     for index, (item, spot) in enumerate(zip(items, placed, strict=True)):
@@ -224,9 +235,12 @@ def _insert_version_rows(
             metric_rows.append((vid, name, fleet_id, value, latest))
         for tag, value in item.tags.items():
             tag_rows.append((vid, tag, fleet_id, value))
+        if item.baseline is not None:
+            baseline_rows.append((vid, fleet_id, dumps(item.baseline)))
     insert_rows(conn, versions, VERSION_COLUMNS, version_rows)
     insert_rows(conn, metrics, ("version_id", "name", "fleet_id", "value", "latest"), metric_rows)
     insert_rows(conn, version_tags, ("version_id", "key", "fleet_id", "value"), tag_rows)
+    insert_rows(conn, version_baselines, ("version_id", "fleet_id", "profile"), baseline_rows)
 
 
 def _move_latest(

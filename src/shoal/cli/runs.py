@@ -1,0 +1,102 @@
+"""``shoal runs`` and ``shoal run show``: units of work over a fleet, and one run in detail."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from shoal.cli import _output
+from shoal.cli._options import FleetArgument, JsonOption
+from shoal.cli._session import client, fleet
+from shoal.sdk.results import TrainRun
+
+run_app = typer.Typer(name="run", help="One run: its status, counts, durations and errors.")
+
+
+def runs_command(
+    ctx: typer.Context,
+    path: FleetArgument,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List a fleet's runs, newest first: kind, status, keys done and failed, time taken."""
+    rows = [_record(row) for row in fleet(ctx, path).runs(limit)]
+    if as_json:
+        _output.print_json(rows)
+        return
+    if not rows:
+        _output.note(f"no runs of {path} yet: train it with fleet.train(data, fn)")
+        return
+    _output.table(
+        ["id", "kind", "status", "keys", "done", "failed", "skipped", "seconds", "started"],
+        [
+            (r["id"], r["kind"], r["status"], r["keys"], r["done"], r["failed"], r["skipped"],
+             _output.number(r["seconds"]), _output.when(r["started_at"]))
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+@run_app.command("show")
+def show_command(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(metavar="RUN_ID", help="From 'shoal runs'.")],
+    errors: Annotated[int, typer.Option("--errors", help="How many key errors to show.")] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """One run: status, counts, durations, and its first per-key errors with tracebacks."""
+    run = client(ctx).train_run(run_id)
+    if as_json:
+        _output.print_json(run.to_dict())
+        return
+    _show(run)
+    if not run.errors:
+        return
+    _output.table(
+        ["key", "attempts", "error"],
+        [(_output.key_text(e.key), e.attempts, e.error) for e in run.errors[:errors]],
+        title=f"errors ({run.failed})",
+    )
+    last = run.errors[0].traceback.strip().splitlines()
+    if last:
+        _output.note(f"traceback of {_output.key_text(run.errors[0].key)}:")
+        _output.note("\n".join(last[-8:]))
+
+
+def _show(run: TrainRun) -> None:
+    _output.fields(
+        [
+            ("fleet", run.fleet),
+            ("status", run.status),
+            ("keys", f"{run.keys} ({run.done} done, {run.failed} failed, {run.skipped} skipped)"),
+            ("seconds", _output.number(run.seconds)),
+            ("per key", f"p50 {_output.number(run.key_seconds_p50)} s, "
+                        f"max {_output.number(run.key_seconds_max)} s"),
+            ("dataset", run.dataset_id),
+            ("code", run.code_ref or "-"),
+            ("started", _output.when(run.started_at)),
+            ("finished", _output.when(run.finished_at) or "-"),
+            ("resumes", run.resumes),
+            ("error", run.error or "-"),
+        ],
+        title=f"run {run.id}",
+    )  # fmt: skip
+
+
+def _record(row: dict[str, Any]) -> dict[str, Any]:
+    counts = row["counts"] or {}
+    return {
+        "id": row["id"],
+        "fleet": f"{row['tenant']}/{row['fleet']}",
+        "kind": row["kind"],
+        "status": row["status"],
+        "keys": counts.get("keys"),
+        "done": counts.get("done"),
+        "failed": counts.get("failed"),
+        "skipped": counts.get("skipped"),
+        "seconds": counts.get("seconds"),
+        "code_ref": row["code_ref"],
+        "started_at": _output.iso(row["started_at"]),
+        "finished_at": _output.iso(row["finished_at"]),
+    }

@@ -1,0 +1,32 @@
+"""Fleet training: one function, trained for every key of a fleet, with lineage and a run.
+
+Users call :meth:`shoal.Fleet.train`; this package is what it runs on:
+
+- :class:`TrainResult`: what a training function may return besides a bare model.
+- :class:`Executor`: the seam for where work runs, :class:`InProcessExecutor` (the test
+  double, ``workers=1``), ``"local"`` process pools; :func:`register_executor` adds a
+  backend by name, :func:`get_executor` looks one up.
+- :func:`train_fleet` and :class:`TrainOptions`: the orchestration (sources, batches,
+  failures, resume, progress), below the SDK and above the registry.
+"""
+
+from shoal.train._executors import (
+    Executor,
+    InProcessExecutor,
+    ProcessExecutor,
+    get_executor,
+    register_executor,
+)
+from shoal.train._result import TrainResult
+from shoal.train._runner import TrainOptions, train_fleet
+
+__all__ = [
+    "Executor",
+    "InProcessExecutor",
+    "ProcessExecutor",
+    "TrainOptions",
+    "TrainResult",
+    "get_executor",
+    "register_executor",
+    "train_fleet",
+]

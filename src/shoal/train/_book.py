@@ -1,0 +1,123 @@
+"""The run's book-keeping: results registered in bulk batches, failures, counts, status.
+
+Why batches: one ``register`` call per model is a transaction per model (what makes other
+trackers slow at a fleet's scale); one call at the end loses everything to a crash at 90%.
+A batch is registered when ``batch_size`` results are waiting or ``flush_seconds`` have
+passed, each batch one all-or-nothing ``register`` call, so a crash loses at most one
+batch and never leaves half of one. Each result is validated on its own first (the same
+checks ``register`` makes), so one bad metric name fails its key, not its batch.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from shoal.errors import ShoalError
+from shoal.registry import Registry
+from shoal.registry.records import Preparer
+from shoal.store import run_failures
+from shoal.store import runs as store_runs
+from shoal.store.run_failures import Failure
+from shoal.store.tenancy import FleetRef, Scope
+from shoal.store.writes import key_text
+from shoal.train._work import Outcome, failed
+
+
+class RunBook:
+    """Collects outcomes of one run and writes them down in batches."""
+
+    def __init__(
+        self, registry: Registry, fleet: FleetRef, run_id: int, *, dataset_id: int,
+        batch_size: int, flush_seconds: float, counts: dict[str, Any], resuming: bool = False,
+    ) -> None:  # fmt: skip
+        self.registry = registry
+        self.fleet = fleet
+        self.run_id = run_id
+        self.dataset_id = dataset_id
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self.counts = counts
+        self.resuming = resuming
+        self.pending: list[dict[str, Any]] = []
+        self.failures: list[Failure] = []
+        self.key_seconds: list[float] = []
+        self.last_flush = time.monotonic()
+        self.started = time.perf_counter()
+        self.preparer = Preparer(fleet, None)
+
+    def add(self, outcome: Outcome) -> bool:
+        """Take one key's outcome; returns whether it failed. Flushes when a batch is due."""
+        self.key_seconds.append(outcome.seconds)
+        if outcome.ok:
+            spec = self._spec(outcome)
+            try:
+                self.preparer.prepare(spec, 0)
+            except ShoalError as exc:
+                outcome = failed(outcome.key, f"{type(exc).__name__}: {exc}", "",
+                                 outcome.attempts)  # fmt: skip
+            else:
+                self.pending.append(spec)
+        if not outcome.ok:
+            self.failures.append(
+                Failure(key_text(_strings(outcome.key)), outcome.error or "",
+                        outcome.traceback or "", outcome.attempts)
+            )  # fmt: skip
+        if len(self.pending) + len(self.failures) >= self.batch_size or (
+            time.monotonic() - self.last_flush >= self.flush_seconds
+        ):
+            self.flush()
+        return not outcome.ok
+
+    def _spec(self, outcome: Outcome) -> dict[str, Any]:
+        return {
+            "key": dict(zip(self.fleet.keys, _strings(outcome.key), strict=True)),
+            "artifact": outcome.artifact, "flavor": outcome.flavor,
+            "signature": outcome.signature, "metrics": outcome.metrics,
+            "params": outcome.params, "tags": outcome.tags, "run": self.run_id,
+            "dataset": self.dataset_id, "slice_fingerprint": outcome.slice_fingerprint,
+            "baseline": outcome.baseline,
+        }  # fmt: skip
+
+    def flush(self) -> None:
+        """Register the waiting results in one call, then record failures and counts."""
+        self.last_flush = time.monotonic()
+        trained: list[str] = []
+        if self.pending:
+            placed = self.registry.register(self.fleet, self.pending)
+            self.counts["done"] += len(placed)
+            trained = [key_text(spot.key) for spot in placed]
+            self.pending = []
+        with self.registry.store.write() as conn:
+            if self.resuming and trained:  # keys that failed before and trained now
+                run_failures.forget(conn, self.run_id, trained)
+            if self.failures:
+                run_failures.record(conn, self.run_id, self.failures)
+                self.failures = []
+            self.counts["failed"] = run_failures.count(conn, self.run_id)
+            self._timings()
+            store_runs.update_counts(conn, self.run_id, self.counts)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        self._timings()
+        with self.registry.store.write() as conn:
+            store_runs.finish(conn, Scope(self.fleet.tenant), self.run_id, status,
+                              counts=self.counts, error=error)  # fmt: skip
+
+    def _timings(self) -> None:
+        elapsed = time.perf_counter() - self.started
+        self.counts["seconds"] = round(self.counts.get("seconds_before", 0.0) + elapsed, 3)
+        if self.key_seconds:
+            self.counts["key_seconds_p50"] = round(statistics.median(self.key_seconds), 6)
+            self.counts["key_seconds_max"] = round(max(self.key_seconds), 6)
+
+
+def _strings(key: Sequence[Any]) -> tuple[str, ...]:
+    return tuple(str(value) for value in key)
+
+
+def key_strings(key: Sequence[Any]) -> tuple[str, ...]:
+    """A key's values as the registry stores them (text)."""
+    return _strings(key)

@@ -1,0 +1,174 @@
+"""Executors: where the per-key work runs. One small seam, backends chosen by name.
+
+The contract (what :class:`Executor` subclasses promise):
+
+- ``map_unordered(work, tasks)`` calls ``work(task)`` once for every task and yields each
+  return value as soon as it is ready, in any order. It draws ``tasks`` lazily, with a
+  bounded number in flight, so a fleet streamed partition by partition is never held in
+  memory whole.
+- An exception that escapes ``work`` (``work`` itself turns ordinary errors into
+  outcomes, so in practice ``KeyboardInterrupt``) leaves the iterator; tasks not started
+  are dropped.
+- ``check(work)`` refuses, before anything runs, work the backend cannot ship (a lambda
+  for worker processes).
+- ``close()`` (or leaving a ``with`` block) releases workers.
+
+:class:`InProcessExecutor` is the reference implementation and the test double: it runs
+every task in the calling thread, in order, so lambdas and closures work and tracebacks
+are plain. Backends are registered by name (:func:`register_executor`) as dotted paths
+imported when first used, the same way an outside package would add one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+from shoal.errors import InvalidInput
+
+
+class Executor:
+    """Runs a callable over tasks and yields the results as they complete (see module doc)."""
+
+    name = "executor"
+
+    def check(self, work: Callable[[Any], Any]) -> None:
+        """Refuse work this backend cannot run; the default accepts anything."""
+
+    def map_unordered(self, work: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release workers; the default holds none."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InProcessExecutor(Executor):
+    """Every task in the calling thread, one after another: the test double, ``workers=1``."""
+
+    name = "in-process"
+
+    def map_unordered(self, work: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        for task in tasks:
+            yield work(task)
+
+
+class ProcessExecutor(Executor):
+    """A pool of ``workers`` processes on this machine (``concurrent.futures``).
+
+    At most ``2 * workers`` tasks are in flight, so memory stays bounded by the partition
+    being read plus the tasks queued, whatever the fleet's size.
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def check(self, work: Callable[[Any], Any]) -> None:
+        try:
+            pickle.dumps(work)
+        except Exception as exc:
+            fn = getattr(work, "fn", work)
+            raise InvalidInput(
+                f"fn {getattr(fn, '__qualname__', fn)!r} cannot be sent to worker processes "
+                f"({type(exc).__name__}: {exc}): define it at module level (not a lambda, a "
+                "closure or a function inside another), or pass workers=1 to train in this "
+                "process",
+                field="fn",
+            ) from None
+
+    def map_unordered(self, work: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        pending: set[Future[Any]] = set()
+        source = iter(tasks)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < 2 * self.workers:
+                    task = next(source, _END)
+                    if task is _END:
+                        exhausted = True
+                    else:
+                        pending.add(self._pool.submit(work, task))
+                if not pending:
+                    return
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+_END = object()
+
+
+def local_executor(workers: int | None) -> Executor:
+    """``"local"``: in this process with ``workers=1``, else a process pool (default: CPUs)."""
+    count = (os.cpu_count() or 1) if workers is None else workers
+    return InProcessExecutor() if count == 1 else ProcessExecutor(count)
+
+
+def _ray_executor(workers: int | None) -> Executor:
+    raise InvalidInput(
+        "executor 'ray' is not available yet: it arrives with issue #4 (fleet training on "
+        "Ray, data passed by partition). Use executor='local'",
+        field="executor",
+    )
+
+
+_BACKENDS: dict[str, str | Callable[[int | None], Executor]] = {
+    "local": "shoal.train._executors:local_executor",
+    "in-process": "shoal.train._executors:_in_process",
+    "ray": _ray_executor,
+}
+
+
+def _in_process(workers: int | None) -> Executor:
+    return InProcessExecutor()
+
+
+def register_executor(name: str, factory: str | Callable[[int | None], Executor]) -> None:
+    """Make ``executor=name`` available: a factory ``(workers) -> Executor``, or its dotted path.
+
+    A dotted path (``"package.module:factory"``) is imported on first use, so an optional
+    backend costs nothing until chosen.
+    """
+    _BACKENDS[name] = factory
+
+
+def get_executor(executor: str | Executor, workers: int | None) -> Executor:
+    """The executor named ``executor`` (or the instance given), sized for ``workers``."""
+    if isinstance(executor, Executor):
+        return executor
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):  # fmt: skip
+        raise InvalidInput(f"workers must be an int >= 1, got {workers!r}", field="workers")
+    factory = _BACKENDS.get(executor) if isinstance(executor, str) else None
+    if factory is None:
+        raise InvalidInput(
+            f"executor {executor!r} is unknown; choose one of {sorted(_BACKENDS)} or pass an "
+            "shoal.train.Executor instance",
+            field="executor",
+        )
+    if isinstance(factory, str):
+        module, _, attr = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
+    return factory(workers)

@@ -1,0 +1,215 @@
+"""``train_fleet``: one function trained for every key of a fleet, with lineage and a run.
+
+The order of work:
+
+1. Refuse what cannot work before anything runs: a key column missing from the data, a
+   ``fn`` the executor cannot ship, a resume of another fleet's run.
+2. Register the input as a dataset, open the run (kind ``train``, code reference) or
+   reopen the one being resumed.
+3. Stream partitions; group each by key in one pass (:func:`shoal.data.key_slices`
+   gives every key's rows and its slice fingerprint together); hand the keys to the
+   executor; register results in batches as they arrive (:class:`RunBook`).
+4. Close the run: ``succeeded`` when every key trained, ``failed`` when some key did not
+   (its error and traceback are in the run; resume retrains it), ``interrupted`` on
+   Ctrl-C, with every finished batch kept.
+
+Resume continues the *same* run (same id, same lineage, counts carried on), and trains
+the keys that have no version from it yet: failed keys, and keys never reached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shoal import config
+from shoal.data import key_slices
+from shoal.errors import InvalidInput
+from shoal.registry import Registry
+from shoal.registry.lineage import code_ref
+from shoal.store import run_failures
+from shoal.store import runs as store_runs
+from shoal.store.tenancy import FleetRef, Scope
+from shoal.store.writes import key_text
+from shoal.train._book import RunBook, key_strings
+from shoal.train._executors import Executor
+from shoal.train._lineage import register_input
+from shoal.train._progress import Reporter, reporter
+from shoal.train._source import Source, open_source
+from shoal.train._work import Task, Work, failed
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to train: which columns hold the keys, retries, limits, batching, naming."""
+
+    by: tuple[str, ...]
+    max_retries: int = 1
+    timeout_per_key: float | None = None
+    batch_size: int = 500
+    flush_seconds: float = 5.0
+    dataset_name: str | None = None
+    progress: bool = True
+    params: dict[str, Any] | None = None
+
+    def check(self, fleet: FleetRef) -> None:
+        if len(self.by) != len(fleet.keys):
+            raise InvalidInput(
+                f"by={list(self.by)} names {len(self.by)} column(s) but fleet '{fleet.path}' "
+                f"is keyed by {list(fleet.keys)}: name one column per key, in that order",
+                field="by",
+            )
+        _int_at_least(self.max_retries, 0, "max_retries")
+        _int_at_least(self.batch_size, 1, "batch_size")
+        if self.timeout_per_key is not None and not (
+            isinstance(self.timeout_per_key, int | float) and self.timeout_per_key > 0
+        ):
+            raise InvalidInput(
+                f"timeout_per_key must be seconds > 0 or None, got {self.timeout_per_key!r}",
+                field="timeout_per_key",
+            )
+
+
+def train_fleet(
+    registry: Registry,
+    fleet: FleetRef,
+    data: Any,
+    fn: Callable[[Any], Any],
+    executor: Executor,
+    options: TrainOptions,
+    *,
+    resume: int | None = None,
+) -> int:
+    """Train ``fn`` on every key's rows of ``data``; returns the run id (see module doc)."""
+    if not callable(fn):
+        raise InvalidInput(f"fn must be callable, got {type(fn).__name__}", field="fn")
+    options.check(fleet)
+    source = open_source(data)
+    check_columns(source, options.by, fleet)
+    work = Work(fn, options.max_retries, options.timeout_per_key, fleet.allow_pickle)
+    executor.check(work)
+    total = source.key_counts(options.by)
+    dataset_id = register_input(registry.store, fleet, source, _dataset_name(fleet, options))
+    run_id, skip, counts = _open_run(registry, fleet, options, executor, resume, total, dataset_id)
+    book = RunBook(registry, fleet, run_id, dataset_id=dataset_id, batch_size=options.batch_size,
+                   flush_seconds=options.flush_seconds, counts=counts,
+                   resuming=resume is not None)  # fmt: skip
+    progress = reporter(options.progress)
+    progress.start(f"training {fleet.path} (run {run_id})", total - len(skip))
+    try:
+        tasks = _tasks(source, options.by, skip, book, progress)
+        for outcome in executor.map_unordered(work, tasks):
+            progress.advance(1, int(book.add(outcome)))
+        book.flush()
+    except KeyboardInterrupt:
+        _close(book, "interrupted", "KeyboardInterrupt: stopped by the user")
+        raise
+    except BaseException as exc:
+        _close(book, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        progress.stop()
+        executor.close()
+    bad = counts["failed"]
+    if bad:
+        book.finish("failed", f"{bad} of {total} keys failed: see their errors with "
+                              f"'shoal run show {run_id}'; train(..., resume={run_id}) "
+                              "retrains them")  # fmt: skip
+    else:
+        book.finish("succeeded")
+    return run_id
+
+
+def check_columns(source: Source, by: Sequence[str], fleet: FleetRef) -> None:
+    """Every key column must be in the data: refused up front, naming what is there."""
+    missing = [column for column in by if column not in source.columns]
+    if missing:
+        shown = source.columns[:20] + (["..."] if len(source.columns) > 20 else [])
+        raise InvalidInput(
+            f"key column(s) {missing} not in the data: fleet '{fleet.path}' is keyed by "
+            f"{list(fleet.keys)} and the data has columns {shown}. Add the column(s), or "
+            "pass by=[...] naming the columns that hold the keys, in the fleet's key order",
+            field="by",
+        )
+
+
+def _tasks(
+    source: Source, by: Sequence[str], skip: set[str], book: RunBook, progress: Reporter
+) -> Iterator[Task]:
+    for partition in source.partitions():
+        for key, rows, fingerprint in key_slices(partition, list(by)):
+            if key_text(key_strings(key)) in skip:
+                book.counts["skipped"] += 1
+                continue
+            bad = _bad_key(key, by)
+            if bad:
+                book.add(failed(key, f"InvalidInput: {bad}", "", 0))
+                progress.advance(1, 1)
+                continue
+            yield Task(key, rows, fingerprint)
+
+
+def _bad_key(key: tuple[Any, ...], by: Sequence[str]) -> str | None:
+    for column, value in zip(by, key, strict=True):
+        if value is None or str(value) == "":
+            return f"key column {column!r} is null or empty in these rows; give every row a key"
+        text = str(value)
+        if len(text) > 200 or not text.isprintable():
+            return f"key value {text[:40]!r} of {column!r} is over 200 characters or unprintable"
+    return None
+
+
+def _open_run(
+    registry: Registry, fleet: FleetRef, options: TrainOptions, executor: Executor,
+    resume: int | None, total: int, dataset_id: int,
+) -> tuple[int, set[str], dict[str, Any]]:  # fmt: skip
+    """A new run, or the resumed one reopened; the keys to skip; the counts to carry on."""
+    counts: dict[str, Any] = {"keys": total, "done": 0, "failed": 0, "skipped": 0}
+    with registry.store.write() as conn:
+        if resume is None:
+            params = {
+                "by": list(options.by), "executor": executor.name,
+                "workers": getattr(executor, "workers", 1), "max_retries": options.max_retries,
+                "timeout_per_key": options.timeout_per_key, "batch_size": options.batch_size,
+                "dataset": dataset_id, **(options.params or {}),
+            }  # fmt: skip
+            run_id = store_runs.create(conn, fleet, "train", actor=config.actor(), params=params,
+                                       code_ref=code_ref())  # fmt: skip
+            store_runs.update_counts(conn, run_id, counts)
+            return run_id, set(), counts
+        run = store_runs.get(conn, Scope(fleet.tenant), resume)
+        if run["fleet_id"] != fleet.id or run["kind"] != "train":
+            raise InvalidInput(
+                f"run {resume} is a {run['kind']!r} run of fleet '{run['tenant']}/{run['fleet']}'"
+                f"; resume takes a train run of '{fleet.path}'",
+                field="resume",
+            )
+        skip = run_failures.trained_keys(conn, resume)
+        before = run["counts"] or {}
+        counts.update(
+            done=len(skip), failed=run_failures.count(conn, resume),
+            resumes=int(before.get("resumes", 0)) + 1,
+            seconds_before=float(before.get("seconds", 0.0)),
+        )  # fmt: skip
+        store_runs.reopen(conn, resume, counts)
+    return resume, skip, counts
+
+
+def _close(book: RunBook, status: str, error: str) -> None:
+    """Keep what finished (flush the waiting batch), then mark the run; never mask the cause."""
+    with contextlib.suppress(Exception):  # the store may be why we are here
+        book.flush()
+    with contextlib.suppress(Exception):
+        book.finish(status, error)
+
+
+def _dataset_name(fleet: FleetRef, options: TrainOptions) -> str:
+    name = options.dataset_name or f"{fleet.name}-train"
+    return name.split("/", 1)[1] if "/" in name else name
+
+
+def _int_at_least(value: Any, low: int, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise InvalidInput(f"{name} must be an int >= {low}, got {value!r}", field=name)

