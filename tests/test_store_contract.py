@@ -397,3 +397,40 @@ def test_finishing_a_run_without_counts_keeps_its_counts(client: shoal.Client) -
     client.finish_run(run, "failed", error="worker lost")
     record = client.get_run(run)
     assert record["counts"] == {"done": 7} and record["status"] == "failed"
+
+
+def test_review_edge_cases_behave(client: shoal.Client) -> None:
+    """Paging with NULL sort values, counts that need the join, typed params, bool tags."""
+    fleet = client.fleet("grocer/demand", keys=["store", "sku"])
+    run = fleet.start_run("train")
+    batch = records(stores=2, skus=3)
+    for i, item in enumerate(batch):
+        if i % 2:
+            item["run"] = run
+        item["params"] = {"max_features": "sqrt" if i % 3 == 0 else 0.5}
+        item["tags"] = {"champion": i == 0}
+        if i == 4:
+            item["metrics"] = {"rmse": 1.0}
+    fleet.register(batch)
+    by_run = [v.id for v in fleet.iter_search(sort="-run", page_size=1)]
+    assert len(by_run) == 3 and len(set(by_run)) == 3
+    assert fleet.count("mape is null") == 1
+    assert fleet.count("mape > 100 or rmse >= 0") == 6
+    assert fleet.count("not mape > 100") == 5
+    assert fleet.count("params.max_features > 0.3") == 4
+    assert fleet.count("tags.champion = true") == 1
+    fleet.register(records(stores=2, skus=3, version_bias=0.1))
+    fleet.set_alias("production", [((f"s00{s}", f"k00{k}"), 1) for s in range(2) for k in range(3)])
+    walked = [v.id for v in fleet.iter_search(versions="all", sort="production.mape", page_size=2)]
+    # every version of the 5 models whose production version has a mape, once each
+    assert len(walked) == 10 and len(set(walked)) == 10
+    with pytest.raises(shoal.InvalidInput, match="named twice"):
+        fleet.set_alias("production", [(("s000", "k000"), 1), (("s000", "k000"), 2)])
+    with pytest.raises(shoal.NotFound, match="expected"):
+        fleet.set_alias("production", {("s000", "k000"): 2}, expected={("zz", "k000"): None})
+    with pytest.raises(shoal.InvalidInput, match="printable"):
+        fleet.register([{"key": ("a\x1fb", "c"), "model": LinearModel(1.0)}])
+    bad = records(stores=1, skus=1)
+    bad[0]["params"] = {"layers": [float("nan")]}
+    with pytest.raises(shoal.InvalidInput, match=r"versions\[0\].*JSON"):
+        fleet.register(bad)

@@ -173,7 +173,7 @@ class Preparer:
                     f"{where}.tags.{name} must be text or a number, got {type(value).__name__}",
                     field=f"tags.{name}",
                 )
-            text = str(value)
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
             if len(text) > 500:
                 raise InvalidInput(f"{where}.tags.{name} is over 500 characters", field="tags")
             out[name] = text
@@ -230,6 +230,13 @@ class Preparer:
         ):
             raise InvalidInput(f"{where}.version must be a positive integer", field="version")
         code = get("code_ref")
+        for name, limit in (("code_ref", 200), ("slice_fingerprint", 64)):
+            value = get(name)
+            if value is not None and (not isinstance(value, str) or len(value) > limit):
+                raise InvalidInput(
+                    f"{where}.{name} must be text of at most {limit} characters, got {value!r}",
+                    field=name,
+                )
         baseline = get("baseline")
         if baseline is not None and not isinstance(baseline, Mapping):
             raise InvalidInput(

@@ -21,7 +21,7 @@ from shoal.flavors import get_flavor
 from shoal.registry.lineage import code_ref as current_code_ref
 from shoal.registry.records import Preparer
 from shoal.store import aggregates, aliases, audit, reads, requests, search, writes
-from shoal.store.engine import Store
+from shoal.store.engine import Store, lock_fleet
 from shoal.store.schema import datasets as datasets_table
 from shoal.store.schema import runs as runs_table
 from shoal.store.tenancy import FleetRef, Scope
@@ -80,6 +80,7 @@ class Registry:
         try:
             with self.store.write() as conn:
                 if request_id is not None:
+                    lock_fleet(conn, fleet.id)  # a concurrent retry waits here, then finds
                     earlier = requests.find(conn, fleet, request_id, call_digest)
                     if earlier is not None:  # a concurrent retry committed first
                         self._forget_packs(new_packs)
@@ -195,18 +196,33 @@ class Registry:
         check_alias(name)
         actor = actor or config.actor()
         keyed = [(reads.normalize_key(fleet, key), number) for key, number in targets]
+        seen: set[tuple[str, ...]] = set()
+        for key, _ in keyed:
+            if key in seen:
+                raise InvalidInput(
+                    f"targets: model {dict(zip(fleet.keys, key, strict=True))} is named twice; "
+                    "give each model one version",
+                    field="targets",
+                )
+            seen.add(key)
         with self.store.write() as conn:
+            lock_fleet(conn, fleet.id)
             ids = reads.versions_by_number(conn, fleet, keyed)
             pairs = [ids[key] for key, _ in keyed]
             cas = None
             if expected is not None:
-                cas = {}
                 expected_keys = [(reads.normalize_key(fleet, k), n) for k, n in expected.items()]
+                models_of = writes.find_models(conn, fleet, [k for k, _ in expected_keys])
+                missing = [k for k, _ in expected_keys if k not in models_of]
+                if missing:
+                    shown = dict(zip(fleet.keys, missing[0], strict=True))
+                    raise NotFound(f"expected: no model {shown} in fleet '{fleet.path}'")
                 with_numbers = [(k, n) for k, n in expected_keys if n is not None]
                 resolved = reads.versions_by_number(conn, fleet, with_numbers)
-                for key, number in expected_keys:
-                    model = ids[key][0] if key in ids else resolved[key][0]
-                    cas[model] = resolved[key][1] if number is not None else None
+                cas = {
+                    models_of[key].id: resolved[key][1] if number is not None else None
+                    for key, number in expected_keys
+                }
             result, _ = aliases.move(
                 conn, fleet, name, pairs, actor=actor, expected=cas, dry_run=dry_run,
                 where_text=None, source="explicit",
@@ -246,8 +262,6 @@ class Registry:
             clause = f"alias = '{source}'"
             scoped = f"{clause} and ({where})" if where and where.strip() else clause
         with self.store.write() as conn:
-            from shoal.store.engine import lock_fleet
-
             lock_fleet(conn, fleet.id)
             pairs = search.select_versions(conn, fleet, scoped)
             result, changes = aliases.move(

@@ -35,7 +35,14 @@ def count(
 
 
 def _metrics_only(fleet: FleetRef, node: F.Node | None) -> bool:
-    """True when a filter names only metrics of the scoped version (no keys, tags, ...)."""
+    """True for a plain AND of comparisons on metrics of the scoped version.
+
+    Only then does counting the metrics index alone give the right answer: ``is null``,
+    ``or`` and ``not`` must also count models that lack a metric, which takes the join.
+    """
+    for term in F.conjuncts(node):
+        if not isinstance(term, F.Compare | F.In) or (isinstance(term, F.In) and term.negated):
+            return False
     for fld in F.fields_of(node):
         parts = fld.parts
         if len(parts) == 2 and parts[0] == "metrics":

@@ -18,8 +18,8 @@ from sqlalchemy.engine import Connection
 
 
 def dumps(value: Any) -> str | None:
-    """JSON text for a JSON column (None stays NULL)."""
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    """JSON text for a JSON column (None stays NULL); NaN and infinity are refused."""
+    return None if value is None else json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 def insert_rows(

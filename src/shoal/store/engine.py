@@ -100,7 +100,16 @@ class Store:
         sampled ANALYZE (``analysis_limit``) is not used: it misjudges a leading column
         with one value, such as ``fleet_id`` of a single fleet. Returns whether it ran.
         """
+        try:
+            return self._refresh_statistics(force)
+        except sa.exc.OperationalError:
+            # Statistics are an optimisation: a busy store must not fail a write that
+            # has already committed. The next large write tries again.
+            return False
+
+    def _refresh_statistics(self, force: bool) -> bool:
         with self.engine.connect() as conn:
+            conn = conn.execution_options(shoal_write=True)  # BEGIN IMMEDIATE on SQLite
             total = conn.exec_driver_sql("SELECT coalesce(sum(version_count), 0) FROM fleets")
             versions_now = int(total.scalar() or 0)
             analysed = _analysed_rows(conn)

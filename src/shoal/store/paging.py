@@ -55,13 +55,19 @@ def sort_order(sql: Sql, sort: str | None) -> Sort:
             "created_at",
             field="sort",
         )
-    if res.kind == "metric":
+    own_metric = res.kind == "metric" and "." not in res.name
+    if own_metric:
         # The metric row's own version_id: the index is (..., value, version_id), so the
         # planner reads both sort columns in index order, with no sort of its own.
         tiebreak = res.column.table.c.version_id
     else:
-        tiebreak = sql.v.c.id if sql.mode == "all" else unique
-    return Sort(text, res.column, tiebreak, descending, nullable=res.kind == "metric")
+        # An alias's metric is shared by every version of a model: break ties on a
+        # column that is unique per row.
+        tiebreak = sql.v.c.id if sql.mode == "all" or res.kind == "metric" else unique
+    # Rows without a value (no such metric, no run) are left out of a sorted listing:
+    # NULLs order differently on SQLite and PostgreSQL and cannot sit in a cursor.
+    nullable = res.kind == "metric" or res.name in ("run", "dataset")
+    return Sort(text, res.column, tiebreak, descending, nullable=nullable)
 
 
 def encode_cursor(sort: str, value: Any, ident: int) -> str:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 
 from shoal.errors import InvalidInput
 from shoal.store import filters as F
@@ -211,8 +212,37 @@ def _param_column(res: Resolved, value: F.Literal) -> Any:
     if isinstance(value, bool):
         return res.column.as_boolean()
     if isinstance(value, int | float):
-        return res.column.as_float()
+        # Only numbers compare with numbers: a text parameter is NULL here, not a cast
+        # error (PostgreSQL) or a silent 0.0 (SQLite).
+        return JsonNumber(res.column.left, sa.literal(res.name.split(".", 1)[1]))
     return res.column.as_string()
+
+
+class JsonNumber(sa.sql.functions.FunctionElement):
+    """``params[key]`` as a float when it is a JSON number, else NULL, on either engine."""
+
+    type = sa.Float()
+    name = "shoal_json_number"
+    inherit_cache = True
+
+
+@compiles(JsonNumber, "sqlite")
+def _json_number_sqlite(element: JsonNumber, compiler: Any, **kw: Any) -> str:
+    column, key = (compiler.process(c, **kw) for c in element.clauses)
+    path = f"'$.\"' || {key} || '\"'"
+    return (
+        f"CASE WHEN json_type({column}, {path}) IN ('integer', 'real') "
+        f"THEN json_extract({column}, {path}) END"
+    )
+
+
+@compiles(JsonNumber, "postgresql")
+def _json_number_postgresql(element: JsonNumber, compiler: Any, **kw: Any) -> str:
+    column, key = (compiler.process(c, **kw) for c in element.clauses)
+    return (
+        f"CASE WHEN jsonb_typeof({column} -> {key}) = 'number' "
+        f"THEN CAST({column} ->> {key} AS DOUBLE PRECISION) END"
+    )
 
 
 def _alias_predicate(sql: Sql, names: list[F.Literal], negated: bool) -> Any:

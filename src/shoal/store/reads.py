@@ -95,8 +95,12 @@ def normalize_key(fleet: FleetRef, key: Any) -> tuple[str, ...]:
                     f"key {dim!r} must be a string or an integer, got {value!r}", field=dim
                 )
         text = str(value)
-        if not text or len(text) > 200:
-            raise InvalidInput(f"key {dim!r} must be 1-200 characters, got {text!r}", field=dim)
+        if not text or len(text) > 200 or not text.isprintable():
+            raise InvalidInput(
+                f"key {dim!r} must be 1-200 printable characters (no control characters), "
+                f"got {text!r}",
+                field=dim,
+            )
         values.append(text)
     return tuple(values)
 

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from shoal.errors import Conflict
+from shoal.errors import Conflict, InvalidInput
 from shoal.store import ids
 from shoal.store.bulk import dumps, insert_rows
 from shoal.store.engine import lock_fleet
@@ -224,9 +224,18 @@ def _insert_version_rows(
     tenant, fleet_id = fleet.tenant_id, fleet.id
     for index, (item, spot) in enumerate(zip(items, placed, strict=True)):
         vid = spot.version_id
+        try:
+            signature, params = dumps(item.signature), dumps(item.params)
+            baseline = dumps(item.baseline)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(
+                f"versions[{index}]: params, signature and baseline must be JSON (text, "
+                f"numbers, lists, dicts; no NaN): {exc}",
+                field="params",
+            ) from None
         version_rows.append(
             (vid, tenant, fleet_id, spot.model_id, spot.number, item.status, item.flavor,
-             item.sha256, item.size, dumps(item.signature), dumps(item.params), item.run_id,
+             item.sha256, item.size, signature, params, item.run_id,
              item.dataset_id, item.slice_fingerprint, item.code_ref, item.parent_version_id,
              actor, now)
         )  # fmt: skip
@@ -236,7 +245,7 @@ def _insert_version_rows(
         for tag, value in item.tags.items():
             tag_rows.append((vid, tag, fleet_id, value))
         if item.baseline is not None:
-            baseline_rows.append((vid, fleet_id, dumps(item.baseline)))
+            baseline_rows.append((vid, fleet_id, baseline))
     insert_rows(conn, versions, VERSION_COLUMNS, version_rows)
     insert_rows(conn, metrics, ("version_id", "name", "fleet_id", "value", "latest"), metric_rows)
     insert_rows(conn, version_tags, ("version_id", "key", "fleet_id", "value"), tag_rows)
