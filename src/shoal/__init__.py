@@ -23,6 +23,7 @@ from shoal.sdk.fleet import Fleet
 from shoal.sdk.results import (
     AliasMove,
     Dataset,
+    EvalResult,
     ModelVersion,
     Page,
     Registered,
@@ -38,6 +39,7 @@ __all__ = [
     "Client",
     "Conflict",
     "Dataset",
+    "EvalResult",
     "FilterSyntaxError",
     "Fleet",
     "IntegrityError",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal import config
 from shoal.errors import InvalidInput
-from shoal.sdk.results import AliasMove, ModelVersion, Page, Registered, TrainRun
+from shoal.sdk.results import AliasMove, EvalResult, ModelVersion, Page, Registered, TrainRun
 from shoal.store import runs as store_runs
 from shoal.store.tenancy import FleetRef
 
@@ -240,6 +240,42 @@ class Fleet:
             resume=resume_id,
         )  # fmt: skip
         return self._client.train_run(run_id)
+
+    def evaluate(
+        self,
+        data: Any,
+        *,
+        alias: str = "candidate",
+        metrics: Sequence[str] = ("mae", "rmse", "mape", "smape"),
+        target: str = "y",
+        by: Sequence[str] | None = None,
+        prefix: str | None = None,
+        progress: bool = True,
+    ) -> EvalResult:
+        """Score each key's version at ``alias`` on a holdout and record the figures on it.
+
+        ``data`` (a frame, or a Parquet file or folder) is grouped by the fleet's keys (or
+        the columns ``by`` names); each key's version at ``alias`` (all resolved in one
+        query) predicts that key's rows with its flavor, from its signature's inputs, else
+        every column but the keys and ``target``. ``metrics`` (``mae``, ``rmse``, ``mape``
+        as a fraction with zero actuals left out, ``smape``) are recorded as metrics of
+        that version named ``prefix + name`` (default ``eval_``), so
+        ``promote("production", where="candidate.eval_mape < production.eval_mape")``
+        compares holdout figures. These are the only metrics added to a version after
+        registration; evaluating again overwrites them. Keys with no version at ``alias``
+        are skipped; a key whose load or predict fails is an error, never an abort.
+        """
+        from shoal.train import EvalOptions, evaluate_fleet
+
+        options = EvalOptions(
+            by=tuple(self.keys if by is None else _columns(by)), alias=alias,
+            metrics=(metrics,) if isinstance(metrics, str) else tuple(metrics), target=target,
+            prefix="eval_" if prefix is None else prefix, progress=progress,
+        )  # fmt: skip
+        found = evaluate_fleet(self._registry, self.ref, data, options)
+        return EvalResult(alias=alias, evaluated=found.evaluated, skipped=found.skipped,
+                          failed=found.failed, errors=found.errors, seconds=found.seconds,
+                          summary=found.summary)  # fmt: skip
 
     # -- runs ---------------------------------------------------------------------------------
 

@@ -144,6 +144,28 @@ class Dataset:
 
 
 @dataclass(frozen=True)
+class EvalResult:
+    """An evaluation of the versions at ``alias`` on a holdout (see :meth:`Fleet.evaluate`).
+
+    ``evaluated`` counts keys scored (their metrics recorded on the version), ``skipped``
+    keys of the data with no version at the alias, ``failed`` keys whose load or predict
+    failed; ``errors`` holds up to 100 (key, error) pairs. ``summary`` is each metric's
+    mean over the evaluated keys.
+    """
+
+    alias: str
+    evaluated: int
+    skipped: int
+    failed: int
+    errors: list[tuple[dict[str, str], str]] = field(default_factory=list)
+    seconds: float = 0.0
+    summary: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class TrainFailure:
     """One key a training run could not train: the error, its traceback, the attempts made."""
 

@@ -8,8 +8,11 @@ Users call :meth:`shoal.Fleet.train`; this package is what it runs on:
   backend by name, :func:`get_executor` looks one up.
 - :func:`train_fleet` and :class:`TrainOptions`: the orchestration (sources, batches,
   failures, resume, progress), below the SDK and above the registry.
+- :func:`evaluate_fleet` and :class:`EvalOptions`: score each key's version at an alias
+  on a holdout and record the figures as its ``eval_*`` metrics.
 """
 
+from shoal.train._evaluate import EvalOptions, EvalOutcome, evaluate_fleet
 from shoal.train._executors import (
     Executor,
     InProcessExecutor,
@@ -21,11 +24,14 @@ from shoal.train._result import TrainResult
 from shoal.train._runner import TrainOptions, train_fleet
 
 __all__ = [
+    "EvalOptions",
+    "EvalOutcome",
     "Executor",
     "InProcessExecutor",
     "ProcessExecutor",
     "TrainOptions",
     "TrainResult",
+    "evaluate_fleet",
     "get_executor",
     "register_executor",
     "train_fleet",

@@ -1,0 +1,297 @@
+"""``evaluate_fleet``: score the version each key's alias points at on a holdout frame.
+
+The order of work:
+
+1. Refuse what cannot work before anything is read: an unknown metric, a bad alias or
+   prefix, a key or target column missing from the data.
+2. Resolve every model's version at the alias in one query (model key -> version row).
+3. Stream the data's partitions, grouped by key in one pass (the same slicing training
+   uses); for each key with a version, load it, predict its rows with its flavor and
+   compute the metrics with numpy. A key without a version is skipped; a key whose load
+   or predict fails is that key's error, never an abort.
+4. Record the figures as metrics of the evaluated versions, named ``PREFIX + metric``
+   (``eval_mape``), one write transaction per batch with one audit row each.
+
+Versions are immutable, with one exception: evaluation metrics are the only metrics added
+to a version after registration, and evaluating again overwrites them (every
+``PREFIX*`` metric this call computes is replaced, per version). Each metric row's
+``latest`` flag is whether that version is its model's latest, read in the same
+transaction, so plain filters on the latest versions (``eval_mape < 0.2``) see them too.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from shoal import config
+from shoal.data import key_slices
+from shoal.errors import InvalidInput
+from shoal.registry import Registry
+from shoal.registry.records import NAME
+from shoal.registry.registry import check_alias
+from shoal.store import audit
+from shoal.store.bulk import insert_rows
+from shoal.store.engine import lock_fleet
+from shoal.store.schema import aliases, metrics, models, versions
+from shoal.store.tenancy import FleetRef
+from shoal.store.writes import chunks
+from shoal.train._book import key_strings
+from shoal.train._progress import reporter
+from shoal.train._runner import check_columns
+from shoal.train._source import open_source
+
+METRICS = ("mae", "rmse", "mape", "smape")
+MAX_ERRORS = 100
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """What to evaluate: the alias, the metrics, the target column, keys and naming."""
+
+    by: tuple[str, ...]
+    alias: str = "candidate"
+    metrics: tuple[str, ...] = METRICS
+    target: str = "y"
+    prefix: str = "eval_"
+    progress: bool = True
+    batch_size: int = 500
+
+    def check(self, fleet: FleetRef) -> None:
+        check_alias(self.alias)
+        if len(self.by) != len(fleet.keys):
+            raise InvalidInput(
+                f"by={list(self.by)} names {len(self.by)} column(s) but fleet '{fleet.path}' "
+                f"is keyed by {list(fleet.keys)}: name one column per key, in that order",
+                field="by",
+            )
+        unknown = [name for name in self.metrics if name not in METRICS]
+        if unknown or not self.metrics:
+            raise InvalidInput(
+                f"metrics must name some of {list(METRICS)}, got {list(self.metrics)}",
+                field="metrics",
+            )
+        for name in self.metrics:
+            if not isinstance(self.prefix, str) or not self.prefix:
+                raise InvalidInput(
+                    "prefix must be non-empty text (default 'eval_'): evaluation metrics must "
+                    "never overwrite the metrics a version was registered with",
+                    field="prefix",
+                )
+            if not NAME.match(self.prefix + name):
+                raise InvalidInput(
+                    f"prefix {self.prefix!r} makes metric name {self.prefix}{name!s}, which is "
+                    "not a valid metric name: use letters, digits and '_', e.g. 'eval_'",
+                    field="prefix",
+                )
+
+
+@dataclass
+class EvalOutcome:
+    """What an evaluation found: counts, the first errors, per-metric means."""
+
+    evaluated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    errors: list[tuple[dict[str, str], str]] = field(default_factory=list)
+    seconds: float = 0.0
+    summary: dict[str, float] = field(default_factory=dict)
+
+
+def evaluate_fleet(
+    registry: Registry, fleet: FleetRef, data: Any, options: EvalOptions
+) -> EvalOutcome:
+    """Evaluate every key of ``data`` at ``options.alias`` (see the module doc)."""
+    started = time.perf_counter()
+    options.check(fleet)
+    source = open_source(data)
+    check_columns(source, options.by, fleet)
+    if options.target not in source.columns:
+        raise InvalidInput(
+            f"target column {options.target!r} not in the data (columns: "
+            f"{source.columns[:20]}); pass target='...' naming the actual values",
+            field="target",
+        )
+    total = source.key_counts(options.by)
+    resolved = resolve_alias(registry, fleet, options.alias)
+    outcome = EvalOutcome()
+    totals: dict[str, list[float]] = {name: [] for name in options.metrics}
+    pending: list[tuple[dict[str, Any], dict[str, float]]] = []
+    progress = reporter(options.progress)
+    progress.start(f"evaluating {fleet.path} at {options.alias!r}", total)
+    try:
+        for partition in source.partitions():
+            for key, rows, _ in key_slices(partition, list(options.by)):
+                strings = key_strings(key)
+                row = resolved.get(strings)
+                if row is None:
+                    outcome.skipped += 1
+                    progress.advance(1, 0)
+                    continue
+                try:
+                    scores = _score(registry, fleet, row, rows, options)
+                except Exception as exc:
+                    outcome.failed += 1
+                    if len(outcome.errors) < MAX_ERRORS:
+                        shown = dict(zip(fleet.keys, strings, strict=True))
+                        outcome.errors.append((shown, f"{type(exc).__name__}: {exc}"))
+                    progress.advance(1, 1)
+                    continue
+                outcome.evaluated += 1
+                for name, value in scores.items():
+                    if not math.isnan(value):
+                        totals[name].append(value)
+                pending.append((row, scores))
+                progress.advance(1, 0)
+                if len(pending) >= options.batch_size:
+                    record_metrics(registry, fleet, pending, options)
+                    pending = []
+        record_metrics(registry, fleet, pending, options)
+    finally:
+        progress.stop()
+    outcome.summary = {name: float(np.mean(v)) for name, v in totals.items() if v}
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def resolve_alias(
+    registry: Registry, fleet: FleetRef, alias: str
+) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Every model's version at ``alias``, by key, in one query."""
+    key_columns = [models.c[f"k{i}"] for i in range(len(fleet.keys))]
+    query = (
+        sa.select(
+            *key_columns,
+            versions.c.id,
+            versions.c.model_id,
+            versions.c.flavor,
+            versions.c.artifact_sha256,
+            versions.c.signature,
+        )
+        .select_from(
+            aliases.join(models, models.c.id == aliases.c.model_id).join(
+                versions, versions.c.id == aliases.c.version_id
+            )
+        )
+        .where(aliases.c.fleet_id == fleet.id, aliases.c.name == alias)
+    )
+    with registry.store.read() as conn:
+        found = conn.execute(query).all()
+    n = len(fleet.keys)
+    return {
+        tuple(row[:n]): {
+            "version_id": row.id,
+            "model_id": row.model_id,
+            "flavor": row.flavor,
+            "artifact_sha256": row.artifact_sha256,
+            "signature": row.signature,
+        }
+        for row in found
+    }
+
+
+def _score(
+    registry: Registry, fleet: FleetRef, row: dict[str, Any], rows: Any, options: EvalOptions
+) -> dict[str, float]:
+    from shoal.flavors import get_flavor
+
+    frame = rows.to_pandas()
+    frame = frame[frame[options.target].notna()]
+    if frame.empty:
+        raise InvalidInput(f"this key has no rows with a {options.target!r} value")
+    signature = row["signature"] or {}
+    inputs = [item["name"] for item in signature.get("inputs", [])]
+    features = inputs or [c for c in frame.columns if c not in (*options.by, options.target)]
+    model = registry.load(fleet, row)
+    predicted = np.asarray(get_flavor(row["flavor"]).predict(model, frame[features]), dtype=float)
+    actual = frame[options.target].to_numpy(dtype=float)
+    if predicted.shape != actual.shape:
+        raise InvalidInput(
+            f"the model predicted {predicted.shape} values for {actual.shape[0]} rows"
+        )
+    scores = compute_metrics(actual, predicted, options.metrics)
+    bad = [name for name, value in scores.items() if math.isinf(value)]
+    if bad or not np.isfinite(predicted).all():
+        raise InvalidInput("the model's predictions are not all finite numbers")
+    return scores
+
+
+def compute_metrics(
+    actual: np.ndarray, predicted: np.ndarray, names: Sequence[str] = METRICS
+) -> dict[str, float]:
+    """MAE, RMSE, MAPE (a fraction; rows with a zero actual left out) and sMAPE (0..2).
+
+    MAPE is NaN when every actual is zero; NaN figures are not recorded.
+    """
+    error = predicted - actual
+    out: dict[str, float] = {}
+    for name in names:
+        if name == "mae":
+            out[name] = float(np.mean(np.abs(error)))
+        elif name == "rmse":
+            out[name] = float(np.sqrt(np.mean(error**2)))
+        elif name == "mape":
+            nonzero = actual != 0
+            out[name] = (
+                float(np.mean(np.abs(error[nonzero]) / np.abs(actual[nonzero])))
+                if nonzero.any()
+                else math.nan
+            )
+        elif name == "smape":
+            scale = np.abs(actual) + np.abs(predicted)
+            ratio = np.divide(2 * np.abs(error), scale, out=np.zeros_like(scale), where=scale != 0)
+            out[name] = float(np.mean(ratio))
+    return out
+
+
+def record_metrics(
+    registry: Registry,
+    fleet: FleetRef,
+    scored: Sequence[tuple[dict[str, Any], dict[str, float]]],
+    options: EvalOptions,
+) -> None:
+    """Replace the evaluation metrics of the scored versions: one write transaction."""
+    if not scored:
+        return
+    names = [options.prefix + name for name in options.metrics]
+    version_ids = [row["version_id"] for row, _ in scored]
+    model_ids = sorted({row["model_id"] for row, _ in scored})
+    actor = config.actor()
+    with registry.store.write() as conn:
+        lock_fleet(conn, fleet.id)
+        latest: set[int] = set()
+        for part in chunks(model_ids):
+            latest.update(
+                r[0]
+                for r in conn.execute(
+                    sa.select(models.c.latest_version_id).where(
+                        models.c.id.in_(part), models.c.fleet_id == fleet.id
+                    )
+                )
+            )
+        for part in chunks(version_ids):
+            conn.execute(
+                metrics.delete().where(
+                    metrics.c.version_id.in_(part),
+                    metrics.c.name.in_(names),
+                    metrics.c.fleet_id == fleet.id,
+                )
+            )
+        rows = [
+            (row["version_id"], options.prefix + name, fleet.id, value,
+             row["version_id"] in latest)
+            for row, scores in scored
+            for name, value in scores.items()
+            if not math.isnan(value)
+        ]  # fmt: skip
+        insert_rows(conn, metrics, ("version_id", "name", "fleet_id", "value", "latest"), rows)
+        audit.record(
+            conn, fleet.tenant_id, actor, "evaluate", fleet.path,
+            {"alias": options.alias, "versions": len(scored), "metrics": names},
+        )  # fmt: skip

@@ -1,0 +1,105 @@
+"""fleet.evaluate: holdout metrics on the versions at an alias, then champion/challenger."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LinearRegression
+
+import shoal
+from shoal.errors import InvalidInput
+
+STORES = [f"s{i:02d}" for i in range(10)]
+WINNERS = STORES[:5]  # a better candidate
+LOSER = "s05"  # a worse candidate
+BROKEN = "s09"  # a candidate needing a column the holdout lacks
+
+
+def frame(stores: list[str], rows: int = 30, seed: int = 0, bias: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame(
+        {"store": np.repeat(stores, rows), "price": rng.uniform(1, 5, len(stores) * rows)}
+    )
+    data["y"] = 10 - 2 * data["price"] + bias + rng.normal(0, 0.1, len(data))
+    return data
+
+
+def fit(data: pd.DataFrame) -> LinearRegression:
+    return LinearRegression().fit(data[["price"]], data["y"])
+
+
+@pytest.fixture
+def demand(client: shoal.Client) -> shoal.Fleet:
+    fleet = client.fleet("grocer/demand", keys=["store"])
+    fleet.train(frame(STORES, bias=1.5), fit, workers=1, progress=False)  # biased: v1
+    fleet.set_alias("production", {store: 1 for store in STORES})
+    fleet.train(frame(WINNERS, seed=1), fit, workers=1, progress=False)  # good: v2
+    fleet.train(frame([LOSER], seed=2, bias=4.0), fit, workers=1, progress=False)  # worse: v2
+    two = frame([BROKEN], seed=3).assign(promo=1.0)
+    model = LinearRegression().fit(two[["price", "promo"]], two["y"])
+    fleet.register([{"key": BROKEN, "model": model}])
+    fleet.set_alias("candidate", {store: 2 for store in [*WINNERS, LOSER, BROKEN]})
+    return fleet
+
+
+def test_evaluate_then_promote_moves_only_the_winners(demand: shoal.Fleet) -> None:
+    holdout = frame([*STORES, "zz"], seed=9)  # 'zz' has no model at all
+    prod = demand.evaluate(holdout, alias="production", progress=False)
+    assert (prod.alias, prod.evaluated, prod.skipped, prod.failed) == ("production", 10, 1, 0)
+    assert set(prod.summary) == {"mae", "rmse", "mape", "smape"}
+    cand = demand.evaluate(holdout, progress=False)
+    assert (cand.evaluated, cand.skipped, cand.failed) == (6, 4, 1)
+    assert cand.errors[0][0] == {"store": BROKEN} and "promo" in cand.errors[0][1]
+    assert cand.seconds > 0
+
+    spelled = demand.promote(
+        "production", where="eval_mape < production.eval_mape", source="candidate", dry_run=True
+    )
+    assert spelled.moved == 5
+    moved = demand.promote("production", where="candidate.eval_mape < production.eval_mape")
+    assert moved.moved == 5 and moved.source == "candidate"
+    for store in STORES:
+        expected = 2 if store in WINNERS else 1
+        assert demand.get(store, alias="production").version == expected, store
+
+
+def test_metrics_match_numpy_and_reevaluation_overwrites(demand: shoal.Fleet) -> None:
+    holdout = frame(STORES, seed=9)
+    demand.evaluate(holdout, progress=False)
+    version = demand.get("s01", alias="candidate")
+    rows = holdout[holdout["store"] == "s01"]
+    predicted = demand.load_model("s01", alias="candidate").predict(rows[["price"]])
+    actual = rows["y"].to_numpy()
+    error = predicted - actual
+    assert version.metrics["eval_mae"] == pytest.approx(np.mean(np.abs(error)))
+    assert version.metrics["eval_rmse"] == pytest.approx(np.sqrt(np.mean(error**2)))
+    assert version.metrics["eval_mape"] == pytest.approx(np.mean(np.abs(error) / np.abs(actual)))
+    smape = np.mean(2 * np.abs(error) / (np.abs(actual) + np.abs(predicted)))
+    assert version.metrics["eval_smape"] == pytest.approx(smape)
+    # the candidate versions are their models' latest, so plain filters see their figures
+    assert demand.count("eval_mape >= 0") == 6  # winners and loser; the broken one has none
+
+    shifted = holdout.assign(y=holdout["y"] + 1.0)
+    demand.evaluate(shifted, metrics=["mae"], progress=False)
+    again = demand.get("s01", alias="candidate")
+    assert again.metrics["eval_mae"] > version.metrics["eval_mae"]
+    assert again.metrics["eval_mape"] == version.metrics["eval_mape"]  # not re-evaluated
+
+
+def test_prefix_by_and_bad_input(demand: shoal.Fleet) -> None:
+    holdout = frame(STORES, seed=9).rename(columns={"store": "shop", "y": "units"})
+    result = demand.evaluate(
+        holdout, alias="production", by=["shop"], target="units", prefix="hold_",
+        metrics=["mape"], progress=False,
+    )  # fmt: skip
+    assert result.evaluated == 10 and set(result.summary) == {"mape"}
+    assert "hold_mape" in demand.get("s03", alias="production").metrics
+    with pytest.raises(InvalidInput, match="metrics"):
+        demand.evaluate(holdout, by=["shop"], target="units", metrics=["r2"], progress=False)
+    with pytest.raises(InvalidInput, match="target"):
+        demand.evaluate(holdout, by=["shop"], progress=False)
+    with pytest.raises(InvalidInput, match="prefix"):
+        demand.evaluate(holdout, by=["shop"], target="units", prefix="", progress=False)
+    with pytest.raises(InvalidInput, match="alias"):
+        demand.evaluate(holdout, by=["shop"], target="units", alias="Bad!", progress=False)
