@@ -164,10 +164,23 @@ class Registry:
         with self.store.read() as conn:
             return reads.model_versions(conn, fleet, reads.normalize_key(fleet, key))
 
-    def load(self, fleet: FleetRef, row: dict[str, Any], *, trusted: Sequence[str] = ()) -> Any:
-        """Load a version's model: bytes verified against their hash, then the flavor."""
+    def load(
+        self,
+        fleet: FleetRef,
+        row: dict[str, Any],
+        *,
+        trusted: Sequence[str] = (),
+        location: BlobRef | None = None,
+    ) -> Any:
+        """Load a version's model: bytes verified against their hash, then the flavor.
+
+        ``location`` (read in bulk by the caller) saves the per-model blob lookup.
+        """
         flavor = get_flavor(row["flavor"])
-        data = self.read_artifact(row["artifact_sha256"])
+        if location is not None:
+            data = self.artifacts.get(location)
+        else:
+            data = self.read_artifact(row["artifact_sha256"])
         return flavor.load(data, trusted=trusted, allow_pickle=fleet.allow_pickle)
 
     def read_artifact(self, sha256: str) -> bytes:

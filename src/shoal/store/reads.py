@@ -8,7 +8,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shoal.errors import InvalidInput, NotFound
-from shoal.store.schema import aliases, fleets, models, tenants, version_baselines, versions
+from shoal.store.schema import (
+    aliases,
+    blobs,
+    fleets,
+    models,
+    tenants,
+    version_baselines,
+    versions,
+)
 from shoal.store.search import attach_details
 from shoal.store.tenancy import FleetRef, Scope
 from shoal.store.writes import chunks, find_models, key_text
@@ -203,3 +211,35 @@ def baseline(conn: Connection, scope: Scope, version_id: int) -> dict[str, Any] 
             version_baselines.c.fleet_id == fleet.id,
         )
     ).scalar()
+
+
+def versions_at_alias(
+    conn: Connection, fleet: FleetRef, alias: str
+) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Every model's version at ``alias``, by key, with its blob's location: one query."""
+    key_columns = [models.c[f"k{i}"] for i in range(len(fleet.keys))]
+    query = (
+        sa.select(
+            *key_columns,
+            versions.c.id, versions.c.model_id, versions.c.flavor, versions.c.artifact_sha256,
+            versions.c.artifact_size, versions.c.signature, blobs.c.pack, blobs.c.offset,
+        )
+        .select_from(
+            aliases.join(models, models.c.id == aliases.c.model_id)
+            .join(versions, versions.c.id == aliases.c.version_id)
+            .join(blobs, blobs.c.sha256 == versions.c.artifact_sha256, isouter=True)
+        )
+        .where(
+            aliases.c.fleet_id == fleet.id, aliases.c.name == alias,
+            models.c.tenant_id == fleet.tenant_id,
+        )
+    )  # fmt: skip
+    n = len(fleet.keys)
+    return {
+        tuple(row[:n]): {
+            "version_id": row.id, "model_id": row.model_id, "flavor": row.flavor,
+            "artifact_sha256": row.artifact_sha256, "artifact_size": row.artifact_size,
+            "signature": row.signature, "pack": row.pack, "offset": row.offset,
+        }
+        for row in conn.execute(query)
+    }  # fmt: skip

@@ -325,3 +325,43 @@ def add_counts(
     stmt = insert(table)
     stmt = stmt.on_conflict_do_update(index_elements=key, set_={"n": table.c.n + stmt.excluded.n})
     conn.execute(stmt, rows)
+
+
+def replace_metrics(
+    conn: Connection,
+    fleet: FleetRef,
+    scored: Sequence[tuple[int, int, dict[str, float]]],
+    names: Sequence[str],
+) -> None:
+    """Replace metrics ``names`` of existing versions: ``(version_id, model_id, values)``.
+
+    Evaluation is the one writer of metrics after registration. The ``latest`` flag is
+    read under the fleet lock, so it agrees with a registration that ran just before.
+    """
+    if not scored:
+        return
+    lock_fleet(conn, fleet.id)
+    latest: set[int] = set()
+    for part in chunks(sorted({model for _, model, _ in scored})):
+        latest.update(
+            row[0]
+            for row in conn.execute(
+                sa.select(models.c.latest_version_id).where(
+                    models.c.id.in_(part), models.c.fleet_id == fleet.id
+                )
+            )
+        )
+    for part in chunks([vid for vid, _, _ in scored]):
+        conn.execute(
+            metrics.delete().where(
+                metrics.c.version_id.in_(part),
+                metrics.c.name.in_(list(names)),
+                metrics.c.fleet_id == fleet.id,
+            )
+        )
+    rows = [
+        (vid, name, fleet.id, value, vid in latest)
+        for vid, _, values in scored
+        for name, value in values.items()
+    ]
+    insert_rows(conn, metrics, ("version_id", "name", "fleet_id", "value", "latest"), rows)

@@ -28,20 +28,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 
 from shoal import config
+from shoal.artifacts import BlobRef
 from shoal.data import key_slices
 from shoal.errors import InvalidInput
 from shoal.registry import Registry
 from shoal.registry.records import NAME
 from shoal.registry.registry import check_alias
-from shoal.store import audit
-from shoal.store.bulk import insert_rows
-from shoal.store.engine import lock_fleet
-from shoal.store.schema import aliases, metrics, models, versions
+from shoal.store import audit, reads, writes
 from shoal.store.tenancy import FleetRef
-from shoal.store.writes import chunks
 from shoal.train._book import key_strings
 from shoal.train._progress import reporter
 from shoal.train._runner import check_columns
@@ -163,37 +159,9 @@ def evaluate_fleet(
 def resolve_alias(
     registry: Registry, fleet: FleetRef, alias: str
 ) -> dict[tuple[str, ...], dict[str, Any]]:
-    """Every model's version at ``alias``, by key, in one query."""
-    key_columns = [models.c[f"k{i}"] for i in range(len(fleet.keys))]
-    query = (
-        sa.select(
-            *key_columns,
-            versions.c.id,
-            versions.c.model_id,
-            versions.c.flavor,
-            versions.c.artifact_sha256,
-            versions.c.signature,
-        )
-        .select_from(
-            aliases.join(models, models.c.id == aliases.c.model_id).join(
-                versions, versions.c.id == aliases.c.version_id
-            )
-        )
-        .where(aliases.c.fleet_id == fleet.id, aliases.c.name == alias)
-    )
+    """Every model's version at ``alias``, by key, with its blob's location, in one query."""
     with registry.store.read() as conn:
-        found = conn.execute(query).all()
-    n = len(fleet.keys)
-    return {
-        tuple(row[:n]): {
-            "version_id": row.id,
-            "model_id": row.model_id,
-            "flavor": row.flavor,
-            "artifact_sha256": row.artifact_sha256,
-            "signature": row.signature,
-        }
-        for row in found
-    }
+        return reads.versions_at_alias(conn, fleet, alias)
 
 
 def _score(
@@ -208,7 +176,11 @@ def _score(
     signature = row["signature"] or {}
     inputs = [item["name"] for item in signature.get("inputs", [])]
     features = inputs or [c for c in frame.columns if c not in (*options.by, options.target)]
-    model = registry.load(fleet, row)
+    location = None
+    if row["pack"] is not None or row["offset"] is not None:
+        location = BlobRef(row["artifact_sha256"], row["artifact_size"], row["pack"],
+                           row["offset"] or 0)  # fmt: skip
+    model = registry.load(fleet, row, location=location)
     predicted = np.asarray(get_flavor(row["flavor"]).predict(model, frame[features]), dtype=float)
     actual = frame[options.target].to_numpy(dtype=float)
     if predicted.shape != actual.shape:
@@ -260,38 +232,14 @@ def record_metrics(
     if not scored:
         return
     names = [options.prefix + name for name in options.metrics]
-    version_ids = [row["version_id"] for row, _ in scored]
-    model_ids = sorted({row["model_id"] for row, _ in scored})
-    actor = config.actor()
+    rows = [
+        (row["version_id"], row["model_id"],
+         {options.prefix + k: v for k, v in scores.items() if not math.isnan(v)})
+        for row, scores in scored
+    ]  # fmt: skip
     with registry.store.write() as conn:
-        lock_fleet(conn, fleet.id)
-        latest: set[int] = set()
-        for part in chunks(model_ids):
-            latest.update(
-                r[0]
-                for r in conn.execute(
-                    sa.select(models.c.latest_version_id).where(
-                        models.c.id.in_(part), models.c.fleet_id == fleet.id
-                    )
-                )
-            )
-        for part in chunks(version_ids):
-            conn.execute(
-                metrics.delete().where(
-                    metrics.c.version_id.in_(part),
-                    metrics.c.name.in_(names),
-                    metrics.c.fleet_id == fleet.id,
-                )
-            )
-        rows = [
-            (row["version_id"], options.prefix + name, fleet.id, value,
-             row["version_id"] in latest)
-            for row, scores in scored
-            for name, value in scores.items()
-            if not math.isnan(value)
-        ]  # fmt: skip
-        insert_rows(conn, metrics, ("version_id", "name", "fleet_id", "value", "latest"), rows)
+        writes.replace_metrics(conn, fleet, rows, names)
         audit.record(
-            conn, fleet.tenant_id, actor, "evaluate", fleet.path,
+            conn, fleet.tenant_id, config.actor(), "evaluate", fleet.path,
             {"alias": options.alias, "versions": len(scored), "metrics": names},
         )  # fmt: skip
