@@ -48,6 +48,19 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def package_versions(*names: str) -> dict[str, str]:
+    """Installed versions of ``names`` (distribution names), ``"-"`` for a missing one."""
+    from importlib import metadata
+
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "-"
+    return found
+
+
 def shoal_commit() -> str:
     """The commit of the working tree, ``+dirty`` when tracked files under src/ differ."""
     commit = _git("rev-parse", "--short=12", "HEAD")

@@ -3,9 +3,9 @@
 MLflow pins many packages; installing it into Shoal's venv would change what Shoal is
 tested and measured against. So it gets ``benchmarks/.envs/mlflow`` (made with
 ``python -m venv`` and ``pip install mlflow`` on first use, reused afterwards), and
-``benchmarks/mlflow_registry.py`` runs there as a subprocess, reporting progress on
-stdout and its result as JSON. The child sees neither Shoal's venv nor its PYTHONPATH,
-and telemetry is off.
+each benchmark's MLflow script (``mlflow_registry.py``, ``mlflow_training.py``) runs
+there as a subprocess, reporting progress on stdout and its result as JSON. The child
+sees neither Shoal's venv nor its PYTHONPATH, and telemetry is off.
 """
 
 from __future__ import annotations
@@ -87,15 +87,30 @@ def _child_env() -> dict[str, str]:
 def bench_mlflow(
     python: Path, models: int, workdir: Path, progress: Progress
 ) -> tuple[dict[str, Any] | None, str | None]:
-    root = workdir / "mlflow"
+    """The registry benchmark's MLflow side: ``mlflow_registry.py`` for ``models`` models."""
+    return run_in_venv(
+        python, MLFLOW_SCRIPT, ["--models", str(models)], workdir / "mlflow", progress,
+        f"MLflow: register {models:,} models", total=models,
+    )  # fmt: skip
+
+
+def run_in_venv(
+    python: Path, script: Path, args: list[str], root: Path, progress: Progress,
+    description: str, total: int,
+) -> tuple[dict[str, Any] | None, str | None]:  # fmt: skip
+    """Run ``script`` in MLflow's venv on a fresh ``root``: (its JSON result, or why none).
+
+    The script gets ``--workdir root --out root/result.json`` after ``args``, reports
+    ``PROGRESS done total`` lines on stdout (shown as a bar), and writes everything else
+    to ``root/mlflow.log``, whose tail is the error when it fails.
+    """
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
     out_file = root / "result.json"
     log = root / "mlflow.log"
-    task = progress.add_task(f"MLflow: register {models:,} models", total=models)
-    cmd = [str(python), str(MLFLOW_SCRIPT), "--models", str(models), "--workdir", str(root),
-           "--out", str(out_file)]  # fmt: skip
+    task = progress.add_task(description, total=total)
+    cmd = [str(python), str(script), *args, "--workdir", str(root), "--out", str(out_file)]
     with log.open("w") as log_out:
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=log_out, text=True, env=_child_env()
@@ -118,5 +133,5 @@ def bench_mlflow(
             progress.remove_task(task)
     if proc.returncode != 0 or not out_file.exists():
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
-        return None, f"mlflow_registry.py exited {proc.returncode}: " + " | ".join(tail)
+        return None, f"{script.name} exited {proc.returncode}: " + " | ".join(tail)
     return json.loads(out_file.read_text()), None

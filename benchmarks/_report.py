@@ -24,7 +24,7 @@ from _timing import percentile
 console = Console(width=None if sys.stdout.isatty() else 150)
 
 
-def _ok(good: bool, markup: bool = True) -> str:
+def ok(good: bool, markup: bool = True) -> str:
     if markup:
         return "[green]yes[/]" if good else "[red]NO[/]"
     return "yes" if good else "**no**"
@@ -52,7 +52,7 @@ def register_rows(results: Results, markup: bool) -> list[list[str]]:
             f"{r.n:,}", f"{r.batch_size:,}", f"{r.stores:,} x {r.skus:,}", f"{r.seconds:,.1f}",
             f"{r.per_second:,.0f}", f"{r.per_version_s * 1e6:,.0f}",
             "< 120 s" if is_1m else "-",
-            _ok(r.seconds < TARGET_REGISTER_1M_S, markup) if is_1m else "-",
+            ok(r.seconds < TARGET_REGISTER_1M_S, markup) if is_1m else "-",
             _ratio(results, r),
         ])  # fmt: skip
     return rows
@@ -72,7 +72,7 @@ def query_rows(results: Results, markup: bool) -> list[list[str]]:
         reps = f"{q.reps}" + (f" ({q.timeouts} timed out)" if q.timeouts else "")
         rows.append([
             name, call, reps, _ms(q.p50, timeout), _ms(q.p95, timeout), _ms(q.max, timeout),
-            _ok(q.p95 < TARGET_QUERY_P95_MS, markup),
+            ok(q.p95 < TARGET_QUERY_P95_MS, markup),
         ])  # fmt: skip
     w = results.walk
     if w:
@@ -157,7 +157,7 @@ def _stmt_ms(statement: dict[str, Any]) -> str:
     return "stopped" if ms is None else f"first row after {ms:,.1f} ms"
 
 
-def _md_table(columns: tuple[str, ...], rows: list[list[str]], right_from: int) -> list[str]:
+def md_table(columns: tuple[str, ...], rows: list[list[str]], right_from: int) -> list[str]:
     align = ["---" if i < right_from else "---:" for i in range(len(columns))]
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -185,7 +185,7 @@ def markdown(results: Results) -> str:
         "",
     ]
     if results.register:
-        lines += _md_table(REGISTER_COLUMNS, register_rows(results, markup=False), 0)
+        lines += md_table(REGISTER_COLUMNS, register_rows(results, markup=False), 0)
     if ml:
         lines += [
             "",
@@ -213,7 +213,7 @@ def markdown(results: Results) -> str:
             f"is stopped after {a['query_timeout']:g} s.",
             "",
         ]
-        lines += _md_table(QUERY_COLUMNS, query_rows(results, markup=False), 2)
+        lines += md_table(QUERY_COLUMNS, query_rows(results, markup=False), 2)
     found = plans(results)
     if found:
         lines += ["", "SQLite's plans (EXPLAIN QUERY PLAN) of the queries over target, and of "
