@@ -428,3 +428,34 @@ class _Leaky(ConstantFlavor):
 def test_check_flavor_catches_broken_flavors(flavor, message, X: pd.DataFrame) -> None:
     with pytest.raises(AssertionError, match=message):
         check_flavor(flavor, 3.0, X)
+
+
+def test_sklearn_save_gives_the_bytes_of_the_public_skops_path() -> None:
+    """The fast save (skops state, zipped once) equals canonical(skops.io.dumps(model))."""
+    import skops.io as sio
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from shoal.flavors import get_flavor
+    from shoal.flavors.sklearn import canonical
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    y = (X[:, 0] > 0).astype(int)
+    models = [
+        LinearRegression().fit(X, X[:, 1]),
+        LogisticRegression().fit(X, y),
+        make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3, random_state=0)).fit(
+            X, y
+        ),
+        OneHotEncoder().fit([["a"], ["b"]]),
+        TfidfVectorizer().fit(["apple banana cherry", "banana cherry date"]),
+    ]
+    flavor = get_flavor("sklearn")
+    for model in models:
+        saved = flavor.save(model)
+        assert saved == canonical(sio.dumps(model)), type(model).__name__
+        assert type(flavor.load(saved)) is type(model)

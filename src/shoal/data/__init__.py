@@ -4,18 +4,27 @@ Everything here takes any frame :func:`to_arrow` accepts and works on Arrow unde
 
 - :func:`fingerprint`: SHA-256 of every cell, name and type (lineage: what trained what).
 - :func:`slice_fingerprints`: one fingerprint per key group, in one pass (per-key models);
-  :func:`key_slices` yields each group's rows with it (per-key training).
+  :func:`key_slices` yields each group's rows with it, :func:`key_groups` gives the sorted
+  table and each group's row range (per-key training, shipped in batches).
 - :func:`schema_of`: names, Arrow types, nullability.
 - :func:`profile`: the drift baseline; :func:`bin_counts` bins new data on its edges.
 """
 
-from shoal.data._fingerprint import fingerprint, key_slices, slice_fingerprints
+from shoal.data._fingerprint import (
+    KeyGroups,
+    fingerprint,
+    key_groups,
+    key_slices,
+    slice_fingerprints,
+)
 from shoal.data._frames import schema_of, to_arrow
 from shoal.data._profile import bin_counts, profile
 
 __all__ = [
+    "KeyGroups",
     "bin_counts",
     "fingerprint",
+    "key_groups",
     "key_slices",
     "profile",
     "schema_of",

@@ -30,6 +30,7 @@ import os
 import struct
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -80,20 +81,37 @@ def slice_fingerprints(frame: Any, by: Sequence[str]) -> dict[tuple[Any, ...], s
     return {key: digest for key, _, digest in key_slices(frame, by)}
 
 
-def key_slices(frame: Any, by: Sequence[str]) -> Iterator[tuple[tuple[Any, ...], pa.Table, str]]:
-    """``(key values, that key's rows, their fingerprint)`` for every group, in one pass.
+@dataclass(frozen=True)
+class KeyGroups:
+    """A table sorted by key once: group ``i`` is rows ``starts[i]:stops[i]`` of ``table``.
 
-    What a per-key trainer needs: the same groups, order and fingerprints as
-    :func:`slice_fingerprints`, plus each group's rows as a zero-copy slice of one sorted
-    copy of the table (so the slices and their fingerprints can never disagree).
+    The layout a per-key trainer ships to workers: consecutive groups are one contiguous
+    row range, so a batch of keys travels as one slice (or, on Ray, as offsets into one
+    shared partition object) instead of one small table per key.
+    """
+
+    table: pa.Table
+    keys: list[tuple[Any, ...]]
+    starts: list[int]
+    stops: list[int]
+    fingerprints: list[str] | None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def key_groups(frame: Any, by: Sequence[str], *, fingerprints: bool = True) -> KeyGroups:
+    """Group ``frame`` by the ``by`` columns in one stable sort (see :func:`key_slices`).
+
+    ``fingerprints=False`` skips hashing when only the rows are wanted (scoring a holdout).
     """
     table = to_arrow(frame)
     keys = _check_keys(table, by)
     if not keys:
-        yield (), table, fingerprint(table)
-        return
+        digest = [fingerprint(table)] if fingerprints else None
+        return KeyGroups(table, [()], [0], [table.num_rows], digest)
     if table.num_rows == 0:
-        return
+        return KeyGroups(table, [], [], [], [] if fingerprints else None)
     group = _group_ids(table, keys)
     order = np.argsort(group, kind="stable")
     bounds = np.flatnonzero(np.diff(group[order])) + 1
@@ -102,20 +120,46 @@ def key_slices(frame: Any, by: Sequence[str]) -> Iterator[tuple[tuple[Any, ...],
     first_rows = pa.array(order[starts])
     key_values = [table.column(k).take(first_rows).to_pylist() for k in keys]
     ordered = table.take(pa.array(order))
+    spans = list(zip(starts.tolist(), stops.tolist(), strict=True))
+    digests = _slice_digests(ordered, spans) if fingerprints else None
+    return KeyGroups(
+        ordered, list(zip(*key_values, strict=True)), [a for a, _ in spans],
+        [b for _, b in spans], digests,
+    )  # fmt: skip
+
+
+def _slice_digests(ordered: pa.Table, spans: list[tuple[int, int]]) -> list[str]:
+    """The fingerprint of every row range of ``ordered``, encoding each column once."""
     codes = [encode(column.combine_chunks()) for column in ordered.columns]
     heads = [
-        _column_head(name, code.label) for name, code in zip(table.column_names, codes, strict=True)
+        _column_head(name, code.label)
+        for name, code in zip(ordered.column_names, codes, strict=True)
     ]
-    for i, (start, stop) in enumerate(zip(starts.tolist(), stops.tolist(), strict=True)):
-        digests = [
-            _column_digest(head, [(code, start, stop)])
-            for head, code in zip(heads, codes, strict=True)
-        ]
-        yield (
-            tuple(values[i] for values in key_values),
-            ordered.slice(start, stop - start),
-            _table_fingerprint(stop - start, digests),
+    return [
+        _table_fingerprint(
+            stop - start,
+            [
+                _column_digest(head, [(code, start, stop)])
+                for head, code in zip(heads, codes, strict=True)
+            ],
         )
+        for start, stop in spans
+    ]
+
+
+def key_slices(frame: Any, by: Sequence[str]) -> Iterator[tuple[tuple[Any, ...], pa.Table, str]]:
+    """``(key values, that key's rows, their fingerprint)`` for every group, in one pass.
+
+    What a per-key trainer needs: the same groups, order and fingerprints as
+    :func:`slice_fingerprints`, plus each group's rows as a zero-copy slice of one sorted
+    copy of the table (so the slices and their fingerprints can never disagree).
+    """
+    groups = key_groups(frame, by)
+    assert groups.fingerprints is not None
+    for key, start, stop, digest in zip(
+        groups.keys, groups.starts, groups.stops, groups.fingerprints, strict=True
+    ):
+        yield key, groups.table.slice(start, stop - start), digest
 
 
 def _chunked_digest(name: str, column: pa.ChunkedArray) -> bytes:

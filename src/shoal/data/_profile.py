@@ -22,6 +22,7 @@ The output is plain JSON: Python ints, floats, strings, bools and None (never Na
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,7 @@ from shoal.errors import InvalidInput
 PROFILE_VERSION = 1
 _PARALLEL_CELLS = 1_000_000
 """Below this many cells, summarising columns on threads costs more than it saves."""
+_CPUS = os.cpu_count() or 1
 
 
 def profile(frame: Any, *, bins: int = 10, top_k: int = 50) -> dict[str, Any]:
@@ -71,8 +73,8 @@ def profile(frame: Any, *, bins: int = 10, top_k: int = 50) -> dict[str, Any]:
     def summarise(column: pa.ChunkedArray) -> dict[str, Any]:
         return _column(column.combine_chunks(), bins, top_k)
 
-    workers = min(table.num_columns, os.cpu_count() or 1)
-    if table.num_rows * table.num_columns >= _PARALLEL_CELLS and workers > 1:
+    if table.num_rows * table.num_columns >= _PARALLEL_CELLS and _CPUS > 1:
+        workers = min(table.num_columns, _CPUS)
         # numpy's partition/searchsorted and Arrow's kernels release the GIL.
         with ThreadPoolExecutor(max_workers=workers) as pool:
             summaries = list(pool.map(summarise, table.columns))
@@ -116,7 +118,8 @@ def _column(array: pa.Array, bins: int, top_k: int) -> dict[str, Any]:
         dtype = array.type
     if t.is_integer(dtype) or t.is_floating(dtype) or t.is_decimal(dtype):
         summary.update(kind="numeric", **_numeric(array, bins))
-    elif (
+        return summary  # built from Python scalars, finite or None already
+    if (
         t.is_string(dtype)
         or t.is_large_string(dtype)
         or getattr(t, "is_string_view", lambda _: False)(dtype)
@@ -133,8 +136,8 @@ def _column(array: pa.Array, bins: int, top_k: int) -> dict[str, Any]:
 def _numeric(array: pa.Array, bins: int) -> dict[str, Any]:
     if pa.types.is_decimal(array.type):
         array = array.cast(pa.float64())
-    values = pc.drop_null(array).to_numpy(zero_copy_only=False)
     nulls = array.null_count
+    values = (pc.drop_null(array) if nulls else array).to_numpy(zero_copy_only=False)
     infinite = 0
     finite = values
     if values.dtype.kind == "f":
@@ -148,17 +151,55 @@ def _numeric(array: pa.Array, bins: int) -> dict[str, Any]:
         out.update(min=None, max=None, mean=None, std=None, edges=[])
         out.update(bin_counts(values, []))
         return out
-    as_float = finite.astype(np.float64, copy=False)
-    edges = np.unique(np.quantile(as_float, np.linspace(0.0, 1.0, bins + 1)))
+    # One sort serves the quantile edges, min, max and the bin counts. A per-key baseline
+    # is profiled for every model trained, so this path avoids np.quantile's and
+    # searchsorted's fixed costs (about 0.1 ms a column on a 50-row slice).
+    ordered = np.sort(finite.astype(np.float64, copy=False))
+    edges = np.unique(_quantiles(ordered, bins))
     out.update(
         min=finite.min().item(),
         max=finite.max().item(),
-        mean=float(np.mean(as_float)),
-        std=float(np.std(as_float, ddof=1)) if len(finite) > 1 else None,
-        edges=[float(e) for e in edges],
+        mean=_finite(ordered.mean()),
+        std=_finite(ordered.std(ddof=1)) if len(ordered) > 1 else None,
+        edges=edges.tolist(),
     )
-    out.update(bin_counts(values, out["edges"]))
+    if infinite:
+        out.update(bin_counts(values, out["edges"]))
+        return out
+    # Every value is finite and inside [e0, em]: bin i holds the values <= e[i+1] and
+    # > e[i] (bin 0 also those equal to e[0]), which a right-sided search of the sorted
+    # values gives at once.
+    below = np.searchsorted(ordered, edges, side="right")
+    counts = np.diff(below)
+    if len(edges) == 1:
+        counts = below
+    else:
+        counts[0] += below[0]
+    out.update(counts=counts.tolist(), under=0, over=0)
     return out
+
+
+def _quantiles(ordered: np.ndarray, bins: int) -> np.ndarray:
+    """``np.quantile(values, linspace(0, 1, bins + 1))`` (method "linear") of sorted values.
+
+    The same interpolation numpy uses, term for term, so the edges are bit-identical.
+    """
+    low, high, t, upper = _positions(len(ordered), bins)
+    a, b = ordered[low], ordered[high]
+    diff = b - a
+    lerp = a + diff * t
+    lerp[upper] = (b - diff * (1 - t))[upper]
+    return lerp
+
+
+@functools.lru_cache(maxsize=1024)
+def _positions(n: int, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where the quantiles fall among ``n`` sorted values; slices of a fleet repeat sizes."""
+    virtual = np.linspace(0.0, 1.0, bins + 1) * (n - 1)
+    low = np.floor(virtual).astype(np.intp)
+    high = np.minimum(low + 1, n - 1)
+    t = virtual - low
+    return low, high, t, t >= 0.5
 
 
 def _categorical(array: pa.Array, top_k: int) -> dict[str, Any]:
@@ -195,6 +236,12 @@ def _temporal(array: pa.Array) -> dict[str, Any]:
         "min": None if low is None else low.isoformat(),
         "max": None if high is None else high.isoformat(),
     }
+
+
+def _finite(value: Any) -> float | None:
+    """A float for JSON, or None where the mean or std of huge values overflowed."""
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _json_safe(value: Any) -> Any:

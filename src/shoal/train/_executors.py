@@ -35,6 +35,8 @@ class Executor:
     """Runs a callable over tasks and yields the results as they complete (see module doc)."""
 
     name = "executor"
+    parallelism = 1
+    """How many tasks run at once: sizes tasks so that every worker gets some."""
 
     def check(self, work: Callable[[Any], Any]) -> None:
         """Refuse work this backend cannot run; the default accepts anything."""
@@ -73,6 +75,7 @@ class ProcessExecutor(Executor):
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
+        self.parallelism = workers
         self._pool: ProcessPoolExecutor | None = None
 
     def check(self, work: Callable[[Any], Any]) -> None:

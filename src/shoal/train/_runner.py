@@ -6,9 +6,11 @@ The order of work:
    ``fn`` the executor cannot ship, a resume of another fleet's run.
 2. Register the input as a dataset, open the run (kind ``train``, code reference) or
    reopen the one being resumed.
-3. Stream partitions; group each by key in one pass (:func:`shoal.data.key_slices`
-   gives every key's rows and its slice fingerprint together); hand the keys to the
-   executor; register results in batches as they arrive (:class:`RunBook`).
+3. Stream partitions; group each by key in one pass (:func:`shoal.data.key_groups`
+   sorts the rows by key once and fingerprints every key's slice); cut the keys into
+   tasks of consecutive keys (:class:`ChunkPlan` sizes them from what a key costs); hand
+   the tasks to the executor; register results in batches as they arrive
+   (:class:`RunBook`).
 4. Close the run: ``succeeded`` when every key trained, ``failed`` when some key did not
    (its error and traceback are in the run; resume retrains it), ``interrupted`` on
    Ctrl-C, with every finished batch kept.
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal import config
-from shoal.data import key_slices
+from shoal.data import key_groups
 from shoal.errors import InvalidInput
 from shoal.registry import Registry
 from shoal.registry.lineage import code_ref
@@ -36,6 +38,7 @@ from shoal.store.writes import key_text
 from shoal.train._book import RunBook, key_strings
 from shoal.train._executors import Executor
 from shoal.train._lineage import register_input
+from shoal.train._plan import ChunkPlan
 from shoal.train._progress import Reporter, reporter
 from shoal.train._source import Source, open_source
 from shoal.train._work import Task, Work, failed
@@ -88,7 +91,7 @@ def train_fleet(
     options.check(fleet)
     source = open_source(data)
     check_columns(source, options.by, fleet)
-    work = Work(fn, options.max_retries, options.timeout_per_key, fleet.allow_pickle)
+    work = Work(fn, options.max_retries, options.timeout_per_key, fleet.allow_pickle, options.by)
     executor.check(work)
     total = source.key_counts(options.by)
     dataset_id = register_input(registry.store, fleet, source, _dataset_name(fleet, options))
@@ -98,12 +101,17 @@ def train_fleet(
                    resuming=resume is not None)  # fmt: skip
     progress = reporter(options.progress)
     progress.start(f"training {fleet.path} (run {run_id})", total - len(skip))
+    plan = ChunkPlan(executor.parallelism)
     try:
-        tasks = _tasks(source, options.by, skip, book, progress)
-        for outcome in executor.map_unordered(work, tasks):
-            progress.advance(1, int(book.add(outcome)))
+        tasks = _tasks(source, options.by, skip, book, progress, plan)
+        for outcomes in executor.map_unordered(work, tasks):
+            for outcome in outcomes:
+                plan.observe(outcome.seconds)
+                progress.advance(1, int(book.add(outcome)))
         book.flush()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        for outcome in getattr(exc, "outcomes", ()):  # keys of the task that had finished
+            book.add(outcome)
         _close(book, "interrupted", "KeyboardInterrupt: stopped by the user")
         raise
     except BaseException as exc:
@@ -136,19 +144,28 @@ def check_columns(source: Source, by: Sequence[str], fleet: FleetRef) -> None:
 
 
 def _tasks(
-    source: Source, by: Sequence[str], skip: set[str], book: RunBook, progress: Reporter
-) -> Iterator[Task]:
+    source: Source, by: Sequence[str], skip: set[str], book: RunBook, progress: Reporter,
+    plan: ChunkPlan,
+) -> Iterator[Task]:  # fmt: skip
+    """Every partition grouped by key in one pass, cut into tasks by ``plan``.
+
+    Keys the resumed run already trained are counted as skipped; keys that cannot be
+    trained (a null or unprintable key value) are recorded as failed here, never shipped.
+    """
     for partition in source.partitions():
-        for key, rows, fingerprint in key_slices(partition, list(by)):
+        groups = key_groups(partition, list(by))
+        train: list[bool] = []
+        for key in groups.keys:
             if key_text(key_strings(key)) in skip:
                 book.counts["skipped"] += 1
+                train.append(False)
                 continue
             bad = _bad_key(key, by)
             if bad:
                 book.add(failed(key, f"InvalidInput: {bad}", "", 0))
                 progress.advance(1, 1)
-                continue
-            yield Task(key, rows, fingerprint)
+            train.append(not bad)
+        yield from plan.tasks(groups, train)
 
 
 def _bad_key(key: tuple[Any, ...], by: Sequence[str]) -> str | None:
