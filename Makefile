@@ -11,7 +11,7 @@ export AWS_EC2_METADATA_DISABLED := true
 
 LINT_PATHS := src tests scripts $(wildcard benchmarks)
 
-.PHONY: demo test lint install install-dev bench clean
+.PHONY: demo test lint install install-dev bench bench-training clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ test: lint
 
 bench: install-dev
 	$(BIN)/python benchmarks/bench_registry.py
+
+bench-training: install-dev
+	$(BIN)/python benchmarks/bench_training.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist src/*.egg-info
