@@ -341,3 +341,68 @@ def test_m3_monthly_models_beat_seasonal_naive_on_the_official_holdout(client) -
         seasonal = np.array([history[len(history) - 12 + i % 12] for i in range(s.h)])
         naive.append(_smape(actual, seasonal))
     assert np.mean(ours) < np.mean(naive)
+
+
+# ---------------------------------------------------------------- tasks and batching
+
+
+def test_a_task_pickles_only_its_own_rows() -> None:
+    import pickle
+
+    from shoal.data import key_groups
+    from shoal.train._plan import ChunkPlan
+
+    big = to_arrow(sales([f"s{i:04d}" for i in range(2000)], rows=50))
+    groups = key_groups(big, ["store"])
+    plan = ChunkPlan(parallelism=2)
+    plan.observe(0.05)  # 50 ms a key: tasks of 5 keys aim at 0.25 s
+    task = next(plan.tasks(groups, [True] * len(groups)))
+    assert len(task.keys) == 5 and task.partition.num_rows == 100_000
+    shipped = pickle.dumps(task)
+    assert len(shipped) < 20_000  # 250 rows, not the 100,000 of the partition
+    back = pickle.loads(shipped)
+    assert back.rows.equals(task.rows) and back.keys == task.keys
+    first = back.keys[0]
+    own = back.rows.slice(first.start, first.stop - first.start)
+    assert own.column("store").unique().to_pylist() == [first.key[0]]
+
+
+def test_chunk_plan_sizes_tasks_from_key_cost_and_balance() -> None:
+    from shoal.data import key_groups
+    from shoal.train._plan import ChunkPlan
+
+    groups = key_groups(to_arrow(sales([f"s{i:03d}" for i in range(400)], rows=10)), ["store"])
+    plan = ChunkPlan(parallelism=2)
+    assert plan.keys_per_task(400) == 1  # nothing measured yet
+    for _ in range(10):
+        plan.observe(0.001)
+    assert plan.keys_per_task(10_000) == 250  # 0.25 s of 1 ms keys
+    assert plan.keys_per_task(40) == 10  # the partition's last keys spread over workers
+    train = [i % 100 != 50 for i in range(400)]  # refused or already-trained keys
+    tasks = list(plan.tasks(groups, train))
+    keys = [rows.key for task in tasks for rows in task.keys]
+    assert len(keys) == 396 and len(set(keys)) == 396
+    for task in tasks:  # a task never spans a key it does not train
+        assert task.length == sum(rows.stop - rows.start for rows in task.keys)
+    capped = ChunkPlan(parallelism=1, max_rows=35)
+    capped.observe(1e-6)
+    capped_tasks = list(capped.tasks(groups, [True] * 400))
+    assert max(len(task.keys) for task in capped_tasks) == 3  # 3 keys of 10 rows <= 35
+    assert all(task.length <= 35 for task in capped_tasks)
+
+
+def test_each_key_gets_its_own_frame_and_a_retry_sees_the_rows_unchanged(demand) -> None:
+    seen: list[tuple[list[int], float]] = []
+
+    def vandal(frame: pd.DataFrame) -> Any:
+        seen.append((list(frame.index[:3]), float(frame["price"].sum())))
+        frame["price"] = 0.0  # in place: must not reach the next key or the retry
+        if len(seen) % 2 == 1:
+            raise ConnectionError("transient")
+        return fit(frame.assign(price=np.arange(len(frame), dtype=float)))
+
+    run = demand.train(sales(STORES[:3]), vandal, workers=1, max_retries=1, progress=False)
+    assert run.done == 3
+    assert all(index == [0, 1, 2] for index, _ in seen)
+    sums = [total for _, total in seen]
+    assert sums[0] == sums[1] and sums[2] == sums[3] and all(s > 20 for s in sums)

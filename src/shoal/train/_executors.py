@@ -9,6 +9,8 @@ The contract (what :class:`Executor` subclasses promise):
 - An exception that escapes ``work`` (``work`` itself turns ordinary errors into
   outcomes, so in practice ``KeyboardInterrupt``) leaves the iterator; tasks not started
   are dropped.
+- ``start()`` acquires the workers (a pool, a cluster connection); after it,
+  ``parallelism`` (how many tasks run at once) is final, and tasks are sized from it.
 - ``check(work)`` refuses, before anything runs, work the backend cannot ship (a lambda
   for worker processes).
 - ``close()`` (or leaving a ``with`` block) releases workers.
@@ -40,6 +42,9 @@ class Executor:
 
     def check(self, work: Callable[[Any], Any]) -> None:
         """Refuse work this backend cannot run; the default accepts anything."""
+
+    def start(self) -> None:
+        """Acquire workers; the default needs none."""
 
     def map_unordered(self, work: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
         raise NotImplementedError
@@ -91,9 +96,13 @@ class ProcessExecutor(Executor):
                 field="fn",
             ) from None
 
-    def map_unordered(self, work: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+    def start(self) -> None:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.workers)
+
+    def map_unordered(self, work: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        self.start()
+        assert self._pool is not None
         pending: set[Future[Any]] = set()
         source = iter(tasks)
         exhausted = False
@@ -129,18 +138,10 @@ def local_executor(workers: int | None) -> Executor:
     return InProcessExecutor() if count == 1 else ProcessExecutor(count)
 
 
-def _ray_executor(workers: int | None) -> Executor:
-    raise InvalidInput(
-        "executor 'ray' is not available yet: it arrives with issue #4 (fleet training on "
-        "Ray, data passed by partition). Use executor='local'",
-        field="executor",
-    )
-
-
 _BACKENDS: dict[str, str | Callable[[int | None], Executor]] = {
     "local": "shoal.train._executors:local_executor",
     "in-process": "shoal.train._executors:_in_process",
-    "ray": _ray_executor,
+    "ray": "shoal.train._ray:ray_executor",
 }
 
 

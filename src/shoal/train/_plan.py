@@ -43,7 +43,7 @@ class ChunkPlan:
         if self._keys == 0:
             return 1
         mean = max(self._seconds / self._keys, 1e-6)
-        wanted = int(self.target_seconds / mean)
+        wanted = round(self.target_seconds / mean)
         balanced = math.ceil(remaining / (2 * self.parallelism))
         return max(1, min(wanted, balanced, self.max_keys))
 

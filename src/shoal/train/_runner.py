@@ -101,8 +101,9 @@ def train_fleet(
                    resuming=resume is not None)  # fmt: skip
     progress = reporter(options.progress)
     progress.start(f"training {fleet.path} (run {run_id})", total - len(skip))
-    plan = ChunkPlan(executor.parallelism)
     try:
+        executor.start()
+        plan = ChunkPlan(executor.parallelism)
         tasks = _tasks(source, options.by, skip, book, progress, plan)
         for outcomes in executor.map_unordered(work, tasks):
             for outcome in outcomes:

@@ -1,0 +1,131 @@
+"""The Ray executor: the same ``fn`` on a Ray cluster, data passed by partition.
+
+How data travels: each partition (already sorted by key, see :class:`~shoal.train._work.Task`)
+is put in Ray's object store once, and every task of it is sent as an object reference
+plus a row range. Workers on the node that holds the partition read it from shared memory
+without a copy (Arrow buffers are stored out of band); other nodes fetch it once. What comes
+back is small: the saved model bytes, metrics and the key's baseline. The store is only
+ever written by the driver, which registers results in batches as they arrive, exactly as
+with the local executors.
+
+Where Ray runs: if Ray is already initialised (``ray.init(address=...)`` by the caller,
+the way to reach a real cluster, see ``docs/scale-out.md``), that cluster is used and left
+running. Otherwise ``RAY_ADDRESS`` names a cluster to join, or a local one is started with
+``workers`` CPUs (default: this machine's CPUs) and shut down when training ends.
+``workers`` caps how many tasks run at once; each task takes one CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from shoal.errors import InvalidInput
+from shoal.train._executors import Executor
+from shoal.train._work import KeyRows, Task
+
+
+def ray_executor(workers: int | None) -> Executor:
+    """``executor="ray"``: import Ray (an optional extra) and size the executor."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise InvalidInput(
+            "executor 'ray' needs Ray: pip install 'shoal[ray]' (or use executor='local')",
+            field="executor",
+        ) from None
+    return RayExecutor(workers)
+
+
+class RayExecutor(Executor):
+    """Runs tasks as Ray remote calls, at most ``2 * workers`` in flight."""
+
+    name = "ray"
+
+    def __init__(self, workers: int | None) -> None:
+        self.requested = workers
+        self.workers = workers or 0
+        self.parallelism = workers or (os.cpu_count() or 1)
+        self._started = False
+
+    def check(self, work: Callable[[Any], Any]) -> None:
+        import ray.cloudpickle as cloudpickle
+
+        try:
+            cloudpickle.dumps(work)
+        except Exception as exc:
+            raise InvalidInput(
+                f"fn cannot be sent to Ray workers ({type(exc).__name__}: {exc}): it must "
+                "not hold open files, locks, connections or other objects that cannot be "
+                "pickled",
+                field="fn",
+            ) from None
+
+    def start(self) -> None:
+        """Join (or start) the Ray cluster; ``parallelism`` is then its CPUs, or ``workers``."""
+        import ray
+
+        if not ray.is_initialized():
+            options: dict[str, Any] = {
+                "include_dashboard": False,
+                "logging_level": logging.WARNING,
+                "log_to_driver": True,
+            }
+            if not os.environ.get("RAY_ADDRESS"):
+                options["num_cpus"] = self.requested or os.cpu_count() or 1
+            ray.init(**options)
+            self._started = True
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = min(self.requested, cpus) if self.requested else cpus
+        self.parallelism = max(self.workers, 1)
+
+    def map_unordered(self, work: Callable[[Any], Any], tasks: Iterable[Task]) -> Iterator[Any]:
+        import ray
+
+        if not ray.is_initialized():
+            self.start()
+        remote = ray.remote(num_cpus=1)(_run_task)
+        work_ref = ray.put(work)
+        shared: tuple[pa.Table, Any] | None = None  # the partition in the object store
+        pending: list[Any] = []
+        source = iter(tasks)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < 2 * self.parallelism:
+                    task = next(source, None)
+                    if task is None:
+                        exhausted = True
+                        break
+                    if shared is None or shared[0] is not task.partition:
+                        shared = (task.partition, ray.put(task.partition))
+                    pending.append(
+                        remote.remote(work_ref, shared[1], task.offset, task.length, task.keys)
+                    )
+                if not pending:
+                    return
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    yield ray.get(ref)
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        if self._started:
+            import ray
+
+            ray.shutdown()
+            self._started = False
+
+
+def _run_task(
+    work: Callable[[Task], Any], partition: pa.Table, offset: int, length: int,
+    keys: tuple[KeyRows, ...],
+) -> Any:  # fmt: skip
+    """On a Ray worker: rebuild the task around the shared partition and run it."""
+    return work(Task(partition, offset, length, keys))
