@@ -31,7 +31,7 @@ import numpy as np
 
 from shoal import config
 from shoal.artifacts import BlobRef
-from shoal.data import key_slices
+from shoal.data import key_groups
 from shoal.errors import InvalidInput
 from shoal.registry import Registry
 from shoal.registry.records import NAME
@@ -123,7 +123,9 @@ def evaluate_fleet(
     progress.start(f"evaluating {fleet.path} at {options.alias!r}", total)
     try:
         for partition in source.partitions():
-            for key, rows, _ in key_slices(partition, list(options.by)):
+            groups = key_groups(partition, list(options.by), fingerprints=False)
+            for key, start, stop in zip(groups.keys, groups.starts, groups.stops, strict=True):
+                rows = groups.table.slice(start, stop - start)
                 strings = key_strings(key)
                 row = resolved.get(strings)
                 if row is None:
