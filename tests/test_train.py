@@ -256,9 +256,9 @@ def test_bad_results_become_per_key_errors(client, demand) -> None:
     assert demand.count() == 3
 
 
-def test_unknown_and_future_executors_are_refused(client, demand) -> None:
-    with pytest.raises(shoal.InvalidInput, match="issue #4"):
-        demand.train(sales(), fit, executor="ray", progress=False)
+def test_unknown_executors_and_bad_workers_are_refused(client, demand) -> None:
+    with pytest.raises(shoal.InvalidInput, match="workers must be an int >= 1"):
+        demand.train(sales(), fit, executor="ray", workers=0, progress=False)
     with pytest.raises(shoal.InvalidInput, match="unknown"):
         demand.train(sales(), fit, executor="slurm", progress=False)
 

@@ -7,8 +7,10 @@
     shoal lineage VERSION_ID              dataset, slice, run, code and parent of a version
     shoal alias set|undo|moves            bulk alias moves, each undoable
     shoal datasets [show ID]              data snapshots and what they trained
+    shoal train TENANT/FLEET DATA FN      train FN per key of a Parquet file or folder
+    shoal evaluate TENANT/FLEET DATA      score an alias's versions on a holdout
     shoal runs TENANT/FLEET               a fleet's runs: status, counts, time taken
-    shoal run show RUN_ID                 one run: counts, durations, per-key errors
+    shoal run show|resume RUN_ID          one run: counts, per-key errors; train what failed
     shoal db upgrade                      bring the store's schema to head
     shoal demo                            the retail world end to end
 
@@ -37,6 +39,7 @@ from shoal.cli.lineage import lineage_command
 from shoal.cli.model import model_command, versions_command
 from shoal.cli.models import models_command
 from shoal.cli.runs import run_app, runs_command
+from shoal.cli.train import evaluate_command, train_command
 from shoal.errors import ShoalError
 
 INTERRUPTED = 130
@@ -104,6 +107,8 @@ app.command("models")(models_command)
 app.command("model")(model_command)
 app.command("versions")(versions_command)
 app.command("lineage")(lineage_command)
+app.command("train")(train_command)
+app.command("evaluate")(evaluate_command)
 app.command("runs")(runs_command)
 app.add_typer(run_app, name="run")
 app.add_typer(alias_app, name="alias")

@@ -50,6 +50,11 @@ def show_command(
     if as_json:
         _output.print_json(run.to_dict())
         return
+    show_run(run, errors)
+
+
+def show_run(run: TrainRun, errors: int) -> None:
+    """A run's fields, then its first ``errors`` key errors and the first one's traceback."""
     _show(run)
     if not run.errors:
         return

@@ -195,7 +195,7 @@ class Fleet:
     def train(
         self,
         data: Any,
-        fn: Callable[[Any], Any],
+        fn: Callable[[Any], Any] | str,
         *,
         by: Sequence[str] | None = None,
         executor: str | Executor = "local",
@@ -226,8 +226,14 @@ class Fleet:
 
         ``executor="local"`` runs ``workers`` processes (default: every CPU); with
         ``workers=1`` it trains in this process, which is what lambdas and closures need.
+        ``executor="ray"`` runs on Ray (see ``docs/scale-out.md``). ``fn`` may also be a
+        name, ``"package.module:function"``; the run records the name of an importable
+        ``fn`` and the path of Parquet input, so :meth:`resume` needs neither again.
         """
-        from shoal.train import TrainOptions, get_executor, train_fleet
+        from shoal.train import TrainOptions, get_executor, load_function, train_fleet
+
+        if isinstance(fn, str):
+            fn = load_function(fn)
 
         options = TrainOptions(
             by=tuple(self.keys if by is None else _columns(by)), max_retries=max_retries,
@@ -240,6 +246,52 @@ class Fleet:
             resume=resume_id,
         )  # fmt: skip
         return self._client.train_run(run_id)
+
+    def resume(
+        self,
+        run: int | TrainRun,
+        *,
+        data: Any = None,
+        fn: Callable[[Any], Any] | str | None = None,
+        executor: str | Executor | None = None,
+        workers: int | None = None,
+        progress: bool = True,
+    ) -> TrainRun:
+        """Continue ``run``: train its failed and missing keys, as :meth:`train` was asked to.
+
+        ``data`` and ``fn`` default to what the run recorded (its Parquet path, its
+        function's ``module:function`` name); a run trained on a frame in memory, or with a
+        lambda or closure, needs them given. ``by``, ``max_retries``, ``timeout_per_key``,
+        ``batch_size`` and (unless given) ``executor`` and ``workers`` are the run's own.
+        """
+        record = self._client.train_run(run.id if isinstance(run, TrainRun) else run)
+        if record.fleet != self.path:
+            raise InvalidInput(
+                f"run {record.id} trained fleet '{record.fleet}', not '{self.path}'; resume "
+                f"it with client.fleet('{record.fleet}').resume({record.id})",
+                field="run",
+            )
+        params = record.params
+        data = params.get("data") if data is None else data
+        fn = params.get("fn") if fn is None else fn
+        for name, value, how in (
+            ("data", data, "it trained on a frame in memory: pass data= (--data)"),
+            ("fn", fn, "its function has no importable name (a lambda, a closure or "
+                       "__main__): pass fn= (--fn package.module:function)"),
+        ):  # fmt: skip
+            if value is None:
+                raise InvalidInput(f"run {record.id} cannot be resumed as it is: {how}",
+                                   field=name)  # fmt: skip
+        saved_executor = params.get("executor", "local")
+        if executor is None and saved_executor in ("in-process", "local"):
+            executor, workers = "local", workers or params.get("workers") or None
+        return self.train(
+            data, fn, by=params.get("by") or None,
+            executor=executor or saved_executor, workers=workers,
+            max_retries=int(params.get("max_retries", 1)),
+            timeout_per_key=params.get("timeout_per_key"),
+            batch_size=int(params.get("batch_size", 500)), resume=record.id, progress=progress,
+        )  # fmt: skip
 
     def evaluate(
         self,

@@ -201,6 +201,10 @@ class TrainRun:
     finished_at: float | None
     resumes: int = 0
     errors: list[TrainFailure] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    """How it was started: ``by``, ``executor``, ``workers``, ``max_retries``, ``fn`` (its
+    ``module:function`` name, None for a lambda or closure), ``data`` (the Parquet path, None
+    for a frame in memory), ``dataset``."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any], errors: list[TrainFailure]) -> TrainRun:
@@ -215,7 +219,7 @@ class TrainRun:
             dataset_id=(row["params"] or {}).get("dataset"),
             code_ref=row["code_ref"], error=row["error"], started_at=row["started_at"],
             finished_at=row["finished_at"], resumes=int(counts.get("resumes", 0)),
-            errors=errors,
+            errors=errors, params=dict(row["params"] or {}),
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:

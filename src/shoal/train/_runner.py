@@ -37,6 +37,7 @@ from shoal.store.tenancy import FleetRef, Scope
 from shoal.store.writes import key_text
 from shoal.train._book import RunBook, key_strings
 from shoal.train._executors import Executor
+from shoal.train._functions import function_ref
 from shoal.train._lineage import register_input
 from shoal.train._plan import ChunkPlan
 from shoal.train._progress import Reporter, reporter
@@ -95,7 +96,10 @@ def train_fleet(
     executor.check(work)
     total = source.key_counts(options.by)
     dataset_id = register_input(registry.store, fleet, source, _dataset_name(fleet, options))
-    run_id, skip, counts = _open_run(registry, fleet, options, executor, resume, total, dataset_id)
+    recorded = {"fn": function_ref(fn), "data": source.location}
+    run_id, skip, counts = _open_run(
+        registry, fleet, options, executor, resume, total, dataset_id, recorded
+    )
     book = RunBook(registry, fleet, run_id, dataset_id=dataset_id, batch_size=options.batch_size,
                    flush_seconds=options.flush_seconds, counts=counts,
                    resuming=resume is not None)  # fmt: skip
@@ -181,7 +185,7 @@ def _bad_key(key: tuple[Any, ...], by: Sequence[str]) -> str | None:
 
 def _open_run(
     registry: Registry, fleet: FleetRef, options: TrainOptions, executor: Executor,
-    resume: int | None, total: int, dataset_id: int,
+    resume: int | None, total: int, dataset_id: int, recorded: dict[str, Any],
 ) -> tuple[int, set[str], dict[str, Any]]:  # fmt: skip
     """A new run, or the resumed one reopened; the keys to skip; the counts to carry on."""
     counts: dict[str, Any] = {"keys": total, "done": 0, "failed": 0, "skipped": 0}
@@ -191,7 +195,7 @@ def _open_run(
                 "by": list(options.by), "executor": executor.name,
                 "workers": getattr(executor, "workers", 1), "max_retries": options.max_retries,
                 "timeout_per_key": options.timeout_per_key, "batch_size": options.batch_size,
-                "dataset": dataset_id, **(options.params or {}),
+                "dataset": dataset_id, **recorded, **(options.params or {}),
             }  # fmt: skip
             run_id = store_runs.create(conn, fleet, "train", actor=config.actor(), params=params,
                                        code_ref=code_ref())  # fmt: skip

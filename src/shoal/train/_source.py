@@ -109,6 +109,7 @@ def open_source(data: Any) -> Source:
     """The source for ``data``: a frame, or a path to a Parquet file or folder."""
     if isinstance(data, str | os.PathLike):
         path = Path(data)
+        path = path.resolve()  # recorded on the run: a resume elsewhere finds it
         if path.is_dir():
             return FolderSource(str(path))
         if path.is_file():
