@@ -19,7 +19,7 @@ from shoal.artifacts import ArtifactStore, BlobRef
 from shoal.errors import InvalidInput, NotFound
 from shoal.flavors import get_flavor
 from shoal.registry.lineage import code_ref as current_code_ref
-from shoal.registry.records import Preparer
+from shoal.registry.records import Prepared, Preparer
 from shoal.store import aggregates, aliases, audit, reads, requests, search, writes
 from shoal.store.engine import Store, lock_fleet
 from shoal.store.schema import datasets as datasets_table
@@ -50,12 +50,31 @@ class Registry:
         With ``request_id``, a retry of a call that already committed returns that
         call's versions and registers nothing (see ``store.requests``).
         """
-        actor = actor or config.actor()
         if request_id is not None:
             requests.check_request_id(request_id)
-        code = current_code_ref()
-        preparer = Preparer(fleet, code)
+        preparer = self.preparer(fleet)
         prepared = [preparer.prepare(item, i) for i, item in enumerate(items)]
+        return self.register_prepared(fleet, prepared, actor=actor, request_id=request_id)
+
+    def preparer(self, fleet: FleetRef) -> Preparer:
+        """Validates and serialises records for ``fleet`` (code reference of this process)."""
+        return Preparer(fleet, current_code_ref())
+
+    def register_prepared(
+        self,
+        fleet: FleetRef,
+        prepared: Sequence[Prepared],
+        *,
+        actor: str | None = None,
+        request_id: str | None = None,
+    ) -> list[Inserted]:
+        """Register records already validated by :meth:`preparer`, all or nothing.
+
+        For callers that validate each record as it arrives (training checks every key's
+        result on its own, so one bad metric fails its key, not its batch) and would
+        otherwise validate and serialise every record twice.
+        """
+        actor = actor or config.actor()
         if not prepared:
             return []
         payloads = [p.payload for p in prepared]

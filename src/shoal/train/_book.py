@@ -17,7 +17,7 @@ from typing import Any
 
 from shoal.errors import ShoalError
 from shoal.registry import Registry
-from shoal.registry.records import Preparer
+from shoal.registry.records import Prepared
 from shoal.store import run_failures
 from shoal.store import runs as store_runs
 from shoal.store.run_failures import Failure
@@ -41,25 +41,24 @@ class RunBook:
         self.flush_seconds = flush_seconds
         self.counts = counts
         self.resuming = resuming
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[Prepared] = []
         self.failures: list[Failure] = []
         self.key_seconds: list[float] = []
         self.last_flush = time.monotonic()
         self.started = time.perf_counter()
-        self.preparer = Preparer(fleet, None)
+        self.preparer = registry.preparer(fleet)
 
     def add(self, outcome: Outcome) -> bool:
         """Take one key's outcome; returns whether it failed. Flushes when a batch is due."""
         self.key_seconds.append(outcome.seconds)
         if outcome.ok:
-            spec = self._spec(outcome)
             try:
-                self.preparer.prepare(spec, 0)
+                prepared = self.preparer.prepare(self._spec(outcome), 0)
             except ShoalError as exc:
                 outcome = failed(outcome.key, f"{type(exc).__name__}: {exc}", "",
                                  outcome.attempts)  # fmt: skip
             else:
-                self.pending.append(spec)
+                self.pending.append(prepared)
         if not outcome.ok:
             self.failures.append(
                 Failure(key_text(_strings(outcome.key)), outcome.error or "",
@@ -86,7 +85,7 @@ class RunBook:
         self.last_flush = time.monotonic()
         trained: list[str] = []
         if self.pending:
-            placed = self.registry.register(self.fleet, self.pending)
+            placed = self.registry.register_prepared(self.fleet, self.pending)
             self.counts["done"] += len(placed)
             trained = [key_text(spot.key) for spot in placed]
             self.pending = []
