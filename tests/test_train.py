@@ -209,12 +209,31 @@ def test_parquet_file_and_folder_inputs(client, demand, tmp_path: Path) -> None:
     assert demand.get("s02").version == 2
 
 
-def test_a_key_split_across_files_is_refused(client, demand, tmp_path: Path) -> None:
-    (tmp_path / "f").mkdir()
-    pq.write_table(to_arrow(sales(["a", "b"])), tmp_path / "f" / "1.parquet")
-    pq.write_table(to_arrow(sales(["b", "c"])), tmp_path / "f" / "2.parquet")
-    with pytest.raises(shoal.InvalidInput, match="rows in two files"):
-        demand.train(tmp_path / "f", fit, workers=1, progress=False)
+@pytest.mark.parametrize("bucket_bytes", [None, 2_000], ids=["one-bucket", "shuffled"])
+def test_keys_spread_over_files_are_gathered_by_key(
+    client, demand, tmp_path: Path, monkeypatch, bucket_bytes: int | None
+) -> None:
+    """Daily files that each hold every store: each key trains on all its rows, in order."""
+    from shoal.train import _source
+
+    if bucket_bytes is not None:  # force the on-disk shuffle into several buckets
+        monkeypatch.setattr(_source, "BUCKET_BYTES", bucket_bytes)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    days = [sales(STORES[:12], rows=5, seed=day) for day in range(4)]
+    (tmp_path / "daily").mkdir()
+    for day, frame in enumerate(days):
+        pq.write_table(to_arrow(frame), tmp_path / "daily" / f"day-{day}.parquet")
+    run = demand.train(tmp_path / "daily", fit, workers=1, progress=False)
+    assert (run.status, run.done) == ("succeeded", 12)
+    whole = pd.concat(days, ignore_index=True)  # the files in order, as one table
+    expected = slice_fingerprints(whole, ["store"])
+    for store in ("s00", "s07", "s11"):
+        version = demand.get(store)
+        assert version.slice_fingerprint == expected[(store,)]
+        assert client.baseline(version)["rows"] == 20
+    assert list(scratch.iterdir()) == []  # the shuffle's copy is gone
 
 
 def test_a_missing_key_column_is_refused_up_front(client, demand) -> None:

@@ -153,6 +153,7 @@ def evaluate_fleet(
         record_metrics(registry, fleet, pending, options)
     finally:
         progress.stop()
+        source.close()
     outcome.summary = {name: float(np.mean(v)) for name, v in totals.items() if v}
     outcome.seconds = time.perf_counter() - started
     return outcome

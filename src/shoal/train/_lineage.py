@@ -31,7 +31,7 @@ def register_input(store: Store, fleet: FleetRef, source: Source, name: str) -> 
     else:
         digest = hashlib.sha256(_MAGIC)
         rows = files = 0
-        for part in source.partitions():
+        for part in source.files():
             digest.update(bytes.fromhex(data.fingerprint(part)))
             rows += part.num_rows
             files += 1

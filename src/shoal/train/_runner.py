@@ -125,6 +125,7 @@ def train_fleet(
     finally:
         progress.stop()
         executor.close()
+        source.close()
     bad = counts["failed"]
     if bad:
         book.finish("failed", f"{bad} of {total} keys failed: see their errors with "

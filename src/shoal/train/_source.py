@@ -2,22 +2,35 @@
 
 A pandas, polars or Arrow frame is one partition. A Parquet *file* is read whole (one
 partition). A Parquet *folder* (plain files or Hive ``key=value/`` directories) is read one
-file at a time: each file is grouped by key and trained before the next is read, so memory
-holds one file, not the dataset. The limit that buys: every key's rows must lie in one
-file (as they do when the folder is partitioned by the fleet's keys, or written one group
-per file). That is checked up front, reading only the key columns, and a key found in two
-files is refused before anything trains.
+file at a time when every key's rows lie in one file (a folder partitioned by the fleet's
+keys, or written one group per file): each file is grouped by key and trained before the
+next is read, so memory holds one file, not the dataset. That is checked up front,
+reading only the key columns.
+
+When keys span files (daily files, each holding every store), no one file holds a key's
+rows. Then the folder is shuffled once: each file is read in turn and its rows are split
+by a hash of the key into buckets written as temporary Parquet files, sized so one bucket
+is about :data:`BUCKET_BYTES` of data; each bucket is then one partition, holding every row
+of its keys in file order. Memory stays at one file or one bucket; the disk holds one
+extra copy until training ends. A folder small enough for one bucket is simply read whole.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from shoal.data import to_arrow
 from shoal.errors import InvalidInput
@@ -39,9 +52,16 @@ class Source:
     def partitions(self) -> Iterator[pa.Table]:
         raise NotImplementedError
 
+    def files(self) -> Iterator[pa.Table]:
+        """The data as stored, one file at a time: what the dataset fingerprint covers."""
+        return self.partitions()
+
     def key_counts(self, by: Sequence[str]) -> int:
-        """How many distinct keys there are (refusing a key that spans partitions)."""
+        """How many distinct keys there are; fixes how partitions group keys (``by``)."""
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Remove anything reading made on disk; the default made nothing."""
 
 
 class TableSource(Source):
@@ -66,8 +86,12 @@ class TableSource(Source):
         return _distinct(self.table.select(list(by)), by)
 
 
+BUCKET_BYTES = 256 * 2**20
+"""About how much (uncompressed) data one shuffled bucket holds, so one partition's worth."""
+
+
 class FolderSource(Source):
-    """A folder of Parquet files, read one file (fragment) at a time."""
+    """A folder of Parquet files, read one file (fragment) at a time, or shuffled by key."""
 
     def __init__(self, path: str) -> None:
         self.location = path
@@ -75,6 +99,8 @@ class FolderSource(Source):
         self.fragments = sorted(self.dataset.get_fragments(), key=lambda f: f.path)
         if not self.fragments:
             raise InvalidInput(f"no Parquet files under {path!r}", field="data")
+        self._spread_by: list[str] | None = None
+        self._scratch: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -85,24 +111,76 @@ class FolderSource(Source):
         return self.dataset.schema
 
     def partitions(self) -> Iterator[pa.Table]:
+        if self._spread_by is None:
+            for fragment in self.fragments:
+                yield self._read(fragment)
+            return
+        buckets = max(1, math.ceil(self._bytes() / BUCKET_BYTES))
+        if buckets == 1:  # small enough to group in memory at once
+            yield pa.concat_tables(self._read(fragment) for fragment in self.fragments)
+            return
+        yield from self._shuffled(self._spread_by, buckets)
+
+    def files(self) -> Iterator[pa.Table]:
         for fragment in self.fragments:
-            yield fragment.to_table(schema=self.dataset.schema)
+            yield self._read(fragment)
 
     def key_counts(self, by: Sequence[str]) -> int:
-        seen: dict[tuple[Any, ...], str] = {}
+        seen: set[tuple[Any, ...]] = set()
+        spread = False
         for fragment in self.fragments:
-            keys = fragment.to_table(columns=list(by), schema=self.dataset.schema)
-            for key in _groups(keys, by):
-                if key in seen:
-                    raise InvalidInput(
-                        f"key {dict(zip(by, key, strict=True))} has rows in two files "
-                        f"({seen[key]} and {fragment.path}); training reads a folder one file "
-                        "at a time, so each key's rows must lie in one file: partition the "
-                        "folder by the fleet's keys, or pass the frame instead",
-                        field="data",
-                    )
-                seen[key] = fragment.path
+            keys = set(_groups(self._read(fragment, list(by)), by))
+            spread = spread or not seen.isdisjoint(keys)
+            seen |= keys
+        self._spread_by = list(by) if spread else None
         return len(seen)
+
+    def close(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def _read(self, fragment: Any, columns: list[str] | None = None) -> pa.Table:
+        return fragment.to_table(columns=columns, schema=self.dataset.schema)
+
+    def _bytes(self) -> int:
+        total = 0
+        for fragment in self.fragments:
+            meta = fragment.metadata
+            total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        return total
+
+    def _shuffled(self, by: list[str], buckets: int) -> Iterator[pa.Table]:
+        """Split every file by key hash into ``buckets`` folders, then read each whole."""
+        self.close()
+        self._scratch = tempfile.mkdtemp(prefix="shoal-shuffle-")
+        for i, fragment in enumerate(self.fragments):
+            table = self._read(fragment)
+            bucket = _bucket_of(table, by, buckets)
+            order = np.argsort(bucket, kind="stable")
+            ordered = table.take(pa.array(order))
+            bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
+            for b in range(buckets):
+                start, stop = int(bounds[b]), int(bounds[b + 1])
+                if stop > start:
+                    folder = Path(self._scratch, f"bucket-{b:05d}")
+                    folder.mkdir(exist_ok=True)
+                    pq.write_table(ordered.slice(start, stop - start),
+                                   folder / f"part-{i:06d}.parquet")  # fmt: skip
+        for b in range(buckets):
+            folder = Path(self._scratch, f"bucket-{b:05d}")
+            if folder.exists():
+                parts = sorted(folder.iterdir())
+                yield pa.concat_tables(pq.read_table(p, schema=self.dataset.schema) for p in parts)
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _bucket_of(table: pa.Table, by: list[str], buckets: int) -> np.ndarray:
+    """A bucket per row from a stable hash of its key values (pandas' siphash)."""
+    text = [pc.cast(table.column(name), pa.string()).fill_null("\x00") for name in by]
+    joined = text[0] if len(text) == 1 else pc.binary_join_element_wise(*text, "\x1f")
+    hashes = pd.util.hash_array(np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object))
+    return (hashes % np.uint64(buckets)).astype(np.int64)
 
 
 def open_source(data: Any) -> Source:
