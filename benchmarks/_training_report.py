@@ -143,6 +143,15 @@ def notes(results: TrainingResults) -> list[str]:
         + f"; load average {m['loadavg_start']} -> {m.get('loadavg_end')}; "
         f"whole run {results.wall_seconds / 60:.1f} min",
     ]  # fmt: skip
+    repeated = [s for s in results.steps if len(s.detail.get("runs", [])) > 1]
+    if repeated:
+        lines.append(
+            "Each timed step ran several times (--repeat); the table shows the fastest. All "
+            "runs, in seconds: "
+            + "; ".join(s.id + " " + ", ".join("failed" if t is None else f"{t:.2f}"
+                                               for t in s.detail["runs"])
+                        for s in repeated) + "."
+        )  # fmt: skip
     ml = results.mlflow
     if ml:
         fit_ms = ml["fit_seconds"] * 1000 / ml["models"]

@@ -2,7 +2,8 @@
 
 Every measurement is a :class:`Step`, named by a fixed id (``bare_lgbm``, ``shoal_tiny``,
 ``ray_2``...), so the report can find the pairs it divides; a step that could not run
-keeps its place with the reason in ``skipped``. ``TrainingResults`` is what
+keeps its place with the reason in ``skipped``; a step measured more than once
+(``--repeat``) keeps its fastest run. ``TrainingResults`` is what
 ``results.json`` holds (via ``dataclasses.asdict``); a run stopped by Ctrl-C still has
 one, filled as far as it got.
 """
@@ -48,6 +49,20 @@ class TrainingResults:
     profile: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
     interrupted: bool = False
+
+    def record(self, trial: Step) -> None:
+        """Add one measurement. With ``--repeat``, a step keeps its fastest run; every run's
+        seconds (None for a failed one) stay in ``detail["runs"]``, in the order measured."""
+        runs = [trial.seconds if trial.ran else None]
+        for i, known in enumerate(self.steps):
+            if known.id == trial.id:
+                runs = known.detail.get("runs", []) + runs
+                if not known.ran or (trial.ran and trial.seconds < known.seconds):
+                    self.steps[i] = trial
+                self.steps[i].detail["runs"] = runs
+                return
+        trial.detail["runs"] = runs
+        self.steps.append(trial)
 
     def get(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id and s.ran), None)

@@ -73,10 +73,11 @@ def fresh(path: Path) -> Path:
     return path
 
 
-def guarded(step: Step, measure: Callable[[], None]) -> Step:
-    """Run ``measure`` (which fills ``step``); a failure is recorded in the row, not raised."""
+def guarded(step: Step, measure: Callable[..., None], *args: Any, **kwargs: Any) -> Step:
+    """``measure(step, *args, **kwargs)``, which fills ``step``; a failure is recorded in
+    the row, not raised. Returns ``step``."""
     try:
-        measure()
+        measure(step, *args, **kwargs)
     except KeyboardInterrupt:
         raise
     except Exception as exc:

@@ -31,6 +31,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 # No telemetry from anything this process or its children start. Set before the modules
 # below import numpy, rich, Ray, SQLAlchemy and Shoal.
@@ -106,6 +107,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=HERE / ".work" / "training",
         help="where stores and saved models go (default: benchmarks/.work/training)",
     )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure every timed step this many times and keep the fastest (the "
+        "realistic pair alternates which side goes first); MLflow runs once",
+    )
     p.add_argument("--keep", action="store_true", help="keep the Shoal stores")
     p.add_argument(
         "--profile",
@@ -121,7 +129,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, value in preset.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    if min(args.keys, args.tiny_keys, args.ray_keys, args.workers, args.days) < 1:
+    if min(args.keys, args.tiny_keys, args.ray_keys, args.workers, args.repeat) < 1:
         p.error("sizes and --workers must be positive")
     if args.days < 40:
         p.error("--days must be at least 40 (the features need 34 days of lags)")
@@ -171,35 +179,42 @@ def realistic(args: argparse.Namespace, workdir: Path, results: TrainingResults)
     with console.status(f"generating {args.keys:,} keys x {args.days} days"):
         frame = demand_frame(args.keys, args.days)
         warm_loky(frame, fit_demand, w, workdir / "warmup")
-    bare = Step("bare_lgbm", "realistic", f"bare: joblib.Parallel(n_jobs={w}) + joblib.dump",
-                args.keys, w)  # fmt: skip
-    results.steps.append(bare)
-    guarded(bare, lambda: bare_parallel(bare, frame, fit_demand, w, workdir / "bare-lgbm"))
-    shoal = Step("shoal_lgbm", "realistic", f"Shoal: fleet.train(workers={w})", args.keys, w)
-    results.steps.append(shoal)
-    guarded(shoal, lambda: shoal_train(shoal, frame, fit_demand, workdir / "shoal-lgbm",
-                                       keep=args.keep))  # fmt: skip
+    for round_ in range(args.repeat):
+        bare = Step(
+            "bare_lgbm",
+            "realistic",
+            f"bare: joblib.Parallel(n_jobs={w}) + joblib.dump",
+            args.keys,
+            w,
+        )
+        shoal = Step("shoal_lgbm", "realistic", f"Shoal: fleet.train(workers={w})", args.keys, w)
+        sides = [
+            (bare, bare_parallel, (frame, fit_demand, w, workdir / "bare-lgbm"), {}),
+            (shoal, shoal_train, (frame, fit_demand, workdir / "shoal-lgbm"),
+             {"keep": args.keep}),
+        ]  # fmt: skip
+        for step, measure, pos, kw in sides if round_ % 2 == 0 else sides[::-1]:
+            results.record(guarded(step, measure, *pos, **kw))
 
 
 def stress(args: argparse.Namespace, workdir: Path, results: TrainingResults) -> None:
     n = args.tiny_keys
     with console.status(f"generating {n:,} keys x 50 rows"):
         frame = tiny_frame(n)
-    split_step = Step("tiny_split", "stress", "bare: split by key (pandas groupby)", n, 1)
-    results.steps.append(split_step)
-    parts = bare_split(split_step, frame)
-    fit = Step("tiny_fit", "stress", "bare: the fits alone, in a loop", n, 1)
-    results.steps.append(fit)
-    guarded(fit, lambda: bare_loop(fit, parts, fit_tiny))
-    dump = Step("tiny_dump", "stress", "bare: fit + skops.io.dump, in a loop", n, 1)
-    results.steps.append(dump)
-    guarded(dump, lambda: bare_loop(dump, parts, fit_tiny, workdir / "bare-tiny"))
-    parts.clear()  # the split frames are not needed any more
-    shoal = Step("shoal_tiny", "stress", "Shoal: fleet.train(workers=1), in this process", n, 1)
-    results.steps.append(shoal)
     warm_shoal(frame, fit_tiny, 20, workdir / "shoal-warmup")
-    guarded(shoal, lambda: shoal_train(shoal, frame, fit_tiny, workdir / "shoal-tiny",
-                                       keep=args.keep))  # fmt: skip
+    for _ in range(args.repeat):
+        split_step = Step("tiny_split", "stress", "bare: split by key (pandas groupby)", n, 1)
+        parts = bare_split(split_step, frame)
+        results.record(split_step)
+        fit = Step("tiny_fit", "stress", "bare: the fits alone, in a loop", n, 1)
+        results.record(guarded(fit, bare_loop, parts, fit_tiny))
+        dump = Step("tiny_dump", "stress", "bare: fit + skops.io.dump, in a loop", n, 1)
+        results.record(guarded(dump, bare_loop, parts, fit_tiny, workdir / "bare-tiny"))
+        parts.clear()  # the split frames are not needed any more
+        shoal = Step("shoal_tiny", "stress", "Shoal: fleet.train(workers=1), in this process",
+                     n, 1)  # fmt: skip
+        results.record(guarded(shoal, shoal_train, frame, fit_tiny, workdir / "shoal-tiny",
+                               keep=args.keep))  # fmt: skip
     if args.profile:
         results.profile = profile_train(frame, fit_tiny, workdir / "shoal-profile", n,
                                         workdir / "shoal-tiny.prof")  # fmt: skip
@@ -209,26 +224,27 @@ def stress(args: argparse.Namespace, workdir: Path, results: TrainingResults) ->
     ml = Step("mlflow_tiny", "stress",
               f"MLflow loop: run, params, metrics, log + register (sample of {sample:,})",
               sample, 1, detail={"keys": n})  # fmt: skip
-    results.steps.append(ml)
     python, error = mlflow_python(args.mlflow_venv.resolve(), workdir / "mlflow-install.log")
     if error:
         ml.skipped = f"MLflow unavailable: {error}"
         console.print(f"[yellow]{ml.skipped}[/]")
-        return
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, transient=True)  # fmt: skip
-    with progress:
-        found, error = run_in_venv(
-            python, MLFLOW_SCRIPT, ["--keys", str(n), "--sample", str(sample)],
-            workdir / "mlflow", progress, f"MLflow: log and register {sample:,} models", sample,
-        )  # fmt: skip
-    if error or found is None:
-        ml.skipped = f"failed: {error}"
-        console.print(f"[red]{ml.skipped}[/]")
-        return
-    results.mlflow = found
-    ml.seconds = found["seconds"]
-    ml.detail["extrapolated_seconds"] = found["per_model_s"] * n
+    else:
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console, transient=True)  # fmt: skip
+        with progress:
+            found, error = run_in_venv(
+                python, MLFLOW_SCRIPT, ["--keys", str(n), "--sample", str(sample)],
+                workdir / "mlflow", progress, f"MLflow: log and register {sample:,} models",
+                sample,
+            )  # fmt: skip
+        if error or found is None:
+            ml.skipped = f"failed: {error}"
+            console.print(f"[red]{ml.skipped}[/]")
+        else:
+            results.mlflow = found
+            ml.seconds = found["seconds"]
+            ml.detail["extrapolated_seconds"] = found["per_model_s"] * n
+    results.record(ml)
 
 
 def ray_part(args: argparse.Namespace, workdir: Path, results: TrainingResults) -> None:
@@ -236,36 +252,36 @@ def ray_part(args: argparse.Namespace, workdir: Path, results: TrainingResults) 
 
     counts = sorted({1, min(2, args.workers)})
     frame = demand_frame(args.ray_keys, args.days, seed=2)
-    for w in counts:
-        local = Step(f"local_{w}", "ray", f"Shoal: fleet.train(executor='local', workers={w})",
-                     args.ray_keys, w)  # fmt: skip
-        results.steps.append(local)
-        guarded(local, lambda local=local: shoal_train(local, frame, fit_demand,
-                                                       workdir / "shoal-local"))  # fmt: skip
-    steps = [Step(f"ray_{w}", "ray", f"Shoal: fleet.train(executor='ray', workers={w})",
-                  args.ray_keys, w) for w in counts]  # fmt: skip
-    results.steps.extend(steps)
+
+    def train(step: Step, executor: str, data: Any = frame) -> Step:
+        root = workdir / f"shoal-{executor}"
+        return guarded(step, shoal_train, data, fit_demand, root, executor)
+
+    def steps(executor: str) -> list[Step]:
+        return [Step(f"{executor}_{w}", "ray",
+                     f"Shoal: fleet.train(executor='{executor}', workers={w})", args.ray_keys, w)
+                for w in counts]  # fmt: skip
+
+    for _ in range(args.repeat):
+        for step in steps("local"):
+            results.record(train(step, "local"))
     why = ray_unavailable(max(counts))
     if why:
-        for step in steps:
+        for step in steps("ray"):
             step.skipped = f"skipped ({why})"
+            results.record(step)
         console.print(f"[yellow]Ray part skipped: {why}[/]")
         return
     with contextlib.ExitStack() as stack:
         with console.status("starting Ray"):
             started = stack.enter_context(ray_cluster(max(counts)))
-        warm = Step("ray_warmup", "ray", "Ray warm-up", 4, max(counts))
-        first_keys = frame.head(4 * args.days)  # rows are in key order: the first 4 keys
-        guarded(warm, lambda: shoal_train(warm, first_keys, fit_demand, workdir / "shoal-ray",
-                                          executor="ray"))  # fmt: skip
-        for step in steps:
-            step.detail["ray_init_seconds"] = started
-            guarded(
-                step,
-                lambda step=step: shoal_train(
-                    step, frame, fit_demand, workdir / "shoal-ray", executor="ray"
-                ),
-            )
+        # rows are in key order: the first 4 keys
+        train(Step("ray_warmup", "ray", "Ray warm-up", 4, max(counts)), "ray",
+              frame.head(4 * args.days))  # fmt: skip
+        for _ in range(args.repeat):
+            for step in steps("ray"):
+                step.detail["ray_init_seconds"] = started
+                results.record(train(step, "ray"))
 
 
 if __name__ == "__main__":
