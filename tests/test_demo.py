@@ -1,15 +1,18 @@
 """The demo end to end: the quick world through Python and through the CLI, then checked
-through the SDK the way a user would look at it (counts, lineage, aliases, loading)."""
+through the SDK the way a user would look at it (runs, lineage, evaluation, aliases,
+loading), with every figure recomputed here rather than trusted from the builder."""
 
 from __future__ import annotations
 
 import io
+import pickle
 import shlex
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import skops.io as sio
 import typer
@@ -22,16 +25,19 @@ from shoal.cli.demo import demo_command
 from shoal.data import fingerprint, slice_fingerprints
 from shoal.demo import DemoResult, WorldSpec, build_demo, features, make_world
 from shoal.demo.apparel import FLEET as APPAREL
+from shoal.demo.apparel import fit_category
 from shoal.demo.customers import FEATURES
+from shoal.demo.forecast import PromoRidge, SeasonalNaive, design, fit_ridge
 from shoal.demo.grocer import FLEET as DEMAND
+from shoal.demo.grocer import PROMOTE_WHERE, key_tags, pilot_stores, split
 from shoal.demo.progress import ConsoleReporter
-from shoal.demo.summary import collect, python_snippet
-from shoal.demo.world import demand_keys, sales_matrix
+from shoal.demo.summary import collect, python_snippet, render
 from shoal.errors import InvalidInput
 from shoal.flavors import get_flavor
 
 QUICK = WorldSpec.quick()
 KEYS = QUICK.stores * QUICK.skus
+PILOT = len(range(0, QUICK.stores, 3)) * QUICK.skus
 
 
 def _connect(root: Path) -> shoal.Client:
@@ -41,8 +47,15 @@ def _connect(root: Path) -> shoal.Client:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[shoal.Client, DemoResult]]:
     client = _connect(tmp_path_factory.mktemp("demo"))
-    yield client, build_demo(client, QUICK)
+    # Two worker processes, whatever the machine: the training functions must pickle.
+    yield client, build_demo(client, QUICK, workers=2)
     client.close()
+
+
+def _by_run(client: shoal.Client, run_id: int | None) -> dict[tuple[str, str], shoal.ModelVersion]:
+    demand = client.fleet(DEMAND)
+    found = demand.iter_search(f"run = {run_id}", versions="all")
+    return {(v.key["store"], v.key["sku"]): v for v in found}
 
 
 def test_world_is_deterministic_and_sized_by_its_spec() -> None:
@@ -56,113 +69,177 @@ def test_world_is_deterministic_and_sized_by_its_spec() -> None:
     assert one.stores["competitor_from"].notna().sum() >= 1
 
 
-@pytest.mark.parametrize("terminal", [True, False])
-def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(terminal: bool) -> None:
-    console = Console(file=io.StringIO(), force_terminal=terminal, width=80)
-    with ConsoleReporter(console).task("fitting", 8) as advance:
-        for _ in range(8):
-            advance(1)
-    text = console.file.getvalue()
-    assert ("\x1b[" in text) is terminal
-    assert "8/8" in text
-    if not terminal:
-        lines = text.splitlines()
-        assert lines[:3] == ["fitting: 2/8", "fitting: 4/8", "fitting: 6/8"]
-        assert len(lines) == 4 and lines[3].startswith("fitting: 8/8 done in ")
-
-
 def test_spec_names_the_bad_field() -> None:
     with pytest.raises(InvalidInput, match="days must leave") as info:
         WorldSpec(days=30, holdout_days=14)
     assert info.value.field == "days"
 
 
+def test_reporters_pass_progress_to_the_sdk() -> None:
+    console = Console(file=io.StringIO(), width=80)
+    reporter = ConsoleReporter(console)
+    reporter.note("grocer/demand: run 1 trained 60 baselines")
+    assert reporter.progress is True
+    assert console.file.getvalue() == "grocer/demand: run 1 trained 60 baselines\n"
+
+
+def test_training_functions_pickle_and_split_train_from_holdout() -> None:
+    world = make_world(QUICK)
+    tags = key_tags(world)
+    for fn in (SeasonalNaive(tags), PromoRidge(QUICK.start, tags=tags)):
+        assert pickle.loads(pickle.dumps(fn)) == fn
+    sales, holdout = split(world)
+    cut = QUICK.dates[QUICK.train_days]
+    assert len(sales) == KEYS * QUICK.train_days and (sales["date"] < cut).all()
+    assert len(holdout) == KEYS * QUICK.holdout_days
+    assert holdout["sales"].sum() == world.sales.loc[world.sales["date"] >= cut, "sales"].sum()
+    # features() is the frame form of design(), which the training functions use.
+    X = features(QUICK.dates, QUICK.start, promo=np.ones(QUICK.days))
+    assert X.to_numpy().tolist() == design(QUICK.dates, QUICK.start, np.ones(QUICK.days)).tolist()
+    assert X.loc[0, "trend"] == 0.0 and X.loc[7, "trend"] == 1.0
+    assert X.iloc[:7, :6].to_numpy().sum() == 6  # Monday is the intercept
+
+
 def test_both_tenants_and_fleets_with_expected_counts(built) -> None:
     client, result = built
     fleets = {f"{f['tenant']}/{f['name']}": f for f in client.fleets()}
-    candidates = result.candidate.registered
+    assert result.candidate is not None and result.candidate.registered == PILOT
     assert fleets[DEMAND]["model_count"] == KEYS
-    assert fleets[DEMAND]["version_count"] == KEYS + candidates
+    assert fleets[DEMAND]["version_count"] == KEYS + PILOT
     assert fleets[DEMAND]["keys"] == ["store", "sku"]
     assert fleets[APPAREL]["model_count"] == fleets[APPAREL]["version_count"] == QUICK.categories
-    assert candidates == QUICK.skus * len(range(0, QUICK.stores, 3))
-    assert client.fleet(DEMAND).coverage() == {"production": KEYS, "candidate": candidates}
+    assert client.fleet(DEMAND).coverage() == {"production": KEYS, "candidate": PILOT}
     assert client.fleet(APPAREL).coverage() == {"production": QUICK.categories}
 
 
-def test_every_version_has_lineage(built) -> None:
+def test_every_fleet_was_trained_by_a_successful_train_run(built) -> None:
     client, result = built
-    sales, orders = result.world.sales, result.world.orders
-    checks = [
-        (DEMAND, sales, ["store", "sku"], result.demand.dataset.id),
-        (APPAREL, orders, ["category"], result.apparel.dataset.id),
+    expected = [
+        (result.demand, DEMAND, KEYS, "seasonal_naive"),
+        (result.candidate, DEMAND, PILOT, "ridge"),
+        (result.apparel, APPAREL, QUICK.categories, "logistic_regression"),
     ]
-    for path, frame, keys, dataset_id in checks:
-        dataset = client.datasets.get(dataset_id)
-        assert dataset.fingerprint == fingerprint(frame)
-        assert dataset.row_count == len(frame)
+    for build, path, keys, estimator in expected:
+        run = client.train_run(build.run_id)
+        assert (run.fleet, run.status, run.keys, run.done, run.failed) == (
+            path, "succeeded", keys, keys, 0
+        )  # fmt: skip
+        assert run.dataset_id == build.dataset.id and build.registered == keys
+        found = client.fleet(path).search(f"run = {run.id}", versions="all", limit=1000)
+        assert len(found) == keys
+        assert {v.params["estimator"] for v in found} == {estimator}
+    assert [r["kind"] for r in client.fleet(DEMAND).runs()] == ["train", "train"]
+
+
+def test_every_version_has_dataset_slice_and_baseline_lineage(built) -> None:
+    client, result = built
+    sales, _ = split(result.world)
+    pilot = sales[sales["store"].isin(pilot_stores(result.world))].reset_index(drop=True)
+    checks = [
+        (result.demand, sales, ["store", "sku"]),
+        (result.candidate, pilot, ["store", "sku"]),
+        (result.apparel, result.world.orders, ["category"]),
+    ]
+    for build, frame, keys in checks:
+        dataset = client.datasets.get(build.dataset.id)
+        assert dataset.fingerprint == fingerprint(frame) and dataset.row_count == len(frame)
         slices = slice_fingerprints(frame, keys)
-        versions = list(client.fleet(path).iter_search(versions="all"))
-        assert versions
-        runs = {}
+        rows = {
+            k if isinstance(k, tuple) else (k,): n for k, n in frame.groupby(keys).size().items()
+        }
+        fleet = client.fleet(build.fleet)
+        versions = list(fleet.iter_search(f"run = {build.run_id}", versions="all"))
+        assert len(versions) == len(slices)
         for v in versions:
-            assert v.dataset_id == dataset.id
-            assert v.slice_fingerprint == slices[tuple(v.key[k] for k in keys)]
-            run = runs.setdefault(v.run_id, client.get_run(v.run_id))
-            assert run["status"] == "succeeded"
-            assert run["counts"]["registered"] >= 1 and run["counts"]["failed"] == 0
+            key = tuple(v.key[k] for k in keys)
+            assert v.dataset_id == dataset.id and v.slice_fingerprint == slices[key]
+            assert client.baseline(v)["rows"] == rows[key]
         lineage = client.lineage(versions[0])
         assert lineage["dataset"]["fingerprint"] == fingerprint(frame)
         assert lineage["run"]["status"] == "succeeded"
-    assert len(client.fleet(DEMAND).runs()) == 2
-
-
-def test_candidates_name_their_production_parent(built) -> None:
-    client, _ = built
-    demand = client.fleet(DEMAND)
-    for v in demand.iter_search("alias = 'candidate'"):
-        parent = demand.get(v.key, alias="production")
-        assert v.parent_version_id == parent.id
-        assert v.params["features"].endswith("+promo")
-        assert "promo" in {i["name"] for i in v.signature["inputs"]}
-
-
-def test_dry_run_promote_selects_winning_candidates_and_moves_nothing(built) -> None:
-    client, result = built
-    demand = client.fleet(DEMAND)
-    wins = sum(
-        v.metrics["mape"] < demand.get(v.key, alias="production").metrics["mape"]
-        for v in demand.iter_search("alias = 'candidate'")
+    # A pilot key's rows are the same rows in both datasets, so its slice is the same.
+    full = slice_fingerprints(sales, ["store", "sku"])
+    assert all(
+        full[k] == v.slice_fingerprint for k, v in _by_run(client, result.candidate.run_id).items()
     )
-    assert result.dry_run.dry_run and result.dry_run.moved == wins > 0
-    assert demand.count("alias = 'production' and version = 1") == KEYS
 
 
-def test_demand_model_loads_and_predicts_sensibly(built) -> None:
+def test_evaluation_scored_every_version_on_the_holdout(built) -> None:
     client, result = built
-    world, spec = result.world, result.world.spec
-    row = 1  # second SKU of the first store
-    store, sku = demand_keys(world)[row]
-    version = client.fleet(DEMAND).get({"store": store, "sku": sku}, alias="production")
+    _, holdout = split(result.world)
+    assert result.demand.evaluation.evaluated == KEYS
+    assert result.candidate.evaluation.evaluated == PILOT
+    flavor = get_flavor("linear")
+    for run_id in (result.demand.run_id, result.candidate.run_id):
+        versions = _by_run(client, run_id)
+        for (store, sku), v in list(versions.items())[:: max(1, len(versions) // 7)]:
+            rows = holdout[(holdout["store"] == store) & (holdout["sku"] == sku)]
+            model = client.load_model(DEMAND, v.key, version=v.version)
+            predicted = flavor.predict(model, rows)
+            actual = rows["sales"].to_numpy(dtype=float)
+            sold = actual > 0
+            mape = np.mean(np.abs(predicted[sold] - actual[sold]) / actual[sold])
+            assert v.metrics["eval_mape"] == pytest.approx(mape)
+            assert v.metrics["eval_mae"] == pytest.approx(np.mean(np.abs(predicted - actual)))
+
+
+def test_promotion_moved_exactly_the_keys_where_the_candidate_won(built) -> None:
+    client, result = built
+    demand = client.fleet(DEMAND)
+    baselines = _by_run(client, result.demand.run_id)
+    candidates = _by_run(client, result.candidate.run_id)
+    assert len(candidates) == PILOT and set(candidates) <= set(baselines)
+    wins = {
+        key
+        for key, v in candidates.items()
+        if v.metrics["eval_mape"] < baselines[key].metrics["eval_mape"]
+    }
+    move = result.promotion
+    assert move is not None and not move.dry_run and move.moved == len(wins) > 0
+    assert len(wins) < PILOT  # the baseline keeps some keys: the comparison is real
+    production = {(v.key["store"], v.key["sku"]): v.run_id
+                  for v in demand.iter_search("alias = 'production'")}  # fmt: skip
+    assert len(production) == KEYS
+    assert {k for k, run in production.items() if run == result.candidate.run_id} == wins
+    assert demand.alias_moves(limit=1)[0]["where_text"] == PROMOTE_WHERE
+    assert collect(client, result).promotion["moved"] == len(wins)
+
+
+def test_seasonal_naive_repeats_the_last_week(built) -> None:
+    client, result = built
+    world = result.world
+    store, sku = world.stores["store"].iloc[1], world.skus["sku"].iloc[1]  # not in the pilot
     model = client.load_model(DEMAND, {"store": store, "sku": sku}, alias="production")
-    X = features(spec.dates, origin=version.params["trend_origin"])
+    rows = world.sales[(world.sales["store"] == store) & (world.sales["sku"] == sku)]
+    train = QUICK.train_days
+    last_week = rows["sales"].to_numpy()[train - 7 : train].astype(float)
+    X = features(rows["date"].iloc[train:], origin=QUICK.start)
     predicted = get_flavor("linear").predict(model, X)
-    actual = sales_matrix(world)[row].astype(float)
-    train = spec.train_days
-    # Least squares with an intercept: residuals over the training days sum to zero.
-    assert predicted[:train].mean() == pytest.approx(actual[:train].mean(), rel=1e-4)
-    held, truth = predicted[train:], actual[train:]
-    sold = truth > 0
-    mape = float(np.mean(np.abs(held[sold] - truth[sold]) / truth[sold]))
-    assert mape == pytest.approx(version.metrics["mape"], rel=1e-3)
-    assert model.predict_one(X.iloc[0]) == pytest.approx(predicted[0])
+    assert predicted.tolist() == np.resize(last_week, QUICK.holdout_days).tolist()
+
+
+def test_candidate_is_a_ridge_fit_on_the_training_days(built) -> None:
+    client, result = built
+    world = result.world
+    store, sku = pilot_stores(world)[0], world.skus["sku"].iloc[2]
+    model = client.load_model(DEMAND, {"store": store, "sku": sku}, alias="candidate")
+    rows = world.sales[(world.sales["store"] == store) & (world.sales["sku"] == sku)]
+    rows = rows.iloc[: QUICK.train_days]
+    X = features(rows["date"], origin=QUICK.start, promo=rows["promo"])
+    fitted = get_flavor("linear").predict(model, X)
+    actual = rows["sales"].to_numpy(dtype=float)
+    # An unpenalised intercept: the training residuals sum to zero.
+    assert fitted.mean() == pytest.approx(actual.mean(), rel=1e-4)
+    coef = fit_ridge(X.to_numpy(), actual)
+    assert model.intercept == pytest.approx(coef[0], abs=1e-5)
+    assert model.coef["promo"] == pytest.approx(coef[-1], abs=1e-5)
 
 
 def test_classifier_loads_via_skops_and_predicts(built) -> None:
     client, result = built
     fleet = client.fleet(APPAREL)
     version = fleet.get("dresses", alias="production")
-    assert version.flavor == "sklearn"
+    assert version.flavor == "sklearn" and version.tags == {"department": "womenswear"}
     data = client.registry.read_artifact(version.artifact_sha256)
     raw = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
     model = client.load_model(APPAREL, "dresses", alias="production")
@@ -178,14 +255,25 @@ def test_classifier_loads_via_skops_and_predicts(built) -> None:
     assert {"accuracy", "f1", "log_loss"} <= version.metrics.keys()
 
 
+def test_a_category_with_one_class_is_refused() -> None:
+    rows = make_world(QUICK).orders.query("category == 'dresses'").assign(returned=0)
+    with pytest.raises(InvalidInput, match="needs both classes"):
+        fit_category(rows)
+
+
 def test_summary_reads_a_realistic_minority(built) -> None:
     client, result = built
     summary = collect(client, result)
     assert 0 < summary.over < KEYS / 2
     assert sum(summary.facet.values()) == summary.over
-    worst = summary.worst[0].metrics["mape"]
-    assert all(v.metrics["mape"] <= worst for v in summary.worst)
+    worst = summary.worst[0].metrics["eval_mape"]
+    assert all(v.metrics["eval_mape"] <= worst for v in summary.worst)
     assert summary.worst[0].id and len(summary.classifiers) == QUICK.categories
+    console = Console(file=io.StringIO(), width=200)
+    render(summary, console)
+    text = console.file.getvalue()
+    assert f"{result.promotion.moved:,} of {PILOT:,} pilot keys moved" in text
+    assert f"{summary.over:,} of {KEYS:,} production models" in text
 
 
 def test_the_printed_python_tour_runs(built) -> None:
@@ -194,28 +282,32 @@ def test_the_printed_python_tour_runs(built) -> None:
     namespace: dict = {}
     exec(python_snippet(summary), namespace)
     assert isinstance(namespace["page"][0], shoal.ModelVersion)
-    assert namespace["model"].predict_one(namespace["X"].iloc[0]) > 0
+    assert np.isfinite(namespace["model"].predict_one(namespace["X"].iloc[0]))
     namespace["client"].close()
 
 
 def test_a_second_build_finds_the_world_built(built) -> None:
-    client, _ = built
+    client, first = built
     again = build_demo(client, QUICK)
     assert again.demand.already_built and again.apparel.already_built
-    assert again.candidate is None
-    assert client.fleet(DEMAND).count(versions="all") == KEYS + QUICK.skus * 2
+    assert again.candidate is None and again.promotion is None
+    assert client.fleet(DEMAND).count(versions="all") == KEYS + PILOT
+    assert collect(client, again).promotion["moved"] == first.promotion.moved
 
 
-def test_retrain_registers_new_versions_on_top(tmp_path: Path) -> None:
+def test_retrain_trains_new_runs_on_top(tmp_path: Path) -> None:
     spec = replace(QUICK, stores=2, skus=3, categories=2, orders_per_category=100)
     client = _connect(tmp_path)
-    build_demo(client, spec)
-    again = build_demo(client, spec, retrain=True)
-    assert not again.demand.already_built
+    first = build_demo(client, spec, workers=1)
+    again = build_demo(client, spec, retrain=True, workers=1)
+    assert not again.demand.already_built and again.demand.run_id != first.demand.run_id
+    assert again.demand.dataset.id == first.demand.dataset.id  # same data, same record
     demand = client.fleet(DEMAND)
     assert demand.count(versions="all") == 2 * (6 + 3)
-    assert demand.count(f"alias = 'production' and run = {again.demand.run_id}") == 6
     assert demand.count(f"alias = 'candidate' and run = {again.candidate.run_id}") == 3
+    assert demand.count("alias = 'production'") == 6
+    fresh = demand.count(f"alias = 'production' and run = {again.demand.run_id}")
+    assert fresh + again.promotion.moved == 6
     client.close()
 
 
@@ -228,11 +320,15 @@ def test_cli_quick_demo_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     runner = CliRunner()
     first = runner.invoke(app, ["--quick"])
     assert first.exit_code == 0, first.output
-    assert "fitting grocer/demand (baseline): 60/60 done" in first.output
+    assert f"grocer/demand: run 1 trained {KEYS} seasonal-naive baselines" in first.output
+    assert f"run 2 trained {PILOT} promo-aware ridge candidates" in first.output
+    assert f"evaluated production on {KEYS} keys" in first.output
     assert "Try next" in first.output and "shoal lineage" in first.output
+    promoted = next(line for line in first.output.splitlines() if line.startswith("Promoted"))
     second = runner.invoke(app, ["--quick"])
     assert second.exit_code == 0, second.output
-    assert "already built" in second.output
+    assert "already built" in second.output and "trained" not in second.output
+    assert promoted in second.output.splitlines()
     client = shoal.connect()
     try:
         fleets = {f"{f['tenant']}/{f['name']}": f for f in client.fleets()}
@@ -248,13 +344,15 @@ def test_cli_sizes_and_store_options(tmp_path: Path) -> None:
     app = typer.Typer()
     app.command()(demo_command)
     store, blobs = f"sqlite:///{tmp_path / 'other.db'}", str(tmp_path / "blobs")
-    args = ["--quick", "--stores", "2", "--skus", "3", "--store", store, "--artifacts", blobs]
-    result = CliRunner().invoke(app, args)
+    args = ["--quick", "--stores", "2", "--skus", "3", "--workers", "1"]
+    result = CliRunner().invoke(app, [*args, "--store", store, "--artifacts", blobs])
     assert result.exit_code == 0, result.output
     assert f"shoal --store {store} --artifacts {blobs} fleets" in result.output
     client = shoal.connect(store, blobs)
     try:
         assert client.fleet(DEMAND).count() == 6
+        run = client.train_run(client.fleet(DEMAND).runs()[-1]["id"])
+        assert run.status == "succeeded" and run.done == 6
     finally:
         client.close()
 
@@ -271,7 +369,17 @@ def test_every_printed_command_runs_in_the_shoal_cli(tmp_path: Path) -> None:
         for line in built.stdout.splitlines()
         if line.startswith(f"  shoal --store {store}")
     ]
-    assert len(printed) == 6
+    assert len(printed) == 7
     for args in printed:
         done = runner.invoke(app, args)
         assert done.exit_code == 0, (args, done.output)
+
+
+def test_holdout_frame_has_what_every_model_reads(built) -> None:
+    client, result = built
+    _, holdout = split(result.world)
+    for alias in ("production", "candidate"):
+        v = next(iter(client.fleet(DEMAND).iter_search(f"alias = '{alias}'")))
+        inputs = {i["name"] for i in v.signature["inputs"]}
+        assert inputs <= set(holdout.columns)
+    assert isinstance(holdout, pd.DataFrame) and holdout["sales"].dtype.kind == "i"

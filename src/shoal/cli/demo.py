@@ -28,7 +28,13 @@ def demo_command(
     ),
     seed: int = typer.Option(7, "--seed", help="Seed of the generated world."),
     retrain: bool = typer.Option(
-        False, "--retrain", help="Register new versions even if this world is already built."
+        False, "--retrain", help="Train new versions even if this world is already built."
+    ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="Processes that train the demand fleet (default: one per CPU; 1: in this process).",
     ),
     store_url: str | None = typer.Option(
         None,
@@ -45,10 +51,12 @@ def demo_command(
 ) -> None:
     """Build a realistic retail world on the embedded store and print where to look.
 
-    Two tenants: a grocer with one demand model per store and SKU (baseline in
-    production, a promo-aware candidate for a pilot of stores) and an apparel shop with
-    one return classifier per category. Running it again on the same store finds the
-    world already built and only prints the summary (--retrain trains again).
+    Two tenants, trained with fleet.train: a grocer with one demand model per store and
+    SKU (a seasonal-naive baseline in production; a promo-aware ridge candidate for a
+    pilot of stores, evaluated against it on holdout weeks and promoted where it wins)
+    and an apparel shop with one return classifier per category. Running it again on
+    the same store finds the world already built and only prints the summary (--retrain
+    trains again).
     """
     import shoal
     from shoal.demo import WorldSpec, build_demo
@@ -62,7 +70,7 @@ def demo_command(
     client = shoal.connect(where.store_url, where.artifacts_url)
     try:
         reporter = ConsoleReporter(_output.err())
-        result = build_demo(client, spec, reporter=reporter, retrain=retrain)
+        result = build_demo(client, spec, reporter=reporter, retrain=retrain, workers=workers)
         render(collect(client, result), _output.out(), shoal=where.command())
     finally:
         client.close()

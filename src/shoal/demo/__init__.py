@@ -2,8 +2,9 @@
 
 - :func:`make_world` generates it (deterministic for a :class:`WorldSpec`): a grocer's
   daily sales per store and SKU, an apparel shop's orders with returns.
-- :func:`build_demo` trains and registers both tenants' fleets on a client's store,
-  with datasets, per-key slice fingerprints, runs and aliases.
+- :func:`build_demo` trains both tenants' fleets on a client's store with
+  ``fleet.train`` (lineage recorded by it), evaluates the grocer's candidates against
+  production on a holdout and promotes the winners.
 - :func:`features` makes the inputs the grocer's demand models predict from.
 
 >>> from shoal.demo import WorldSpec, build_demo                     # doctest: +SKIP

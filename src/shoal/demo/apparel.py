@@ -1,28 +1,30 @@
 """The apparel client's fleet: will this order come back? One classifier per category.
 
-Each model is a scikit-learn pipeline (scaling, then logistic regression) stored with
-the sklearn flavor, i.e. as skops, which loads without running foreign code. A category
-whose training slice holds a single class cannot be fitted; it is counted as a failed
-key of the run and the others are registered, as a real fleet run would.
+Each model is a scikit-learn pipeline (scaling, then logistic regression), trained by
+``fleet.train`` (one call for every category) and stored with the sklearn flavor, i.e.
+as skops, which loads without running foreign code. ``fleet.evaluate`` scores
+regressions, so each category's classifier is scored inside its training function, on
+the latest fifth of its orders, and those figures are its metrics. A category whose
+split holds a single class cannot be fitted; it is a failed key of the run, with its
+error, and the others are registered, as in any fleet run.
 """
 
 from __future__ import annotations
 
+import functools
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from shoal.data import slice_fingerprints, to_arrow
 from shoal.demo.customers import FEATURES, department
 from shoal.demo.progress import Reporter
-from shoal.demo.steps import FleetBuild, already_built, built_note, fail, finish, register_all
+from shoal.demo.steps import FleetBuild, already_built, built, train
 from shoal.demo.world import World
+from shoal.errors import InvalidInput
 from shoal.sdk.client import Client
-
-if TYPE_CHECKING:
-    from sklearn.pipeline import Pipeline
+from shoal.train import TrainResult
 
 FLEET = "apparel/classifier"
 HOLDOUT_SHARE = 0.2
@@ -31,78 +33,65 @@ C = 1.0
 
 
 def build_apparel(
-    client: Client, world: World, reporter: Reporter, *, retrain: bool = False
+    client: Client,
+    world: World,
+    reporter: Reporter,
+    *,
+    retrain: bool = False,
+    workers: int | None = 1,
 ) -> FleetBuild:
-    """Fit, register and promote one return classifier per category."""
+    """Train one return classifier per category with ``fleet.train``; promote the run.
+
+    In this process by default (``workers=1``): a handful of categories at tens of
+    milliseconds each, where a process pool would spend longer starting (each worker
+    imports scikit-learn, a second or two) than it saves.
+    """
     started = time.perf_counter()
     fleet = client.fleet(
         FLEET, keys=["category"], description="Will this order be returned? One model per category"
     )
     orders = world.orders
-    table = to_arrow(orders)
     first, last = orders["date"].min(), orders["date"].max()
-    dataset = client.datasets.register(table, name=f"apparel/orders-{first:%Y%m%d}-{last:%Y%m%d}")
+    name = f"apparel/orders-{first:%Y%m%d}-{last:%Y%m%d}"
+    dataset = client.datasets.register(orders, name=name)
     if not retrain and already_built(client, dataset):
-        reporter.note(built_note(FLEET, dataset))
-        return FleetBuild(FLEET, dataset, None, 0, 0, time.perf_counter() - started, True)
-    slices = slice_fingerprints(table, ["category"])
-    params = {
-        "estimator": "logistic_regression",
-        "C": C,
-        "scaler": "standard",
-        "features": "+".join(FEATURES),
-        "holdout_share": HOLDOUT_SHARE,
-    }
-    run_id = fleet.start_run("train", params=params)
-    specs, failed = [], 0
-    try:
-        groups = list(orders.groupby("category", sort=False))
-        with reporter.task(f"fitting {FLEET}", len(groups)) as advance:
-            for category, rows in groups:
-                fitted = fit_category(rows)
-                advance(1)
-                if fitted is None:
-                    failed += 1
-                    continue
-                model, metrics = fitted
-                specs.append(
-                    {
-                        "key": {"category": category},
-                        "model": model,
-                        "params": params,
-                        "metrics": metrics,
-                        "tags": {"department": department(category)},
-                        "run": run_id,
-                        "dataset": dataset.id,
-                        "slice_fingerprint": slices[(category,)],
-                    }
-                )
-        register_all(fleet, specs, reporter, "classifiers", run_id)
-    except BaseException as exc:
-        fail(client, run_id, exc)
-        raise
-    finish(client, run_id, len(specs), failed, len(orders))
-    fleet.promote("production", f"run = {run_id}")
-    return FleetBuild(FLEET, dataset, run_id, len(specs), failed, time.perf_counter() - started)
+        return built(FLEET, dataset, reporter, started)
+    fn = functools.partial(fit_category, c=C, holdout_share=HOLDOUT_SHARE)
+    build = train(client, fleet, orders, fn, name, reporter, "classifiers", workers=workers)
+    fleet.promote("production", f"run = {build.run_id}")
+    return build
 
 
-def fit_category(rows: pd.DataFrame) -> tuple[Pipeline, dict[str, float]] | None:
-    """Fit on the earlier orders, score on the latest; None when a split has one class.
+def fit_category(
+    rows: pd.DataFrame, *, c: float = C, holdout_share: float = HOLDOUT_SHARE
+) -> TrainResult:
+    """Fit on a category's earlier orders, score on its latest ones.
 
-    scikit-learn is imported here, not at the top, so that ``import shoal.demo`` (for
+    Module-level (configured with ``functools.partial``) so worker processes can unpickle
+    it. scikit-learn is imported here, not at the top, so that ``import shoal.demo`` (for
     :func:`~shoal.demo.make_world` in a benchmark) does not pay its second of imports.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    cut = int(len(rows) * (1.0 - HOLDOUT_SHARE))
-    train, test = rows.iloc[:cut], rows.iloc[cut:]
-    if train["returned"].nunique() < 2 or test.empty:
-        return None
-    model = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(C=C, max_iter=1000))])
-    model.fit(train[list(FEATURES)], train["returned"])
-    return model, holdout_metrics(model, test)
+    rows = rows.sort_values("date", kind="stable")
+    cut = int(len(rows) * (1.0 - holdout_share))
+    fit, test = rows.iloc[:cut], rows.iloc[cut:]
+    if fit["returned"].nunique() < 2 or test.empty:
+        raise InvalidInput(
+            f"{len(fit)} training and {len(test)} holdout orders: a classifier needs both "
+            "classes to train on and some orders to score"
+        )
+    model = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(C=c, max_iter=1000))])
+    model.fit(fit[list(FEATURES)], fit["returned"])
+    params = {
+        "estimator": "logistic_regression", "C": c, "scaler": "standard",
+        "features": "+".join(FEATURES), "holdout_share": holdout_share,
+    }  # fmt: skip
+    category = str(rows["category"].iloc[0])
+    return TrainResult(model, metrics=holdout_metrics(model, test), params=params,
+                       tags={"department": department(category)})  # fmt: skip
 
 
 def holdout_metrics(model: Any, test: pd.DataFrame) -> dict[str, float]:

@@ -1,11 +1,11 @@
-"""Build the demo: generate the world, train both tenants' fleets, register, promote.
+"""Build the demo: generate the world, then train, evaluate and promote both tenants' fleets.
 
 Running it twice on one store is safe, and cheap. Datasets are content addressed, so
 registering the same generated frame again returns the first record; when that dataset
 has already trained versions, the fleet is left as it is and reported as already built
-(``retrain=True`` trains and registers new versions on top, with a new run). A world of
-another size or seed is other data, so it trains and registers new versions, and the
-aliases move to them. Nothing is ever deleted.
+(``retrain=True`` trains new versions on top, with new runs). A world of another size
+or seed is other data, so it trains new versions, and the aliases move to them.
+Nothing is ever deleted.
 """
 
 from __future__ import annotations
@@ -21,19 +21,19 @@ from shoal.demo.world import World, WorldSpec, make_world
 from shoal.sdk.client import Client
 from shoal.sdk.results import AliasMove
 
-PROMOTE_WHERE = "candidate.mape < production.mape"
-"""The promotion the demo shows as a dry run: candidates that beat production."""
-
 
 @dataclass(frozen=True)
 class DemoResult:
-    """Everything the demo did, for the summary and for tests."""
+    """Everything the demo did, for the summary and for tests.
+
+    ``candidate`` and ``promotion`` are None when the demand fleet was found built.
+    """
 
     world: World
     demand: FleetBuild
     candidate: FleetBuild | None
     apparel: FleetBuild
-    dry_run: AliasMove
+    promotion: AliasMove | None
     seconds: float
 
 
@@ -43,8 +43,12 @@ def build_demo(
     *,
     reporter: Reporter | None = None,
     retrain: bool = False,
+    workers: int | None = None,
 ) -> DemoResult:
     """Build the retail world on ``client``'s store; ``WorldSpec.quick()`` for a small one.
+
+    ``workers`` is how many processes train the demand fleet (``fleet.train``'s
+    default: one per CPU); the apparel fleet's few classifiers train in this process.
 
     >>> result = build_demo(shoal.connect(), WorldSpec.quick())     # doctest: +SKIP
     >>> result.demand.registered                                     # doctest: +SKIP
@@ -59,7 +63,9 @@ def build_demo(
         f"{size.skus} SKUs x {size.days} days) and {len(world.orders):,} apparel "
         f"orders in {time.perf_counter() - started:.1f} s"
     )
-    demand, candidate = build_demand(client, world, reporter, retrain=retrain)
+    demand = build_demand(client, world, reporter, retrain=retrain, workers=workers)
     apparel = build_apparel(client, world, reporter, retrain=retrain)
-    dry_run = client.fleet(demand.fleet).promote("production", PROMOTE_WHERE, dry_run=True)
-    return DemoResult(world, demand, candidate, apparel, dry_run, time.perf_counter() - started)
+    return DemoResult(
+        world, demand.production, demand.candidate, apparel, demand.promotion,
+        time.perf_counter() - started,
+    )  # fmt: skip

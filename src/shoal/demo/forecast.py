@@ -1,107 +1,155 @@
-"""Per-key demand models, fitted for thousands of keys at once with numpy.
+"""The grocer's per-key demand models: what ``fleet.train`` calls once per (store, sku).
 
-A fleet of (store, sku) models is a batch of small regressions that share their dates.
-Fitting them one by one in a Python loop is what makes per-key training slow; here the
-baseline model's design matrix is the same for every key, so one least-squares call
-fits all of them, and the promo-aware candidate (whose promo column differs per key)
-is one batched solve of the normal equations. Each row of coefficients becomes a
-:class:`~shoal.flavors.linear.LinearModel`, a couple of hundred bytes of JSON.
+Both models forecast the holdout weeks from what is known at the cut-off: the calendar
+and the planned promotions. Both are :class:`~shoal.flavors.linear.LinearModel` objects,
+a couple of hundred bytes of JSON each, so thousands of them save, load and predict in
+milliseconds (a skops zip per model would cost more than the fit).
+
+- :class:`SeasonalNaive`, the production baseline: every day of the horizon repeats the
+  same weekday of the last training week, the benchmark any forecast must beat.
+- :class:`PromoRidge`, the candidate: a ridge regression on day-of-week dummies, a
+  trend and the promotion flag, fitted on every training day of its key.
+
+They are module-level dataclasses with ``__call__`` rather than closures because the
+local executor pickles ``fn`` to its worker processes; their fields are the
+configuration (tags by store and SKU, the trend's origin), pickled with them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from shoal.errors import InvalidInput
 from shoal.flavors.linear import LinearModel
+from shoal.train import TrainResult
 
-BASELINE = ("dow_1", "dow_2", "dow_3", "dow_4", "dow_5", "dow_6", "trend")
-"""Day-of-week dummies (Monday is the intercept) and a trend in weeks since the origin."""
-WITH_PROMO = (*BASELINE, "promo")
-"""The candidate's features: the baseline plus a promotion flag."""
+DOW = ("dow_1", "dow_2", "dow_3", "dow_4", "dow_5", "dow_6")
+"""Day-of-week dummies; Monday is the intercept."""
+CALENDAR = (*DOW, "trend")
+"""Day-of-week dummies and a trend in weeks since the origin."""
+WITH_PROMO = (*CALENDAR, "promo")
+"""The candidate's features: the calendar plus a promotion flag."""
 RIDGE = 1e-3
 """A small penalty so keys that never ran a promotion get promo=0 rather than a singular fit."""
 
+Tags = Mapping[str, Mapping[str, str]]
+"""Tags by store id and by SKU id (the two never share a name)."""
+
 
 def features(
-    dates: Sequence | pd.DatetimeIndex, origin: str, promo: Sequence | None = None
+    dates: Sequence | pd.DatetimeIndex | pd.Series, origin: str, promo: Sequence | None = None
 ) -> pd.DataFrame:
     """The model inputs for ``dates``: what a caller passes to ``predict``.
 
-    ``origin`` is the date the trend counts weeks from (the model's ``trend_origin``
-    param); ``promo`` (0/1 per date) is needed only by promo-aware models.
+    ``origin`` is the date the trend counts weeks from (the candidate's ``trend_origin``
+    param); ``promo`` (0/1 per date) is needed only by the promo-aware candidate.
     """
-    index = pd.DatetimeIndex(dates)
-    dow = index.day_of_week.to_numpy()
-    frame = pd.DataFrame({f"dow_{d}": (dow == d).astype("float64") for d in range(1, 7)})
-    frame["trend"] = (index - pd.Timestamp(origin)).days.to_numpy() / 7.0
+    names = WITH_PROMO if promo is not None else CALENDAR
+    return pd.DataFrame(design(dates, origin, promo), columns=list(names))
+
+
+def design(dates: Any, origin: str, promo: Any = None) -> np.ndarray:
+    """:func:`features` as a bare array, in numpy alone: a training function calls it per key.
+
+    Why not pandas: this runs thousands of times in a demo run, and building a
+    ``DatetimeIndex`` and a frame per key cost more than the fit itself.
+    """
+    days = day_numbers(dates)
+    dow = weekday(days)
+    columns = [(dow == d).astype("float64") for d in range(1, 7)]
+    columns.append((days - day_numbers([origin])[0]) / 7.0)
     if promo is not None:
-        frame["promo"] = np.asarray(promo, dtype="float64")
-    return frame
+        columns.append(np.asarray(promo, dtype="float64"))
+    return np.column_stack(columns)
 
 
-def shared_solver(X: np.ndarray) -> np.ndarray:
-    """The least-squares solver for one design ``X`` (days x p, no intercept column).
+def day_numbers(dates: Any) -> np.ndarray:
+    """Days since 1970-01-01 (dates, strings or timestamps; the time of day is dropped)."""
+    return np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
 
-    Computed once (a pseudo-inverse, intercept row first), it fits any number of keys
-    with one matrix product in :func:`fit_shared`. Why not ``np.linalg.lstsq`` per
-    block: it redoes the SVD for each call, and on a busy machine its threaded LAPACK
-    call was measured 100x slower than this product.
+
+def weekday(days: np.ndarray) -> np.ndarray:
+    """Monday 0 to Sunday 6, from :func:`day_numbers` (1970-01-01 was a Thursday)."""
+    return (days + 3) % 7
+
+
+@dataclass(frozen=True)
+class SeasonalNaive:
+    """Train the baseline for one key: its last training week, repeated."""
+
+    tags: Tags = field(default_factory=dict)
+
+    def __call__(self, frame: pd.DataFrame) -> TrainResult:
+        days = day_numbers(frame["date"])
+        last = days > days.max() - 7
+        sales = frame["sales"].to_numpy()[last].tolist()
+        week = dict(zip(weekday(days[last]).tolist(), sales, strict=True))
+        if len(week) != 7:
+            raise InvalidInput(f"the last training week has {len(week)} of 7 days")
+        monday = float(week[0])
+        model = LinearModel(monday, {f"dow_{d}": float(week[d]) - monday for d in range(1, 7)})
+        params = {
+            "estimator": "seasonal_naive",
+            "season_days": 7,
+            "features": "+".join(DOW),
+            **_window(days),
+        }
+        return TrainResult(model, params=params, tags=_key_tags(self.tags, frame))
+
+
+@dataclass(frozen=True)
+class PromoRidge:
+    """Train the candidate for one key: ridge on the calendar and the promotion flag."""
+
+    origin: str
+    ridge: float = RIDGE
+    tags: Tags = field(default_factory=dict)
+
+    def __call__(self, frame: pd.DataFrame) -> TrainResult:
+        X = design(frame["date"], self.origin, frame["promo"])
+        y = frame["sales"].to_numpy(dtype="float64")
+        coef = fit_ridge(X, y, self.ridge).round(6).tolist()
+        model = LinearModel(coef[0], dict(zip(WITH_PROMO, coef[1:], strict=True)))
+        params = {
+            "estimator": "ridge",
+            "ridge": self.ridge,
+            "features": "+".join(WITH_PROMO),
+            "trend_origin": self.origin,
+            **_window(day_numbers(frame["date"])),
+        }
+        return TrainResult(model, params=params, tags=_key_tags(self.tags, frame))
+
+
+def fit_ridge(X: np.ndarray, y: np.ndarray, ridge: float = RIDGE) -> np.ndarray:
+    """Ridge least squares with an unpenalised intercept: ``(1 + p,)``, intercept first.
+
+    The penalty scales with the number of days, so it means the same for any window.
+    Because the intercept is free, the training residuals sum to zero.
     """
-    return np.linalg.pinv(np.column_stack([np.ones(len(X)), X]))
-
-
-def fit_shared(solver: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """Least squares for every column of ``Y`` (days x keys): ``(keys, 1 + p)``."""
-    return (solver @ Y).T
-
-
-def fit_batched(X: np.ndarray, Y: np.ndarray, ridge: float = RIDGE) -> np.ndarray:
-    """Ridge-regularised least squares per key: ``X`` is (keys, days, p), ``Y`` (keys, days).
-
-    The intercept is not penalised. Returns ``(keys, 1 + p)``, intercept first.
-    """
-    keys, days, _ = X.shape
-    A = np.concatenate([np.ones((keys, days, 1)), X], axis=2)
-    gram = np.einsum("kdi,kdj->kij", A, A)
-    penalty = np.full(A.shape[2], ridge * days)
+    A = np.column_stack([np.ones(len(X)), X])
+    penalty = np.full(A.shape[1], ridge * len(X))
     penalty[0] = 0.0
-    gram += np.diag(penalty)
-    rhs = np.einsum("kdi,kd->ki", A, Y)
-    return np.linalg.solve(gram, rhs[..., None])[..., 0]
+    return np.linalg.solve(A.T @ A + np.diag(penalty), A.T @ y)
 
 
-def predict(coef: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """Predictions (keys, days) for a shared design (days, p) or per-key designs."""
-    if X.ndim == 2:
-        return coef[:, :1] + coef[:, 1:] @ X.T
-    return coef[:, :1] + np.einsum("kdp,kp->kd", X, coef[:, 1:])
+def holdout_frame(sales: pd.DataFrame, origin: str) -> pd.DataFrame:
+    """Keys, the ``sales`` target and every model input, for ``fleet.evaluate``."""
+    inputs = features(sales["date"], origin, sales["promo"]).set_index(sales.index)
+    return pd.concat([sales[["store", "sku", "sales"]], inputs], axis=1)
 
 
-def holdout_metrics(actual: np.ndarray, forecast: np.ndarray) -> dict[str, np.ndarray]:
-    """MAPE, sMAPE, RMSE and MAE per key (row) over the holdout days (columns).
-
-    MAPE skips days with zero sales (it is undefined there); a key with none left
-    gets NaN, and the caller leaves that metric out rather than store a fake number.
-    """
-    err = forecast - actual
-    sold = actual > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ape = np.where(sold, np.abs(err) / np.where(sold, actual, 1.0), 0.0)
-        mape = ape.sum(axis=1) / sold.sum(axis=1)
-        denom = np.abs(actual) + np.abs(forecast)
-        smape = np.where(denom > 0, 2.0 * np.abs(err) / np.where(denom > 0, denom, 1.0), 0.0)
-    return {
-        "mape": mape,
-        "smape": smape.mean(axis=1),
-        "rmse": np.sqrt((err**2).mean(axis=1)),
-        "mae": np.abs(err).mean(axis=1),
-    }
+def _window(days: np.ndarray) -> dict[str, Any]:
+    """The first and last training day, as ISO dates."""
+    first, last = np.array([days.min(), days.max()], dtype="datetime64[D]").astype(str)
+    return {"train_from": str(first), "train_to": str(last)}
 
 
-def to_models(coef: np.ndarray, names: Sequence[str]) -> list[LinearModel]:
-    """One LinearModel per row of ``coef`` (intercept first, then ``names``)."""
-    rounded = coef.round(6).tolist()
-    return [LinearModel(row[0], dict(zip(names, row[1:], strict=True))) for row in rounded]
+def _key_tags(tags: Tags, frame: pd.DataFrame) -> dict[str, str]:
+    """The store's and the SKU's tags for the one key ``frame`` holds."""
+    store, sku = frame["store"].iloc[0], frame["sku"].iloc[0]
+    return {**tags.get(store, {}), **tags.get(sku, {})}

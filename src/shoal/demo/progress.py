@@ -1,29 +1,23 @@
-"""How the demo reports progress: a rich bar on a terminal, plain lines anywhere else.
+"""How the demo reports: one-line notes from the builder, progress from the SDK.
 
-The builder only calls :meth:`Reporter.task` and :meth:`Reporter.note`, so the same code
-runs silently in tests (:class:`Silent`), with a live bar in a terminal, and with one
-line per quarter in a CI log or a pipe, where a redrawn bar would be noise.
+Training and evaluation show their own progress (``fleet.train(progress=...)``: a bar
+with an ETA on a terminal, a line at each tenth of the keys in a CI log or a pipe), so
+the builder only says what each step did. The same code runs silently in tests and
+benchmarks (:class:`Silent`) and speaks on stderr from the CLI (:class:`ConsoleReporter`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-Advance = Callable[[int], None]
 
 
 class Reporter(Protocol):
-    """What the demo builder reports to: counted tasks and one-line notes."""
+    """What the demo builder reports to."""
 
-    def task(self, description: str, total: int) -> AbstractContextManager[Advance]:
-        """A task of ``total`` steps; the context yields ``advance(n)``."""
-        ...
+    progress: bool
+    """Whether training and evaluation show their progress (passed to the SDK)."""
 
     def note(self, message: str) -> None:
         """One line about what just happened."""
@@ -33,54 +27,19 @@ class Reporter(Protocol):
 class Silent:
     """Reports nothing: for tests, benchmarks and library callers."""
 
-    @contextmanager
-    def task(self, description: str, total: int) -> Iterator[Advance]:
-        yield lambda n: None
+    progress = False
 
     def note(self, message: str) -> None:
         return None
 
 
 class ConsoleReporter:
-    """A live bar when ``console`` is a terminal, else a line at each quarter and at the end."""
+    """Notes on ``console``; the SDK's progress on stderr (a bar on a terminal, else lines)."""
+
+    progress = True
 
     def __init__(self, console: Console) -> None:
         self.console = console
 
-    def task(self, description: str, total: int) -> AbstractContextManager[Advance]:
-        if self.console.is_terminal:
-            return self._bar(description, total)
-        return self._lines(description, total)
-
     def note(self, message: str) -> None:
         self.console.print(message, highlight=False)
-
-    @contextmanager
-    def _bar(self, description: str, total: int) -> Iterator[Advance]:
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=self.console) as progress:
-            task = progress.add_task(description, total=total)
-            yield lambda n: progress.advance(task, n)
-
-    @contextmanager
-    def _lines(self, description: str, total: int) -> Iterator[Advance]:
-        done = 0
-        marks = [total * q // 4 for q in (1, 2, 3)]
-        started = time.perf_counter()
-
-        def advance(n: int) -> None:
-            nonlocal done
-            before, done = done, done + n
-            if done < total and any(before < mark <= done for mark in marks):
-                self.console.print(f"{description}: {done}/{total}", highlight=False)
-
-        yield advance
-        elapsed = time.perf_counter() - started
-        self.console.print(
-            f"{description}: {done}/{total} done in {elapsed:.1f} s", highlight=False
-        )

@@ -1,25 +1,34 @@
-"""The steps every training pass of the demo shares: skip, register, close the run.
+"""The steps every fleet of the demo shares: notice it is built, train it, say so.
 
 Why a fleet counts as built: datasets are content addressed, so registering the same
 generated frame again returns the same record, and when that record has already trained
 versions there is nothing new to learn from it. One indexed query answers that.
+
+Training itself is ``fleet.train``: it registers the input as a dataset (the same record
+as the one registered here, since the name and content match), opens the run, records
+every version's dataset, slice fingerprint and baseline profile, and closes the run.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from shoal.demo.progress import Reporter
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
-from shoal.sdk.results import Dataset, Registered
+from shoal.sdk.results import Dataset, EvalResult
 
 
 @dataclass(frozen=True)
 class FleetBuild:
-    """What one training pass did: its run, its dataset, how many versions it registered."""
+    """What one training run of the demo did: its run, dataset, counts and seconds.
+
+    ``seconds`` is the run's training time (or, when ``already_built``, the time it took
+    to find that out); ``evaluation`` is how its versions scored on a holdout, if they were.
+    """
 
     fleet: str
     dataset: Dataset
@@ -28,6 +37,7 @@ class FleetBuild:
     failed: int
     seconds: float
     already_built: bool = False
+    evaluation: EvalResult | None = None
 
 
 def already_built(client: Client, dataset: Dataset) -> bool:
@@ -35,35 +45,37 @@ def already_built(client: Client, dataset: Dataset) -> bool:
     return bool(client.datasets.models(dataset, limit=1))
 
 
-def register_all(
-    fleet: Fleet, specs: list[dict[str, Any]], reporter: Reporter, what: str, run_id: int
-) -> list[Registered]:
-    """Register a whole training pass in one bulk call, and say how long it took."""
-    started = time.perf_counter()
-    placed = fleet.register(specs)
-    elapsed = time.perf_counter() - started
+def built(fleet: str, dataset: Dataset, reporter: Reporter, started: float) -> FleetBuild:
+    """The record of a fleet found built and left alone, and the line that says so."""
     reporter.note(
-        f"{fleet.path}: registered {len(placed):,} {what} in one call "
-        f"({elapsed:.1f} s, run {run_id})"
-    )
-    return placed
-
-
-def built_note(fleet: str, dataset: Dataset) -> str:
-    """The line that says a fleet was found built and left alone."""
-    return (
         f"{fleet}: already built from dataset {dataset.id} ({dataset.fingerprint[:12]}); "
-        "--retrain registers new versions"
+        "--retrain trains new versions"
     )
+    return FleetBuild(fleet, dataset, None, 0, 0, time.perf_counter() - started, True)
 
 
-def finish(client: Client, run_id: int, registered: int, failed: int, rows: int) -> None:
-    """Close a run as succeeded, with the counts the run page shows."""
-    counts = {"registered": registered, "failed": failed, "rows": rows}
-    client.finish_run(run_id, "succeeded", counts=counts)
+def train(
+    client: Client,
+    fleet: Fleet,
+    data: Any,
+    fn: Callable[[Any], Any],
+    dataset_name: str,
+    reporter: Reporter,
+    what: str,
+    *,
+    workers: int | None = None,
+) -> FleetBuild:
+    """``fleet.train`` ``fn`` on ``data`` (recorded as dataset ``dataset_name``); say what it did.
 
-
-def fail(client: Client, run_id: int, exc: BaseException) -> None:
-    """Close a run that raised: ``interrupted`` on Ctrl-C, else ``failed`` with the error."""
-    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-    client.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
+    The build names the dataset the run recorded, read back by id, so the summary shows
+    exactly what every version of the run points at.
+    """
+    run = fleet.train(
+        data, fn, workers=workers, dataset_name=dataset_name, progress=reporter.progress
+    )
+    failed = f", {run.failed:,} failed (shoal run show {run.id})" if run.failed else ""
+    reporter.note(
+        f"{fleet.path}: run {run.id} trained {run.done:,} {what} in {run.seconds:.1f} s{failed}"
+    )
+    dataset = client.datasets.get(run.dataset_id or 0)  # fleet.train always records one
+    return FleetBuild(fleet.path, dataset, run.id, run.done, run.failed, run.seconds)

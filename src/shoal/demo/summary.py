@@ -19,14 +19,15 @@ from rich.table import Table
 
 from shoal import config
 from shoal.demo.apparel import FLEET as APPAREL
-from shoal.demo.build import PROMOTE_WHERE, DemoResult
+from shoal.demo.build import DemoResult
 from shoal.demo.grocer import FLEET as DEMAND
+from shoal.demo.grocer import PROMOTE_WHERE
 from shoal.sdk.client import Client
-from shoal.sdk.results import AliasMove, ModelVersion
+from shoal.sdk.results import ModelVersion
 
 MAPE_THRESHOLD = 0.3
-"""Where a daily SKU forecast stops being useful; about one production model in seven."""
-OVER = f"alias = 'production' and mape > {MAPE_THRESHOLD}"
+"""Where a daily SKU forecast stops being useful."""
+OVER = f"alias = 'production' and eval_mape > {MAPE_THRESHOLD}"
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ class Summary:
     facet: dict[str, int]
     worst: list[ModelVersion]
     classifiers: list[ModelVersion]
-    dry_run: AliasMove
+    promotion: dict[str, Any] | None
+    """The demo's promote move, as ``fleet.alias_moves()`` records it (None if none)."""
 
 
 def collect(client: Client, result: DemoResult, *, worst: int = 5) -> Summary:
@@ -57,14 +59,22 @@ def collect(client: Client, result: DemoResult, *, worst: int = 5) -> Summary:
         coverage={DEMAND: demand.coverage(), APPAREL: apparel.coverage()},
         over=demand.count(OVER),
         facet=demand.facets("store", OVER, limit=8),
-        worst=list(demand.search("alias = 'production'", sort="-mape", limit=worst)),
+        worst=list(demand.search("alias = 'production'", sort="-eval_mape", limit=worst)),
         classifiers=list(apparel.search("alias = 'production'", sort="-log_loss", limit=50)),
-        dry_run=result.dry_run,
+        promotion=_promotion_move(demand.alias_moves(limit=50)),
     )
 
 
+def _promotion_move(moves: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The latest move of ``production`` by :data:`PROMOTE_WHERE` (moves come newest first)."""
+    for move in moves:
+        if move["alias"] == "production" and move["where_text"] == PROMOTE_WHERE:
+            return move
+    return None
+
+
 def render(summary: Summary, console: Console, *, shoal: str = "shoal") -> None:
-    """Print the summary: fleets, weak spots, the promotion preview, next steps.
+    """Print the summary: fleets, weak spots, the promotion, next steps.
 
     ``shoal`` is how the printed commands start (with ``--store`` when the demo was
     pointed at one). Commands and code are printed unwrapped (``soft_wrap``), so they
@@ -76,7 +86,7 @@ def render(summary: Summary, console: Console, *, shoal: str = "shoal") -> None:
     console.print(_weak_spots(summary), highlight=False)
     console.print(_worst(summary))
     console.print(_classifiers(summary))
-    console.print(_promotion(summary.dry_run, summary.coverage[DEMAND].get("candidate", 0)))
+    console.print(_promotion(summary), highlight=False)
     console.print("[bold]Try next[/bold]")
     for line in commands(summary, shoal):
         console.print(f"  {line}", soft_wrap=True, highlight=False, markup=False)
@@ -96,10 +106,11 @@ def commands(summary: Summary, shoal: str = "shoal") -> list[str]:
     example = summary.worst[0].id if summary.worst else 1
     return [
         f"{shoal} fleets",
-        f'{shoal} models {DEMAND} --where "{OVER}" --sort -mape',
+        f"{shoal} runs {DEMAND}",
+        f'{shoal} models {DEMAND} --where "{OVER}" --sort -eval_mape',
         f'{shoal} models {DEMAND} --facet store --where "{OVER}"',
         f"{shoal} lineage {example}",
-        f'{shoal} alias set {DEMAND} production --where "{PROMOTE_WHERE}" --dry-run',
+        f"{shoal} alias moves {DEMAND}",
         f"{shoal} models {APPAREL} --sort -log_loss",
     ]
 
@@ -120,11 +131,12 @@ def python_snippet(summary: Summary) -> str:
             f"client = shoal.connect({args})",
             f'demand = client.fleet("{DEMAND}")',
             f'demand.facets("store", where="{OVER}")',
-            'page = demand.search(where="alias = \'production\'", sort="-mape", limit=10)',
+            'page = demand.search(where="alias = \'production\'", sort="-eval_mape", limit=10)',
             "client.lineage(page[0])",
-            f'demand.promote("production", where="{PROMOTE_WHERE}", dry_run=True)',
+            "client.train_run(page[0].run_id)",
+            "demand.alias_moves(limit=1)",
             f'model = client.load_model("{DEMAND}", {key!r}, alias="production")',
-            f'X = features(["{tomorrow:%Y-%m-%d}"], origin="{spec.start}")',
+            f'X = features(["{tomorrow:%Y-%m-%d}"], origin="{spec.start}", promo=[0])',
             "model.predict_one(X.iloc[0])",
         ]
     )
@@ -155,7 +167,9 @@ def _fleets(summary: Summary) -> Table:
 
 def _datasets(summary: Summary) -> str:
     lines = ["Datasets (each version names one, and the fingerprint of its key's slice of it):"]
-    for build in (summary.result.demand, summary.result.apparel):
+    result = summary.result
+    builds = [result.demand, result.candidate, result.apparel]
+    for build in (b for b in builds if b is not None):
         data = build.dataset
         lines.append(
             f"  {data.tenant}/{data.name}  #{data.id}  {data.row_count:,} rows  "
@@ -172,7 +186,8 @@ def _status(summary: Summary, path: str) -> str:
     if not done:
         return "already built"
     runs = ", ".join(str(b.run_id) for b in done)
-    return f"run{'s' if len(done) > 1 else ''} {runs} ({sum(b.seconds for b in done):.1f} s)"
+    seconds = sum(b.seconds for b in done)
+    return f"run{'s' if len(done) > 1 else ''} {runs} (trained in {seconds:.1f} s)"
 
 
 def _weak_spots(summary: Summary) -> str:
@@ -183,17 +198,21 @@ def _weak_spots(summary: Summary) -> str:
     hit = ", ".join(hit.loc[hit["competitor_from"].notna(), "store"])
     return (
         f"\n{DEMAND}: {summary.over:,} of {total:,} production models ({share:.0%}) have "
-        f"MAPE > {MAPE_THRESHOLD}.\nBy store: {stores}\n"
+        f"holdout MAPE > {MAPE_THRESHOLD}.\nBy store: {stores}\n"
         f"(A competitor opened next to {hit} during the holdout weeks. Most of the rest "
-        "are slow sellers, or had a promotion the baseline cannot see: the candidate can.)\n"
+        "are slow sellers, or seasonal-naive baselines outside the pilot stores, which "
+        "repeat last week's sales and miss every promotion.)\n"
     )
 
 
 def _worst(summary: Summary) -> Table:
     table = Table(
-        title=f"Worst {DEMAND} production models", title_justify="left", box=box.SIMPLE_HEAD
+        title=f"Worst {DEMAND} production models (holdout)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
     )
-    for name in ("id", "store", "sku", "v", "mape", "smape", "rmse", "region", "format"):
+    columns = ("id", "store", "sku", "v", "model", "eval_mape", "eval_smape", "eval_rmse")
+    for name in (*columns, "region", "format"):
         table.add_column(name, no_wrap=True)
     for v in summary.worst:
         m = v.metrics
@@ -202,9 +221,10 @@ def _worst(summary: Summary) -> Table:
             v.key["store"],
             v.key["sku"],
             str(v.version),
-            f"{m.get('mape', 0):.3f}",
-            f"{m.get('smape', 0):.3f}",
-            f"{m.get('rmse', 0):.1f}",
+            str(v.params.get("estimator", "")),
+            f"{m.get('eval_mape', 0):.3f}",
+            f"{m.get('eval_smape', 0):.3f}",
+            f"{m.get('eval_rmse', 0):.1f}",
             v.tags.get("region", ""),
             v.tags.get("format", ""),
         )
@@ -229,12 +249,20 @@ def _classifiers(summary: Summary) -> Table:
     return table
 
 
-def _promotion(move: AliasMove, candidates: int) -> str:
+def _promotion(summary: Summary) -> str:
+    """The promote the demo applied, as the store recorded it, and a few of its changes."""
+    move = summary.promotion
+    candidates = summary.coverage[DEMAND].get("candidate", 0)
+    if move is None:
+        return f"\nNo promotion of production where {PROMOTE_WHERE} is recorded.\n"
+    undone = f", undone by move {move['undone_by']}" if move["undone_by"] else ""
     lines = [
-        f"\nDry run: promote production where {PROMOTE_WHERE}: {move.moved:,} of "
-        f"{candidates:,} candidates would move (nothing changed)."
+        f"\nPromoted production where {PROMOTE_WHERE}: {move['moved']:,} of {candidates:,} "
+        f"pilot keys moved to their candidate (move {move['id']}{undone}; "
+        f"'shoal alias undo {DEMAND} {move['id']}' puts them back)."
     ]
-    for change in move.preview[:5]:
+    done = summary.result.promotion
+    for change in done.preview[:5] if done is not None else []:
         key = ", ".join(f"{k}={v}" for k, v in change["key"].items())
         lines.append(f"  {key}: v{change['from']} -> v{change['to']}")
     return "\n".join(lines) + "\n"

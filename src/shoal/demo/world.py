@@ -45,7 +45,7 @@ class WorldSpec:
     """How big a world to make. The defaults build in well under a minute.
 
     ``days`` of daily sales start on ``start`` (a Monday); the last ``holdout_days`` are
-    kept out of training and used for the holdout metrics.
+    kept out of training, and ``fleet.evaluate`` scores the demand models on them.
     """
 
     stores: int = 40
@@ -201,17 +201,3 @@ def daily_sales(spec: WorldSpec, stores: pd.DataFrame, skus: pd.DataFrame) -> pd
             "sales": sales.reshape(-1),
         }
     )
-
-
-def sales_matrix(world: World, column: str = "sales") -> np.ndarray:
-    """A sales frame column as ``(keys, days)``: row ``i`` is the ``i``-th (store, sku).
-
-    Relies on the frame's (store, sku, date) order, which :func:`daily_sales` guarantees.
-    """
-    spec = world.spec
-    return world.sales[column].to_numpy().reshape(spec.stores * spec.skus, spec.days)
-
-
-def demand_keys(world: World) -> list[tuple[str, str]]:
-    """Every (store, sku) key, in the frame's order."""
-    return [(s, k) for s in world.stores["store"] for k in world.skus["sku"]]
