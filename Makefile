@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 export RAY_USAGE_STATS_ENABLED := 0
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
+export OTEL_SDK_DISABLED := true
 export AWS_EC2_METADATA_DISABLED := true
 
 LINT_PATHS := src tests scripts $(wildcard benchmarks)

@@ -22,6 +22,7 @@ PG_URL = os.environ.get("SHOAL_TEST_POSTGRES_URL")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 

@@ -26,15 +26,16 @@ class ShoalError(Exception):
     exit_code: int = 1
     """Exit status the CLI uses when it prints this error."""
 
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        """The argument or request field at fault, when there is one (REST errors name it)."""
+
 
 class InvalidInput(ShoalError, ValueError):
     """An argument or field is wrong; the message names it and says what is allowed."""
 
     exit_code = 2
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class FilterSyntaxError(InvalidInput):

@@ -11,6 +11,7 @@
     shoal evaluate TENANT/FLEET DATA      score an alias's versions on a holdout
     shoal runs TENANT/FLEET               a fleet's runs: status, counts, time taken
     shoal run show|resume RUN_ID          one run: counts, per-key errors; train what failed
+    shoal serve                           the prediction server for every fleet
     shoal db upgrade                      bring the store's schema to head
     shoal demo                            the retail world end to end
 
@@ -39,6 +40,7 @@ from shoal.cli.lineage import lineage_command
 from shoal.cli.model import model_command, versions_command
 from shoal.cli.models import models_command
 from shoal.cli.runs import run_app, runs_command
+from shoal.cli.serve import serve_command
 from shoal.cli.train import evaluate_command, train_command
 from shoal.errors import ShoalError
 
@@ -114,6 +116,7 @@ app.add_typer(run_app, name="run")
 app.add_typer(alias_app, name="alias")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(db_app, name="db")
+app.command("serve")(serve_command)
 app.command("demo")(demo_command)
 
 

@@ -1,0 +1,246 @@
+"""Predictions for rows that span many keys: resolve, validate, load, predict, in order.
+
+A request is a list of rows; each row carries its key values and its features. The
+predictor resolves every key of the request to a version in one query (at an alias, or an
+explicit version number), groups the rows by version, predicts each group with one call
+to its model, and puts the answers back in request order, each naming its version.
+
+Alias moves: resolutions are cached per (fleet, alias), and a fleet's alias generation
+(its latest alias move id, see :mod:`shoal.store.serving`) is checked at most every
+``refresh_seconds``; when it changed, the fleet's cached resolutions are dropped, so a
+moved alias is served within ``refresh_seconds`` plus one request. A request resolves
+once, at its start, and holds its models, so requests in flight finish on the versions
+they started with. Loaded models are cached by version id, which never changes meaning.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shoal.errors import InvalidInput, NotFound
+from shoal.flavors import Signature, get_flavor
+from shoal.flavors._signature import ANY
+from shoal.registry import Registry
+from shoal.serve.cache import ModelCache
+from shoal.store import serving
+from shoal.store.tenancy import FleetRef
+
+MAX_ROWS = 10_000
+"""Rows one request may carry (``max_rows=`` to change); more is refused with a 413."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One row's prediction and the version that produced it."""
+
+    key: dict[str, str]
+    version: int
+    version_id: int
+    prediction: Any
+
+
+@dataclass
+class _Resolved:
+    """A fleet's cached resolutions at its alias generation ``generation``."""
+
+    generation: int
+    checked: float
+    by_alias: dict[str, dict[tuple[str, ...], dict[str, Any]]] = field(default_factory=dict)
+
+
+class Predictor:
+    """Answers prediction requests for every fleet of a store (see module doc)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        fleets: Any,
+        cache: ModelCache,
+        *,
+        refresh_seconds: float = 1.0,
+        max_rows: int = MAX_ROWS,
+    ) -> None:
+        self.registry = registry
+        self._fleets = fleets  # (tenant, name) -> FleetRef; raises NotFound
+        self.cache = cache
+        self.refresh_seconds = refresh_seconds
+        self.max_rows = max_rows
+        self._resolved: dict[int, _Resolved] = {}
+        self._lock = threading.Lock()
+
+    def predict(
+        self,
+        tenant: str,
+        name: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        alias: str | None = "production",
+        version: int | None = None,
+    ) -> list[Answer]:
+        """Predict every row with its key's version at ``alias`` (or numbered ``version``)."""
+        fleet = self._fleets(tenant, name)
+        keys = self._keys(fleet, rows)
+        found = self._resolve(fleet, keys, alias, version)
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i, key in enumerate(keys):
+            groups[found[key]["version_id"]].append(i)
+        answers: list[Answer | None] = [None] * len(rows)
+        for indices in groups.values():
+            row = found[keys[indices[0]]]
+            model = self.cache.get(self._with_fleet(row, fleet))
+            frame = _features(fleet, row, rows, indices)
+            values = _predict(row, model, frame)
+            for i, value in zip(indices, values, strict=True):
+                shown = dict(zip(fleet.keys, keys[i], strict=True))
+                answers[i] = Answer(shown, row["number"], row["version_id"], value)
+        return [a for a in answers if a is not None]
+
+    def _with_fleet(self, row: dict[str, Any], fleet: FleetRef) -> dict[str, Any]:
+        return {**row, "fleet": fleet}
+
+    def _keys(self, fleet: FleetRef, rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+        if not isinstance(rows, Sequence) or isinstance(rows, str | bytes) or not rows:
+            raise InvalidInput("rows must be a non-empty list of objects", field="rows")
+        if len(rows) > self.max_rows:
+            raise TooManyRows(
+                f"{len(rows)} rows in one request; the limit is {self.max_rows}: split the "
+                "request", field="rows",
+            )  # fmt: skip
+        keys = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                raise InvalidInput(f"rows[{i}] must be an object", field=f"rows[{i}]")
+            values = []
+            for dim in fleet.keys:
+                value = row.get(dim)
+                if value is None or isinstance(value, bool | dict | list) or value == "":
+                    raise InvalidInput(
+                        f"rows[{i}] has no value for key {dim!r}: fleet '{fleet.path}' is keyed "
+                        f"by {list(fleet.keys)}, give each row a string or number for each",
+                        field=f"rows[{i}].{dim}",
+                    )
+                values.append(str(value))
+            keys.append(tuple(values))
+        return keys
+
+    def _resolve(
+        self, fleet: FleetRef, keys: list[tuple[str, ...]], alias: str | None, version: int | None
+    ) -> dict[tuple[str, ...], dict[str, Any]]:
+        unique = list(dict.fromkeys(keys))
+        if version is not None:
+            with self.registry.store.read() as conn:
+                found = serving.versions_for_keys(conn, fleet, unique,
+                                                  numbers=[version] * len(unique))  # fmt: skip
+            what = f"version {version}"
+        else:
+            assert alias is not None
+            found = self._at_alias(fleet, unique, alias)
+            what = f"a version at alias {alias!r}"
+        missing = [key for key in unique if key not in found]
+        if missing:
+            shown = [dict(zip(fleet.keys, key, strict=True)) for key in missing[:5]]
+            raise NotFound(
+                f"{len(missing)} key(s) of the request have no {what} in fleet "
+                f"'{fleet.path}', e.g. {shown}",
+                field="rows",
+            )
+        return found
+
+    def _at_alias(
+        self, fleet: FleetRef, keys: list[tuple[str, ...]], alias: str
+    ) -> dict[tuple[str, ...], dict[str, Any]]:
+        state = self._fresh(fleet)
+        known = state.by_alias.setdefault(alias, {})
+        wanted = [key for key in keys if key not in known]
+        if wanted:
+            with self.registry.store.read() as conn:
+                known.update(serving.versions_for_keys(conn, fleet, wanted, alias=alias))
+        return {key: known[key] for key in keys if key in known}
+
+    def _fresh(self, fleet: FleetRef) -> _Resolved:
+        """The fleet's resolutions, dropped when its alias generation moved."""
+        now = time.monotonic()
+        with self._lock:
+            state = self._resolved.get(fleet.id)
+            if state is not None and now - state.checked < self.refresh_seconds:
+                return state
+        with self.registry.store.read() as conn:
+            generation = serving.alias_generation(conn, fleet)
+        with self._lock:
+            state = self._resolved.get(fleet.id)
+            if state is None or state.generation != generation:
+                state = _Resolved(generation, now)
+                self._resolved[fleet.id] = state
+            state.checked = now
+            return state
+
+
+class TooManyRows(InvalidInput):
+    """A request over the row limit (HTTP 413)."""
+
+
+def _features(
+    fleet: FleetRef, row: dict[str, Any], rows: Sequence[Mapping[str, Any]], indices: list[int]
+) -> pd.DataFrame:
+    """The rows' features as a frame in the signature's column order, checked row by row."""
+    keys = set(fleet.keys)
+    raw = row.get("signature")
+    signature = Signature.from_dict(raw) if raw else None
+    expected = None if signature is None else set(signature.names)
+    records = []
+    for i in indices:
+        features = {k: v for k, v in rows[i].items() if k not in keys}
+        if expected is not None and features.keys() != expected:
+            missing = sorted(expected - features.keys())
+            extra = sorted(features.keys() - expected)
+            name = (missing or extra)[0]
+            what = f"is missing feature {name!r}" if missing else f"has unknown feature {name!r}"
+            raise InvalidInput(
+                f"rows[{i}] {what}; version {row['number']} of this model takes "
+                f"{signature.names if signature else []} (plus the key columns)",
+                field=f"rows[{i}].{name}",
+            )
+        records.append(features)
+    frame = pd.DataFrame.from_records(records)
+    if signature is None:
+        return frame
+    frame = frame[signature.names] if signature.names else frame
+    try:
+        signature.validate(frame)
+    except InvalidInput as exc:
+        column = (exc.field or "X.").split(".", 1)[1]
+        dtype = dict(signature.inputs).get(column, ANY)
+        bad = next((i for i in indices if not _fits(rows[i].get(column), dtype)), None)
+        where = f"rows[{bad}].{column}" if bad is not None else f"rows[*].{column}"
+        raise InvalidInput(f"{where}: {exc}", field=where) from None
+    return frame
+
+
+def _fits(value: Any, dtype: str) -> bool:
+    """Whether one JSON value suits a signature dtype (to name the first bad row)."""
+    if value is None or dtype == ANY:
+        return True
+    try:
+        numeric = pd.api.types.is_numeric_dtype(pd.api.types.pandas_dtype(dtype))
+    except TypeError:
+        return True
+    return isinstance(value, int | float) if numeric else not isinstance(value, dict | list)
+
+
+def _predict(row: dict[str, Any], model: Any, frame: pd.DataFrame) -> list[Any]:
+    flavor = get_flavor(row["flavor"])
+    values = np.asarray(flavor.predict(model, frame))
+    if len(values) != len(frame):
+        raise RuntimeError(
+            f"version {row['version_id']} returned {len(values)} predictions for {len(frame)} rows"
+        )
+    out = values.tolist()
+    return [None if isinstance(v, float) and not np.isfinite(v) else v for v in out]

@@ -1,0 +1,217 @@
+"""``shoal serve``: a real uvicorn server on a free loopback port, over a real store.
+
+The fleet: 20 stores, each a linear model ``units = intercept + price_coef * price`` at
+version 1 (aliased production) and version 2 (aliased candidate), so every answer can be
+checked against arithmetic, and a moved alias shows in the version that answers.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+import shoal
+from shoal.cli import app as cli_app
+from shoal.flavors.linear import LinearModel
+from shoal.serve import ModelCache, create_app
+
+STORES = [f"s{i:02d}" for i in range(20)]
+URL = "/api/v1/fleets/grocer/demand/predict"
+
+
+def coefficients(store: str, version: int) -> tuple[float, float]:
+    i = int(store[1:])
+    return 10.0 + i + (100 if version == 2 else 0), -0.5 - 0.01 * i
+
+
+def expected(store: str, price: float, version: int = 1) -> float:
+    intercept, slope = coefficients(store, version)
+    return intercept + slope * price
+
+
+@pytest.fixture
+def client(tmp_path) -> Iterator[shoal.Client]:
+    client = shoal.connect(f"sqlite:///{tmp_path / 'shoal.db'}", str(tmp_path / "artifacts"))
+    fleet = client.fleet("grocer/demand", keys=["store"])
+    for version in (1, 2):
+        fleet.register(
+            {"key": {"store": s},
+             "model": LinearModel(*[coefficients(s, version)[0]],
+                                  {"price": coefficients(s, version)[1]})}
+            for s in STORES
+        )  # fmt: skip
+    fleet.set_alias("production", {(s,): 1 for s in STORES})
+    fleet.set_alias("candidate", {(s,): 2 for s in STORES})
+    yield client
+    client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """uvicorn in a thread, on 127.0.0.1 and a free port; stopped at the end of the test."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> httpx.Client:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start in 10 s")
+            time.sleep(0.01)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
+        return self.http
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def http(client: shoal.Client) -> Iterator[httpx.Client]:
+    with Server(create_app(client, refresh_seconds=0.2, max_rows=500)) as http:
+        yield http
+
+
+def test_rows_spanning_many_keys_are_answered_in_order_naming_their_version(http) -> None:
+    rows = [{"store": STORES[i % 7 * 2], "price": 1.0 + i} for i in range(30)]
+    reply = http.post(URL, json={"rows": rows})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert len(body["request_id"]) == 32
+    answers = body["predictions"]
+    assert [a["key"] for a in answers] == [{"store": r["store"]} for r in rows]
+    for row, answer in zip(rows, answers, strict=True):
+        assert answer["version"] == 1
+        assert answer["prediction"] == pytest.approx(expected(row["store"], row["price"]))
+    again = http.post(URL, json={"rows": rows[:3], "alias": "candidate"},
+                      headers={"X-Request-ID": "req-1"}).json()  # fmt: skip
+    assert again["request_id"] == "req-1"
+    assert [a["version"] for a in again["predictions"]] == [2, 2, 2]
+    pinned = http.post(URL, json={"rows": rows[:2], "version": 2}).json()["predictions"]
+    assert pinned[0]["prediction"] == pytest.approx(expected(rows[0]["store"], 1.0, version=2))
+
+
+def test_the_single_model_form(http) -> None:
+    reply = http.post(
+        "/api/v1/fleets/grocer/demand/models/predict",
+        json={"key": {"store": "s03"}, "rows": [{"price": 2.0}, {"price": 4.0}]},
+    )
+    assert reply.status_code == 200, reply.text
+    values = [a["prediction"] for a in reply.json()["predictions"]]
+    assert values == pytest.approx([expected("s03", 2.0), expected("s03", 4.0)])
+
+
+def test_a_moved_alias_is_served_within_two_seconds(client, http) -> None:
+    rows = [{"store": "s05", "price": 1.0}]
+    assert http.post(URL, json={"rows": rows}).json()["predictions"][0]["version"] == 1
+    client.fleet("grocer/demand").set_alias("production", {("s05",): 2})
+    moved_at = time.monotonic()
+    while http.post(URL, json={"rows": rows}).json()["predictions"][0]["version"] != 2:
+        assert time.monotonic() - moved_at < 2.0, "the alias move was not served in 2 s"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"rows": [{"store": "s01"}]}, 422, "rows[0].price"),
+        ({"rows": [{"store": "s01", "price": 1.0, "promo": 1}]}, 422, "rows[0].promo"),
+        ({"rows": [{"store": "s01", "price": 1.0}, {"store": "s02", "price": "cheap"}]}, 422,
+         "rows[1].price"),
+        ({"rows": [{"price": 1.0}]}, 422, "rows[0].store"),
+        ({"rows": [{"store": "s99", "price": 1.0}]}, 404, "rows"),
+        ({"rows": [{"store": "s01", "price": 1.0}], "alias": "staging"}, 404, "rows"),
+        ({"rows": [{"store": "s01", "price": 1.0}], "version": 7}, 404, "rows"),
+        ({"rows": [{"store": "s01", "price": 1.0}], "version": 1, "alias": "x"}, 422, "version"),
+        ({"rows": []}, 422, "rows"),
+        ({"rows": [{"store": "s01", "price": 1.0}], "colour": "red"}, 422, "colour"),
+        ({"rows": [{"store": "s01", "price": 1.0}] * 501}, 413, "rows"),
+    ],
+)  # fmt: skip
+def test_bad_requests_get_a_4xx_naming_the_field(http, body, status, field) -> None:
+    reply = http.post(URL, json=body)
+    assert reply.status_code == status, reply.text
+    error = reply.json()["error"]
+    assert error["field"] == field and error["message"]
+
+
+def test_unknown_fleets_bodies_too_large_and_broken_json(http) -> None:
+    reply = http.post("/api/v1/fleets/grocer/nope/predict", json={"rows": [{"store": "s1"}]})
+    assert reply.status_code == 404 and "nope" in reply.json()["error"]["message"]
+    big = b'{"rows": [' + b",".join([b'{"store": "s01", "price": 1.0}'] * 400_000) + b"]}"
+    reply = http.post(URL, content=big, headers={"content-type": "application/json"})
+    assert reply.status_code == 413 and reply.json()["error"]["field"] == "body"
+    reply = http.post(URL, content=b'{"rows": [', headers={"content-type": "application/json"})
+    assert reply.status_code == 422
+
+
+def test_health_readiness_and_metrics(http) -> None:
+    assert http.get("/healthz").json() == {"status": "ok"}
+    for _ in range(3):
+        http.post(URL, json={"rows": [{"store": "s01", "price": 1.0}]})
+    assert http.get("/readyz").json()["models_cached"] == 1
+    text = http.get("/metrics").text
+    assert "shoal_model_cache_hits_total 2.0" in text
+    assert "shoal_model_cache_misses_total 1.0" in text
+    assert 'shoal_requests_total{route="/api/v1/fleets/{tenant}/{fleet}/predict",status="200"}' \
+        in text  # fmt: skip
+    assert "shoal_model_load_seconds_count 1.0" in text
+
+
+# ---------------------------------------------------------------- the cache on its own
+
+
+def test_cache_evicts_least_recently_used_by_count_and_by_bytes() -> None:
+    loads: list[int] = []
+
+    def load(row: dict[str, Any]) -> bytes:
+        loads.append(row["version_id"])
+        return bytes(row["artifact_size"])
+
+    cache = ModelCache(load, max_models=3, max_bytes=10**9)
+    for vid in (1, 2, 3, 1, 4):  # 1 was used after 2: 2 goes when 4 arrives
+        cache.get({"version_id": vid, "artifact_size": 10})
+    assert sorted(cache._entries) == [1, 3, 4] and cache.stats.evictions == 1
+    small = ModelCache(load, max_models=100, max_bytes=3 * (100_100 + 4096))  # ~3 models
+    for vid in range(10, 15):
+        small.get({"version_id": vid, "artifact_size": 100_000})
+    assert len(small) == 3 and small.bytes <= small.max_bytes
+
+
+def test_concurrent_requests_for_a_cold_model_load_it_once() -> None:
+    calls: list[int] = []
+
+    def slow(row: dict[str, Any]) -> str:
+        calls.append(row["version_id"])
+        time.sleep(0.3)
+        return f"model {row['version_id']}"
+
+    cache = ModelCache(slow)
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: cache.get({"version_id": 7}), range(8)))
+    assert got == ["model 7"] * 8 and calls == [7]
+
+
+def test_serve_refuses_to_bind_beyond_loopback() -> None:
+    result = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2 and "loopback" in result.stderr
