@@ -292,7 +292,10 @@ def test_a_second_build_finds_the_world_built(built) -> None:
     assert again.demand.already_built and again.apparel.already_built
     assert again.candidate is None and again.promotion is None
     assert client.fleet(DEMAND).count(versions="all") == KEYS + PILOT
-    assert collect(client, again).promotion["moved"] == first.promotion.moved
+    summary, before = collect(client, again), collect(client, first)
+    assert summary.promotion["moved"] == first.promotion.moved
+    assert [d.id for d in summary.datasets] == [d.id for d in before.datasets]
+    assert len(before.datasets) == 3  # sales, the pilot's sales, orders
 
 
 def test_retrain_trains_new_runs_on_top(tmp_path: Path) -> None:

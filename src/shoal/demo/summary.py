@@ -23,7 +23,7 @@ from shoal.demo.build import DemoResult
 from shoal.demo.grocer import FLEET as DEMAND
 from shoal.demo.grocer import PROMOTE_WHERE
 from shoal.sdk.client import Client
-from shoal.sdk.results import ModelVersion
+from shoal.sdk.results import Dataset, ModelVersion
 
 MAPE_THRESHOLD = 0.3
 """Where a daily SKU forecast stops being useful."""
@@ -38,6 +38,8 @@ class Summary:
     store_url: str
     artifacts_url: str
     fleets: list[dict[str, Any]]
+    datasets: list[Dataset]
+    """What the production baselines, the candidates and the classifiers trained on."""
     coverage: dict[str, dict[str, int]]
     over: int
     facet: dict[str, int]
@@ -56,6 +58,7 @@ def collect(client: Client, result: DemoResult, *, worst: int = 5) -> Summary:
         store_url=client.store_url,
         artifacts_url=client.artifacts_url,
         fleets=[f for f in client.fleets() if f"{f['tenant']}/{f['name']}" in paths],
+        datasets=_trained_on(client, result),
         coverage={DEMAND: demand.coverage(), APPAREL: apparel.coverage()},
         over=demand.count(OVER),
         facet=demand.facets("store", OVER, limit=8),
@@ -63,6 +66,17 @@ def collect(client: Client, result: DemoResult, *, worst: int = 5) -> Summary:
         classifiers=list(apparel.search("alias = 'production'", sort="-log_loss", limit=50)),
         promotion=_promotion_move(demand.alias_moves(limit=50)),
     )
+
+
+def _trained_on(client: Client, result: DemoResult) -> list[Dataset]:
+    """The builds' datasets; when the world was found built, the candidates' from the store."""
+    builds = [result.demand, result.candidate, result.apparel]
+    found = [b.dataset for b in builds if b is not None]
+    if result.candidate is None:
+        page = client.fleet(DEMAND).search("alias = 'candidate'", limit=1)
+        if page and page[0].dataset_id and page[0].dataset_id not in {d.id for d in found}:
+            found.insert(1, client.datasets.get(page[0].dataset_id))
+    return found
 
 
 def _promotion_move(moves: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -167,10 +181,7 @@ def _fleets(summary: Summary) -> Table:
 
 def _datasets(summary: Summary) -> str:
     lines = ["Datasets (each version names one, and the fingerprint of its key's slice of it):"]
-    result = summary.result
-    builds = [result.demand, result.candidate, result.apparel]
-    for build in (b for b in builds if b is not None):
-        data = build.dataset
+    for data in summary.datasets:
         lines.append(
             f"  {data.tenant}/{data.name}  #{data.id}  {data.row_count:,} rows  "
             f"{data.fingerprint[:16]}"
