@@ -495,3 +495,13 @@ def test_bin_counts_convention() -> None:
     assert out == {"counts": [3, 2], "under": 1, "over": 2}
     assert bin_counts([4.0, 4.0, 5.0], [4.0]) == {"counts": [2], "under": 0, "over": 1}
     assert bin_counts([1.0], []) == {"counts": [], "under": 0, "over": 1}
+
+
+def test_profile_of_values_near_the_float_limit_stays_plain_json() -> None:
+    import json
+
+    prof = profile(pd.DataFrame({"x": [-1.7e308, 1.7e308, 0.0]}))
+    col = prof["columns"]["x"]
+    json.dumps(prof, allow_nan=False)  # no inf or NaN anywhere
+    assert col["edges"][0] == -1.7e308 and col["edges"][-1] == 1.7e308
+    assert sum(col["counts"]) == 3 and col["mean"] is not None

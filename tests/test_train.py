@@ -425,3 +425,55 @@ def test_each_key_gets_its_own_frame_and_a_retry_sees_the_rows_unchanged(demand)
     assert all(index == [0, 1, 2] for index, _ in seen)
     sums = [total for _, total in seen]
     assert sums[0] == sums[1] and sums[2] == sums[3] and all(s > 20 for s in sums)
+
+
+def test_a_keys_dtypes_do_not_depend_on_the_keys_it_shares_a_task_with(demand) -> None:
+    stores = [f"s{i:02d}" for i in range(12)]
+    frame = sales(stores, rows=4)
+    frame["promo"] = pd.array([1, 2, 3, 4] * 11 + [None, 1, 2, 3], dtype="Int64")  # s11 nulls
+    seen: dict[str, str] = {}
+
+    def record(part: pd.DataFrame) -> Any:
+        seen[store_of(part)] = str(part["promo"].dtype)
+        return fit(part)
+
+    table = to_arrow(frame).replace_schema_metadata(None)  # plain Arrow: no pandas dtypes
+    demand.train(table, record, workers=1, progress=False)
+    assert seen["s11"] == "float64"  # pandas' own choice for an int column with nulls
+    assert {seen[s] for s in stores[:11]} == {"int64"}
+
+
+def test_a_keyless_fleet_trains_one_model_on_every_file_of_a_folder(client, tmp_path) -> None:
+    whole = client.fleet("grocer/total", keys=[])
+    (tmp_path / "f").mkdir()
+    for i in range(3):
+        pq.write_table(to_arrow(sales(STORES[:2], seed=i)), tmp_path / "f" / f"{i}.parquet")
+    run = whole.train(tmp_path / "f", fit, workers=1, progress=False)
+    assert (run.keys, run.done) == (1, 1)
+    assert whole.get({}).params["rows"] == 3 * 2 * 20
+
+
+def test_resume_keeps_the_dataset_name(client, demand) -> None:
+    broken = {"s01"}
+
+    def sometimes(frame: pd.DataFrame) -> Any:
+        if store_of(frame) in broken:
+            raise ValueError("bad")
+        return fit(frame)
+
+    first = demand.train(sales(STORES[:3]), sometimes, workers=1, max_retries=0,
+                         dataset_name="sales-q1", progress=False)  # fmt: skip
+    broken.clear()
+    demand.resume(first, data=sales(STORES[:3]), fn=sometimes, progress=False)
+    names = {client.lineage(demand.get(s))["dataset"]["name"] for s in STORES[:3]}
+    assert names == {"sales-q1"}
+
+
+def test_an_interrupted_task_survives_pickling_with_its_finished_keys() -> None:
+    import pickle
+
+    from shoal.train._work import Interrupted, failed
+
+    done = [failed(("s01",), "x", "", 1)]
+    back = pickle.loads(pickle.dumps(Interrupted(done)))
+    assert isinstance(back, KeyboardInterrupt) and back.outcomes == done

@@ -155,14 +155,14 @@ def _numeric(array: pa.Array, bins: int) -> dict[str, Any]:
     # is profiled for every model trained, so this path avoids np.quantile's and
     # searchsorted's fixed costs (about 0.1 ms a column on a 50-row slice).
     ordered = np.sort(finite.astype(np.float64, copy=False))
-    edges = np.unique(_quantiles(ordered, bins))
+    with np.errstate(over="ignore", invalid="ignore"):  # near float64's limit: None, below
+        edges = np.unique(_quantiles(ordered, bins))
+        mean = _finite(ordered.mean())
+        std = _finite(ordered.std(ddof=1)) if len(ordered) > 1 else None
     out.update(
-        min=finite.min().item(),
-        max=finite.max().item(),
-        mean=_finite(ordered.mean()),
-        std=_finite(ordered.std(ddof=1)) if len(ordered) > 1 else None,
+        min=finite.min().item(), max=finite.max().item(), mean=mean, std=std,
         edges=edges.tolist(),
-    )
+    )  # fmt: skip
     if infinite:
         out.update(bin_counts(values, out["edges"]))
         return out
@@ -189,6 +189,9 @@ def _quantiles(ordered: np.ndarray, bins: int) -> np.ndarray:
     diff = b - a
     lerp = a + diff * t
     lerp[upper] = (b - diff * (1 - t))[upper]
+    overflow = ~np.isfinite(diff)
+    if overflow.any():  # b - a past float64's range (values of both signs near its limit)
+        lerp[overflow] = (a * (1 - t) + b * t)[overflow]
     return lerp
 
 

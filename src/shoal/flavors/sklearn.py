@@ -190,8 +190,11 @@ def _skops_state(model: Any) -> tuple[dict[str, Any], dict[str, bytes]] | None:
     except ImportError:
         return None
     members = _Members()
-    context = SaveContext(zip_file=members)  # type: ignore[arg-type]
-    state = get_state(model, context)
+    try:
+        context = SaveContext(zip_file=members)  # type: ignore[arg-type]
+        state = get_state(model, context)
+    except Exception:  # changed internals, or a type skops refuses: the public path says
+        return None
     context.clear_memo()
     state["protocol"] = context.protocol
     state["_skops_version"] = skops.__version__

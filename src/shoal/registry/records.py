@@ -7,6 +7,7 @@ Validation happens before anything is written, and every message names the recor
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -238,12 +239,8 @@ class Preparer:
                     field=name,
                 )
         baseline = get("baseline")
-        if baseline is not None and not isinstance(baseline, Mapping):
-            raise InvalidInput(
-                f"{where}.baseline must be a profile dict (shoal.data.profile), got "
-                f"{type(baseline).__name__}",
-                field="baseline",
-            )
+        if baseline is not None:
+            _check_baseline(baseline, where)
         row = NewVersion(
             key=key,
             flavor=flavor.name,
@@ -265,6 +262,23 @@ class Preparer:
 
 
 _PLAIN = (str, int, float, bool)
+
+
+def _check_baseline(baseline: Any, where: str) -> None:
+    """A profile dict that is plain JSON (no NaN or infinity), refused here with its record's
+    position rather than failing the whole insert later."""
+    if not isinstance(baseline, Mapping):
+        raise InvalidInput(
+            f"{where}.baseline must be a profile dict (shoal.data.profile), got "
+            f"{type(baseline).__name__}",
+            field="baseline",
+        )
+    try:
+        json.dumps(baseline, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"{where}.baseline must be plain JSON (numbers finite): {exc}", field="baseline"
+        ) from None
 
 
 def _params(values: Any, where: str) -> dict[str, Any]:

@@ -50,8 +50,6 @@ class Registry:
         With ``request_id``, a retry of a call that already committed returns that
         call's versions and registers nothing (see ``store.requests``).
         """
-        if request_id is not None:
-            requests.check_request_id(request_id)
         preparer = self.preparer(fleet)
         prepared = [preparer.prepare(item, i) for i, item in enumerate(items)]
         return self.register_prepared(fleet, prepared, actor=actor, request_id=request_id)
@@ -68,13 +66,15 @@ class Registry:
         actor: str | None = None,
         request_id: str | None = None,
     ) -> list[Inserted]:
-        """Register records already validated by :meth:`preparer`, all or nothing.
+        """Register records already validated by ``preparer(fleet)``, all or nothing.
 
         For callers that validate each record as it arrives (training checks every key's
         result on its own, so one bad metric fails its key, not its batch) and would
         otherwise validate and serialise every record twice.
         """
         actor = actor or config.actor()
+        if request_id is not None:
+            requests.check_request_id(request_id)
         if not prepared:
             return []
         payloads = [p.payload for p in prepared]

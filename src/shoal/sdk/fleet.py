@@ -210,7 +210,8 @@ class Fleet:
         """Train ``fn`` once per key of ``data`` and register every model, with lineage.
 
         ``data`` is a pandas, polars or Arrow frame, or a path to a Parquet file or folder
-        (a folder is read one file at a time; each key's rows must lie in one file).
+        (read one file at a time when each key's rows lie in one file, else shuffled by key
+        into temporary buckets first: memory holds one file or one bucket).
         ``fn(frame)`` gets one key's rows as a pandas frame and returns a fitted model, or
         a dict or :class:`shoal.TrainResult` with ``model`` and optional ``metrics``,
         ``params``, ``tags``, ``flavor``. ``by`` names the columns holding the fleet's
@@ -291,6 +292,7 @@ class Fleet:
             max_retries=int(params.get("max_retries", 1)),
             timeout_per_key=params.get("timeout_per_key"),
             batch_size=int(params.get("batch_size", 500)), resume=record.id, progress=progress,
+            dataset_name=params.get("dataset_name"),
         )  # fmt: skip
 
     def evaluate(

@@ -48,7 +48,7 @@ class RayExecutor(Executor):
 
     def __init__(self, workers: int | None) -> None:
         self.requested = workers
-        self.workers = workers or 0
+        self.workers = workers  # None: every CPU of the cluster
         self.parallelism = workers or (os.cpu_count() or 1)
         self._started = False
 
@@ -96,7 +96,7 @@ class RayExecutor(Executor):
         exhausted = False
         try:
             while True:
-                while not exhausted and len(pending) < 2 * self.parallelism:
+                while not exhausted and len(pending) < self._in_flight():
                     task = next(source, None)
                     if task is None:
                         exhausted = True
@@ -114,6 +114,12 @@ class RayExecutor(Executor):
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)
+
+    def _in_flight(self) -> int:
+        """Tasks submitted at once. With ``workers`` given, exactly that many, so a cluster
+        with more CPUs never runs more (``workers`` is a cap); otherwise twice the cluster's
+        CPUs, so each CPU has the next task waiting when it finishes one."""
+        return self.parallelism if self.requested else 2 * self.parallelism
 
     def close(self) -> None:
         if self._started:

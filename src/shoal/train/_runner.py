@@ -96,7 +96,8 @@ def train_fleet(
     executor.check(work)
     total = source.key_counts(options.by)
     dataset_id = register_input(registry.store, fleet, source, _dataset_name(fleet, options))
-    recorded = {"fn": function_ref(fn), "data": source.location}
+    recorded = {"fn": function_ref(fn), "data": source.location,
+                "dataset_name": options.dataset_name}  # fmt: skip
     run_id, skip, counts = _open_run(
         registry, fleet, options, executor, resume, total, dataset_id, recorded
     )

@@ -115,7 +115,7 @@ class FolderSource(Source):
             for fragment in self.fragments:
                 yield self._read(fragment)
             return
-        buckets = max(1, math.ceil(self._bytes() / BUCKET_BYTES))
+        buckets = max(1, math.ceil(self._bytes() / BUCKET_BYTES)) if self._spread_by else 1
         if buckets == 1:  # small enough to group in memory at once
             yield pa.concat_tables(self._read(fragment) for fragment in self.fragments)
             return
@@ -126,6 +126,9 @@ class FolderSource(Source):
             yield self._read(fragment)
 
     def key_counts(self, by: Sequence[str]) -> int:
+        if not by:  # one model for the whole folder: every file is its rows
+            self._spread_by = [] if len(self.fragments) > 1 else None
+            return 1
         seen: set[tuple[Any, ...]] = set()
         spread = False
         for fragment in self.fragments:
@@ -175,9 +178,15 @@ class FolderSource(Source):
                 shutil.rmtree(folder, ignore_errors=True)
 
 
+def _zero_signed(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """-0.0 as 0.0: grouping treats them as one key, so the bucket must too."""
+    return pc.add(column, 0.0) if pa.types.is_floating(column.type) else column
+
+
 def _bucket_of(table: pa.Table, by: list[str], buckets: int) -> np.ndarray:
     """A bucket per row from a stable hash of its key values (pandas' siphash)."""
-    text = [pc.cast(table.column(name), pa.string()).fill_null("\x00") for name in by]
+    text = [pc.cast(_zero_signed(table.column(name)), pa.string()).fill_null("\x00")
+            for name in by]  # fmt: skip
     joined = text[0] if len(text) == 1 else pc.binary_join_element_wise(*text, "\x1f")
     hashes = pd.util.hash_array(np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object))
     return (hashes % np.uint64(buckets)).astype(np.int64)

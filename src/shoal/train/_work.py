@@ -101,6 +101,9 @@ class Interrupted(KeyboardInterrupt):
         super().__init__()
         self.outcomes = outcomes
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Interrupted, (self.outcomes,))
+
 
 class KeyTimeout(TimeoutError):
     """``fn`` ran past ``timeout_per_key`` on one key."""
@@ -125,8 +128,12 @@ class Work:
     def __call__(self, task: Task) -> list[Outcome]:
         """Train every key of ``task``; one outcome per key, in order."""
         try:
-            # One conversion for the task's keys: a pandas frame per key costs ~0.2 ms.
-            frame = task.rows.to_pandas()
+            # One conversion for the task's keys: a pandas frame per key costs ~0.2 ms. Not
+            # when an int or bool column has nulls: pandas would widen it (to float, to
+            # object) for every key of the task, so a key's dtypes would depend on which
+            # keys it shared a task with. Those tasks convert key by key.
+            rows = task.rows
+            frame = None if _widens(rows) else rows.to_pandas()
         except Exception as exc:
             trace = traceback.format_exc()
             error = f"the rows could not be converted to a pandas frame: {_text(exc)}"
@@ -139,7 +146,7 @@ class Work:
             raise Interrupted(outcomes) from exc
         return outcomes
 
-    def one(self, task: Task, frame: Any, rows: KeyRows) -> Outcome:
+    def one(self, task: Task, frame: Any | None, rows: KeyRows) -> Outcome:
         """Train one key on its rows of ``frame`` (the task's rows, converted once)."""
         started = time.perf_counter()
         if rows.stop == rows.start:
@@ -150,7 +157,10 @@ class Work:
             try:
                 # Copy-on-write (pandas 3): ``fn`` may change its frame without touching
                 # its neighbours', and a retry gets the rows as they were.
-                part = frame.iloc[rows.start : rows.stop].reset_index(drop=True)
+                if frame is None:
+                    part = task.rows.slice(rows.start, rows.stop - rows.start).to_pandas()
+                else:
+                    part = frame.iloc[rows.start : rows.stop].reset_index(drop=True)
                 with deadline(self.timeout):
                     value = self.fn(part)
             except Exception as exc:
@@ -193,6 +203,14 @@ class Work:
     def _baseline(self, task: Task, rows: KeyRows) -> dict[str, Any]:
         own = task.partition.slice(task.offset + rows.start, rows.stop - rows.start)
         return profile(own.drop_columns([c for c in self.by if c in own.column_names]))
+
+
+def _widens(table: pa.Table) -> bool:
+    """Whether pandas would change an int or bool column's dtype because of its nulls."""
+    return any(
+        column.null_count and (pa.types.is_integer(column.type) or pa.types.is_boolean(column.type))
+        for column in table.columns
+    )
 
 
 def failed(
