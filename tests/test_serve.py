@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pandas as pd
+import pyarrow.dataset as ds
 import pytest
 import uvicorn
 from typer.testing import CliRunner
@@ -87,9 +89,18 @@ class Server:
 
 
 @pytest.fixture
-def http(client: shoal.Client) -> Iterator[httpx.Client]:
-    with Server(create_app(client, refresh_seconds=0.2, max_rows=500)) as http:
+def http(client: shoal.Client, tmp_path) -> Iterator[httpx.Client]:
+    app = create_app(client, refresh_seconds=0.2, max_rows=500, logs_url=str(tmp_path / "logs"))
+    with Server(app) as http:
         yield http
+
+
+def logged(root, kind: str) -> pd.DataFrame:
+    """Every row of one log, read back as Parquet (hive partitions become columns)."""
+    files = sorted((root / kind).rglob("*.parquet"))
+    if not files:
+        return pd.DataFrame()
+    return ds.dataset(root / kind, format="parquet", partitioning="hive").to_table().to_pandas()
 
 
 def test_rows_spanning_many_keys_are_answered_in_order_naming_their_version(http) -> None:
@@ -215,3 +226,64 @@ def test_concurrent_requests_for_a_cold_model_load_it_once() -> None:
 def test_serve_refuses_to_bind_beyond_loopback() -> None:
     result = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0"])
     assert result.exit_code == 2 and "loopback" in result.stderr
+
+
+# ---------------------------------------------------------------- logs and feedback
+
+
+def test_every_prediction_is_logged_on_time_and_at_shutdown(client, tmp_path) -> None:
+    logs = tmp_path / "logs"
+    app = create_app(client, logs_url=str(logs), log_flush_seconds=0.3)
+    with Server(app) as http:
+        rows = [{"store": "s01", "price": 1.5}, {"store": "s02", "price": 2.5}]
+        reply = http.post(URL, json={"rows": rows}, headers={"X-Request-ID": "r-1"})
+        deadline = time.monotonic() + 3
+        while logged(logs, "predictions").empty:  # flushed by time, the server still up
+            assert time.monotonic() < deadline, "no log file within 3 s"
+            time.sleep(0.05)
+    table = logged(logs, "predictions").sort_values("row")
+    assert list(table["request_id"]) == ["r-1", "r-1"] and list(table["row"]) == [0, 1]
+    assert list(table["key.store"]) == ["s01", "s02"]
+    assert list(table["feature.price"]) == [1.5, 2.5]
+    assert list(table["prediction"]) == [p["prediction"] for p in reply.json()["predictions"]]
+    assert set(table["tenant"]) == {"grocer"} and set(table["fleet"]) == {"demand"}
+    assert list(table["version"]) == [1, 1]
+
+    later = create_app(client, logs_url=str(logs), log_flush_seconds=3600)
+    with Server(later) as http:  # nothing due by size or time: the shutdown writes it
+        http.post(URL, json={"rows": rows[:1]}, headers={"X-Request-ID": "r-2"})
+        assert len(logged(logs, "predictions")) == 2
+    assert sorted(set(logged(logs, "predictions")["request_id"])) == ["r-1", "r-2"]
+    assert not list(logs.rglob(".*.tmp"))  # written under a temporary name, then renamed
+
+
+def test_feedback_by_request_id_or_by_key_and_time(client, tmp_path) -> None:
+    logs = tmp_path / "logs"
+    with Server(create_app(client, logs_url=str(logs))) as http:
+        url = "/api/v1/fleets/grocer/demand/feedback"
+        reply = http.post(url, json={"items": [
+            {"request_id": "r-1", "row": 1, "actual": 9.5},
+            {"key": {"store": "s03"}, "time": "2026-11-20T10:00:00Z", "actual": 7},
+        ]})  # fmt: skip
+        assert reply.status_code == 200 and reply.json() == {"accepted": 2}
+        for body, field in (
+            ({"items": [{"actual": 1.0}]}, "items[0]"),
+            ({"items": [{"key": {"shop": "s1"}, "time": "2026-11-20T10:00:00Z", "actual": 1}]},
+             "items[0].key"),
+            ({"items": [{"request_id": "r-1"}]}, "items.0.actual"),
+            ({"items": []}, "items"),
+        ):  # fmt: skip
+            bad = http.post(url, json=body)
+            assert bad.status_code == 422 and bad.json()["error"]["field"] == field, bad.text
+        assert (
+            http.post(
+                "/api/v1/fleets/grocer/nope/feedback",
+                json={"items": [{"request_id": "x", "actual": 1}]},
+            ).status_code
+            == 404
+        )
+    table = logged(logs, "feedback")
+    by_id = table[table["request_id"] == "r-1"].iloc[0]
+    assert (by_id["row"], by_id["actual"]) == (1, 9.5)
+    by_key = table[table["key.store"] == "s03"].iloc[0]
+    assert by_key["actual"] == 7 and str(by_key["for_time"]).startswith("2026-11-20 10:00:00")

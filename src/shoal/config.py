@@ -39,6 +39,12 @@ ARTIFACTS_URL = Setting(
     "Artifact store URL: a folder, file://, s3://bucket/prefix or any fsspec URL. "
     "Default: $SHOAL_HOME/artifacts.",
 )
+LOGS_URL = Setting(
+    "SHOAL_LOGS_URL",
+    None,
+    "Where shoal serve writes prediction and feedback logs (Parquet): a folder or fsspec "
+    "URL. Default: $SHOAL_HOME/logs.",
+)
 USER = Setting("SHOAL_USER", None, "Name recorded as the actor in the audit log.")
 AUTO_MIGRATE = Setting(
     "SHOAL_AUTO_MIGRATE",
@@ -61,6 +67,7 @@ SETTINGS: tuple[Setting, ...] = (
     HOME,
     STORE_URL,
     ARTIFACTS_URL,
+    LOGS_URL,
     USER,
     AUTO_MIGRATE,
     PACK_THRESHOLD,
@@ -81,6 +88,11 @@ def store_url() -> str:
 def artifacts_url() -> str:
     """The artifact store URL in force."""
     return ARTIFACTS_URL.get() or str(home() / "artifacts")
+
+
+def logs_url() -> str:
+    """Where prediction and feedback logs go."""
+    return LOGS_URL.get() or str(home() / "logs")
 
 
 def actor() -> str:

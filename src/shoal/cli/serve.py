@@ -31,8 +31,22 @@ def serve_command(
         float, typer.Option("--refresh-seconds", min=0.0, help="How often alias moves are checked.")
     ] = 1.0,
     max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="Rows per request.")] = 10_000,
+    logs_url: Annotated[
+        str | None, typer.Option("--logs-url", help="Where logs go (default SHOAL_LOGS_URL).")
+    ] = None,
+    log_flush_rows: Annotated[
+        int, typer.Option("--log-flush-rows", min=1, help="Write the log at this many rows.")
+    ] = 10_000,
+    log_flush_seconds: Annotated[
+        float,
+        typer.Option("--log-flush-seconds", min=0.05, help="...or when the oldest is this old."),
+    ] = 5.0,
 ) -> None:
-    """Serve predictions for every fleet: POST /api/v1/fleets/TENANT/FLEET/predict."""
+    """Serve predictions for every fleet: POST /api/v1/fleets/TENANT/FLEET/predict.
+
+    Every prediction is logged to Parquet under --logs-url; a crash loses at most
+    --log-flush-rows rows or --log-flush-seconds of traffic; SIGTERM writes everything.
+    """
     if host not in LOOPBACK:
         raise InvalidInput(
             f"--host {host!r} is not a loopback address; until the API has access tokens "
@@ -43,7 +57,10 @@ def serve_command(
 
     from shoal.serve import create_app
 
-    app = create_app(client(ctx), cache_models=cache_models, cache_bytes=cache_mb * 2**20,
-                     refresh_seconds=refresh_seconds, max_rows=max_rows)  # fmt: skip
+    app = create_app(
+        client(ctx), cache_models=cache_models, cache_bytes=cache_mb * 2**20,
+        refresh_seconds=refresh_seconds, max_rows=max_rows, logs_url=logs_url,
+        log_flush_rows=log_flush_rows, log_flush_seconds=log_flush_seconds,
+    )  # fmt: skip
     _output.note(f"serving on http://{host}:{port} (POST /api/v1/fleets/TENANT/FLEET/predict)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -16,9 +16,11 @@ for anything else wrong in the request. Bad input never yields a 500; a 500 is a
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,11 +29,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from shoal import config
 from shoal.artifacts import BlobRef
 from shoal.errors import InvalidInput, NotFound, ShoalError
 from shoal.sdk.client import Client
 from shoal.serve.cache import ModelCache
 from shoal.serve.limits import BodyLimit
+from shoal.serve.logbook import ParquetLog, now
 from shoal.serve.metrics import ServerMetrics
 from shoal.serve.predictor import Answer, Predictor, TooManyRows
 from shoal.store.tenancy import FleetRef
@@ -52,6 +56,22 @@ class ModelPredictRequest(PredictRequest):
     key: dict[str, str | int]
 
 
+class FeedbackItem(BaseModel):
+    """Ground truth for one prediction: by ``request_id`` (and ``row``), or by key and time."""
+
+    model_config = ConfigDict(extra="forbid")
+    actual: float | int | str | bool
+    request_id: str | None = Field(default=None, min_length=1, max_length=200)
+    row: int = Field(default=0, ge=0)
+    key: dict[str, str | int] | None = None
+    time: dt.datetime | None = None
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[FeedbackItem] = Field(min_length=1)
+
+
 def create_app(
     client: Client,
     *,
@@ -60,18 +80,40 @@ def create_app(
     refresh_seconds: float = 1.0,
     max_rows: int = 10_000,
     max_body_bytes: int = 10 * 2**20,
+    logs_url: str | None = None,
+    log_flush_rows: int = 10_000,
+    log_flush_seconds: float = 5.0,
 ) -> FastAPI:
-    """The server for every fleet of ``client``'s store, with one shared model cache."""
+    """The server for every fleet of ``client``'s store, with one shared model cache.
+
+    Every prediction and feedback item is logged under ``logs_url`` (default
+    ``SHOAL_LOGS_URL``); see :mod:`shoal.serve.logbook` for when rows are written.
+    """
     metrics = ServerMetrics()
     registry = client.registry
     cache = ModelCache(
         lambda row: registry.load(row["fleet"], row, location=_location(row)),
         max_models=cache_models, max_bytes=cache_bytes, on_load=metrics.observe_load,
     )  # fmt: skip
-    predictor = Predictor(registry, _fleet_lookup(client), cache,
+    fleets = _fleet_lookup(client)
+    predictor = Predictor(registry, fleets, cache,
                           refresh_seconds=refresh_seconds, max_rows=max_rows)  # fmt: skip
     metrics.watch(cache)
-    app = FastAPI(title="Shoal prediction server", docs_url=None, redoc_url=None)
+    url = logs_url or config.logs_url()
+    predictions = ParquetLog(url, "predictions", flush_rows=log_flush_rows,
+                             flush_seconds=log_flush_seconds)  # fmt: skip
+    feedback = ParquetLog(url, "feedback", flush_rows=log_flush_rows,
+                          flush_seconds=log_flush_seconds)  # fmt: skip
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        predictions.close()  # SIGTERM stops uvicorn gracefully, and this runs
+        feedback.close()
+
+    app = FastAPI(title="Shoal prediction server", docs_url=None, redoc_url=None,
+                  lifespan=lifespan)  # fmt: skip
+    app.state.logs = (predictions, feedback)
     app.state.predictor = predictor
     app.state.metrics = metrics
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
@@ -100,7 +142,7 @@ def create_app(
     def predict(tenant: str, fleet: str, body: PredictRequest, request: Request) -> Any:
         answers = predictor.predict(tenant, fleet, body.rows, alias=_alias(body),
                                     version=body.version)  # fmt: skip
-        return _answer(request, answers, metrics)
+        return _answer(request, tenant, fleet, body.rows, answers, metrics, predictions)
 
     @app.post("/api/v1/fleets/{tenant}/{fleet}/models/predict")
     def predict_one(tenant: str, fleet: str, body: ModelPredictRequest, request: Request) -> Any:
@@ -112,7 +154,16 @@ def create_app(
             )  # fmt: skip
         rows = [{**body.key, **row} for row in body.rows]
         answers = predictor.predict(tenant, fleet, rows, alias=_alias(body), version=body.version)
-        return _answer(request, answers, metrics)
+        return _answer(request, tenant, fleet, rows, answers, metrics, predictions)
+
+    @app.post("/api/v1/fleets/{tenant}/{fleet}/feedback")
+    def give_feedback(tenant: str, fleet: str, body: FeedbackRequest) -> Any:
+        if len(body.items) > max_rows:
+            raise TooManyRows(f"{len(body.items)} items; the limit is {max_rows}",
+                              field="items")  # fmt: skip
+        ref = fleets(tenant, fleet)
+        feedback.add(tenant, fleet, _feedback_rows(ref.keys, body.items))
+        return {"accepted": len(body.items)}
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -140,9 +191,13 @@ def _alias(body: PredictRequest) -> str | None:
     return None if body.version is not None else (body.alias or "production")
 
 
-def _answer(request: Request, answers: list[Answer], metrics: ServerMetrics) -> dict[str, Any]:
+def _answer(
+    request: Request, tenant: str, fleet: str, rows: Sequence[Mapping[str, Any]],
+    answers: list[Answer], metrics: ServerMetrics, log: ParquetLog,
+) -> dict[str, Any]:  # fmt: skip
     metrics.rows.inc(len(answers))
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    log.add(tenant, fleet, _prediction_rows(request_id, rows, answers))
     return {
         "request_id": request_id,
         "predictions": [
@@ -151,6 +206,51 @@ def _answer(request: Request, answers: list[Answer], metrics: ServerMetrics) -> 
             for a in answers
         ],
     }  # fmt: skip
+
+
+def _prediction_rows(
+    request_id: str, rows: Sequence[Mapping[str, Any]], answers: list[Answer]
+) -> list[dict[str, Any]]:
+    at = now()
+    out = []
+    for i, (row, answer) in enumerate(zip(rows, answers, strict=True)):
+        record: dict[str, Any] = {
+            "request_id": request_id, "row": i, "at": at, "version_id": answer.version_id,
+            "version": answer.version, "prediction": answer.prediction,
+        }  # fmt: skip
+        for dim, value in answer.key.items():
+            record[f"key.{dim}"] = value
+        for name, value in row.items():
+            if name not in answer.key:
+                record[f"feature.{name}"] = value
+        out.append(record)
+    return out
+
+
+def _feedback_rows(dims: Sequence[str], items: Sequence[FeedbackItem]) -> list[dict[str, Any]]:
+    at = now()
+    out = []
+    for i, item in enumerate(items):
+        if item.request_id is None and (item.key is None or item.time is None):
+            raise InvalidInput(
+                f"items[{i}] names no prediction: give request_id (and row), or key and time",
+                field=f"items[{i}]",
+            )
+        record: dict[str, Any] = {"at": at, "actual": item.actual}
+        if item.request_id is not None:
+            record.update(request_id=item.request_id, row=item.row)
+        if item.key is not None:
+            if set(item.key) != set(dims):
+                raise InvalidInput(
+                    f"items[{i}].key has {sorted(item.key)}; this fleet is keyed by "
+                    f"{list(dims)}", field=f"items[{i}].key",
+                )  # fmt: skip
+            record.update({f"key.{dim}": str(item.key[dim]) for dim in dims})
+        if item.time is not None:
+            when = item.time if item.time.tzinfo else item.time.replace(tzinfo=dt.UTC)
+            record["for_time"] = when.astimezone(dt.UTC)
+        out.append(record)
+    return out
 
 
 def _location(row: dict[str, Any]) -> BlobRef | None:
