@@ -122,6 +122,30 @@ def test_rows_spanning_many_keys_are_answered_in_order_naming_their_version(http
     assert pinned[0]["prediction"] == pytest.approx(expected(rows[0]["store"], 1.0, version=2))
 
 
+def test_one_request_mixing_versions_with_different_features(client, http) -> None:
+    fleet = client.fleet("grocer/demand")
+    fleet.register([{"key": {"store": "s00"},
+                     "model": LinearModel(1.0, {"price": 2.0, "promo": 10.0})}])  # fmt: skip
+    fleet.set_alias("mixed", {("s00",): 3, ("s01",): 1, ("s02",): 1})
+    rows = [
+        {"store": "s01", "price": 1.0},
+        {"store": "s00", "price": 1.0, "promo": 1},
+        {"store": "s02", "price": 3.0},
+        {"store": "s00", "price": 2.0, "promo": 0},
+        {"store": "s01", "price": 5.0},
+    ]
+    reply = http.post(URL, json={"rows": rows, "alias": "mixed"})
+    assert reply.status_code == 200, reply.text
+    got = [(a["version"], a["prediction"]) for a in reply.json()["predictions"]]
+    assert got == [
+        (1, pytest.approx(expected("s01", 1.0))), (3, pytest.approx(13.0)),
+        (1, pytest.approx(expected("s02", 3.0))), (3, pytest.approx(5.0)),
+        (1, pytest.approx(expected("s01", 5.0))),
+    ]  # fmt: skip
+    wrong = http.post(URL, json={"rows": [{"store": "s00", "price": 1.0}], "alias": "mixed"})
+    assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "rows[0].promo"
+
+
 def test_the_single_model_form(http) -> None:
     reply = http.post(
         "/api/v1/fleets/grocer/demand/models/predict",

@@ -165,7 +165,10 @@ def _compatible(declared: str, actual: Any) -> bool:
 
 def select_columns(X: Any, names: Sequence[str]) -> pd.DataFrame:
     """``X[names]`` in the model's order, or InvalidInput naming the missing columns."""
-    columns = set(_columns(X))
+    present = _columns(X)
+    if present == list(names):  # already in order: no copy, no new column index
+        return X
+    columns = set(present)
     missing = [n for n in names if n not in columns]
     if missing:
         raise InvalidInput(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,13 +92,17 @@ class Predictor:
         groups: dict[int, list[int]] = defaultdict(list)
         for i, key in enumerate(keys):
             groups[found[key]["version_id"]].append(i)
+        versions = {vid: found[keys[indices[0]]] for vid, indices in groups.items()}
+        # Models first: a request holds its models, so an eviction or an alias move during
+        # the request changes nothing for it.
+        models = {
+            vid: self.cache.get(self._with_fleet(row, fleet)) for vid, row in versions.items()
+        }
         answers: list[Answer | None] = [None] * len(rows)
-        for indices in groups.values():
-            row = found[keys[indices[0]]]
-            model = self.cache.get(self._with_fleet(row, fleet))
-            frame = _features(fleet, row, rows, indices)
-            values = _predict(row, model, frame)
-            for i, value in zip(indices, values, strict=True):
+        for vid, part in _frames(fleet, versions, groups, rows):
+            row = versions[vid]
+            values = _predict(row, models[vid], part)
+            for i, value in zip(groups[vid], values, strict=True):
                 shown = dict(zip(fleet.keys, keys[i], strict=True))
                 answers[i] = Answer(shown, row["number"], row["version_id"], value)
         return [a for a in answers if a is not None]
@@ -187,32 +191,71 @@ class TooManyRows(InvalidInput):
     """A request over the row limit (HTTP 413)."""
 
 
-def _features(
-    fleet: FleetRef, row: dict[str, Any], rows: Sequence[Mapping[str, Any]], indices: list[int]
-) -> pd.DataFrame:
-    """The rows' features as a frame in the signature's column order, checked row by row."""
+def _frames(
+    fleet: FleetRef, versions: dict[int, dict[str, Any]], groups: dict[int, list[int]],
+    rows: Sequence[Mapping[str, Any]],
+) -> Iterator[tuple[int, pd.DataFrame]]:  # fmt: skip
+    """Each version's rows as a frame in its signature's column order, checked.
+
+    One frame is built for the whole request and checked once per distinct signature (the
+    versions of a fleet usually share one), then cut per version: building and checking a
+    frame per key would cost more than predicting with a small model.
+    """
     keys = set(fleet.keys)
-    raw = row.get("signature")
-    signature = Signature.from_dict(raw) if raw else None
-    expected = None if signature is None else set(signature.names)
-    records = []
-    for i in indices:
-        features = {k: v for k, v in rows[i].items() if k not in keys}
-        if expected is not None and features.keys() != expected:
-            missing = sorted(expected - features.keys())
-            extra = sorted(features.keys() - expected)
-            name = (missing or extra)[0]
-            what = f"is missing feature {name!r}" if missing else f"has unknown feature {name!r}"
-            raise InvalidInput(
-                f"rows[{i}] {what}; version {row['number']} of this model takes "
-                f"{signature.names if signature else []} (plus the key columns)",
-                field=f"rows[{i}].{name}",
-            )
-        records.append(features)
+    records: list[dict[str, Any]] = [{}] * len(rows)
+    signatures: dict[int, Signature | None] = {}
+    for vid, indices in groups.items():
+        raw = versions[vid].get("signature")
+        signature = signatures[vid] = Signature.from_dict(raw) if raw else None
+        expected = None if signature is None else set(signature.names)
+        for i in indices:
+            features = {k: v for k, v in rows[i].items() if k not in keys}
+            if expected is not None and features.keys() != expected:
+                _refuse_features(i, features, signature, versions[vid]["number"])
+            records[i] = features
     frame = pd.DataFrame.from_records(records)
-    if signature is None:
-        return frame
-    frame = frame[signature.names] if signature.names else frame
+    by_signature: dict[Signature | None, list[int]] = defaultdict(list)
+    for vid, signature in signatures.items():
+        by_signature[signature].append(vid)
+    for signature, vids in by_signature.items():
+        indices = [i for vid in vids for i in groups[vid]]  # version by version
+        whole = len(vids) == 1 and len(indices) == len(rows)  # the request in its own order
+        part = frame if whole else frame.iloc[indices]
+        if signature is not None:
+            if list(part.columns) != signature.names:
+                part = part[signature.names]
+            _check_types(signature, part, rows, indices)
+        if len(vids) == 1:
+            yield vids[0], part if whole else part.reset_index(drop=True)
+            continue
+        start = 0
+        for vid in vids:
+            stop = start + len(groups[vid])
+            yield vid, part.iloc[start:stop].reset_index(drop=True)
+            start = stop
+
+
+def _refuse_features(
+    i: int, features: Mapping[str, Any], signature: Signature | None, number: int
+) -> None:
+    assert signature is not None
+    expected = set(signature.names)
+    missing = sorted(expected - features.keys())
+    extra = sorted(features.keys() - expected)
+    name = (missing or extra)[0]
+    what = f"is missing feature {name!r}" if missing else f"has unknown feature {name!r}"
+    raise InvalidInput(
+        f"rows[{i}] {what}; version {number} of this model takes {signature.names} (plus "
+        "the key columns)",
+        field=f"rows[{i}].{name}",
+    )
+
+
+def _check_types(
+    signature: Signature, frame: pd.DataFrame, rows: Sequence[Mapping[str, Any]],
+    indices: list[int],
+) -> None:  # fmt: skip
+    """The signature's dtype check, naming the first row whose value is of the wrong kind."""
     try:
         signature.validate(frame)
     except InvalidInput as exc:
@@ -221,7 +264,6 @@ def _features(
         bad = next((i for i in indices if not _fits(rows[i].get(column), dtype)), None)
         where = f"rows[{bad}].{column}" if bad is not None else f"rows[*].{column}"
         raise InvalidInput(f"{where}: {exc}", field=where) from None
-    return frame
 
 
 def _fits(value: Any, dtype: str) -> bool:
