@@ -6,13 +6,15 @@ answers anyone who can reach the port must not be one flag away.
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from shoal import config
 from shoal.cli import _output
 from shoal.cli._session import client
-from shoal.errors import InvalidInput
+from shoal.errors import InvalidInput, MissingDependency
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -41,6 +43,15 @@ def serve_command(
         float,
         typer.Option("--log-flush-seconds", min=0.05, help="...or when the oldest is this old."),
     ] = 5.0,
+    on_ray: Annotated[
+        bool, typer.Option("--ray", help="Run as a Ray Serve app, models multiplexed.")
+    ] = False,
+    replicas: Annotated[
+        int, typer.Option("--replicas", min=1, help="With --ray: model replicas.")
+    ] = 1,
+    models_per_replica: Annotated[
+        int, typer.Option("--models-per-replica", min=1, help="With --ray: models each holds.")
+    ] = 1000,
 ) -> None:
     """Serve predictions for every fleet: POST /api/v1/fleets/TENANT/FLEET/predict.
 
@@ -53,14 +64,49 @@ def serve_command(
             "shoal serve binds 127.0.0.1 (or ::1) only: put a proxy that authenticates in front",
             field="host",
         )
+    options = {
+        "cache_models": cache_models, "cache_bytes": cache_mb * 2**20,
+        "refresh_seconds": refresh_seconds, "max_rows": max_rows, "logs_url": logs_url,
+        "log_flush_rows": log_flush_rows, "log_flush_seconds": log_flush_seconds,
+    }  # fmt: skip
+    if on_ray:
+        _serve_on_ray(ctx, host, port, replicas, models_per_replica, options)
+        return
     import uvicorn
 
     from shoal.serve import create_app
 
-    app = create_app(
-        client(ctx), cache_models=cache_models, cache_bytes=cache_mb * 2**20,
-        refresh_seconds=refresh_seconds, max_rows=max_rows, logs_url=logs_url,
-        log_flush_rows=log_flush_rows, log_flush_seconds=log_flush_seconds,
-    )  # fmt: skip
+    app = create_app(client(ctx), **options)
     _output.note(f"serving on http://{host}:{port} (POST /api/v1/fleets/TENANT/FLEET/predict)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _serve_on_ray(
+    ctx: typer.Context, host: str, port: int, replicas: int, models_per_replica: int,
+    options: dict[str, Any],
+) -> None:  # fmt: skip
+    """Deploy on Ray Serve and wait; replicas run elsewhere, so local paths are made absolute."""
+    try:
+        import ray.serve  # noqa: F401
+    except ImportError:
+        raise MissingDependency(
+            "shoal serve --ray needs Ray Serve: pip install 'shoal[ray]'"
+        ) from None
+    from shoal.serve import ray_serve
+
+    session = client(ctx)
+    store, artifacts = _absolute(session.store_url), _absolute(session.artifacts_url)
+    options["logs_url"] = _absolute(options["logs_url"] or config.logs_url())
+    _output.note(f"serving on Ray at http://{host}:{port} ({replicas} model replica(s), "
+                 f"{models_per_replica} models each); Ctrl-C stops")  # fmt: skip
+    ray_serve.run(store, artifacts, host=host, port=port, replicas=replicas,
+                  models_per_replica=models_per_replica, **options)  # fmt: skip
+
+
+def _absolute(url: str) -> str:
+    """A SQLite URL or a plain folder with a relative path, made absolute; others as given."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return f"sqlite:///{Path(url[len('sqlite:///') :]).resolve()}"
+    if "://" not in url:
+        return str(Path(url).resolve())
+    return url

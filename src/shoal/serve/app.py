@@ -37,7 +37,7 @@ from shoal.serve.cache import ModelCache
 from shoal.serve.limits import BodyLimit
 from shoal.serve.logbook import ParquetLog, now
 from shoal.serve.metrics import ServerMetrics
-from shoal.serve.predictor import Answer, Predictor, TooManyRows
+from shoal.serve.predictor import Answer, LocalModels, Models, Predictor, TooManyRows
 from shoal.store.tenancy import FleetRef
 
 
@@ -83,20 +83,23 @@ def create_app(
     logs_url: str | None = None,
     log_flush_rows: int = 10_000,
     log_flush_seconds: float = 5.0,
+    models: Models | None = None,
 ) -> FastAPI:
     """The server for every fleet of ``client``'s store, with one shared model cache.
 
     Every prediction and feedback item is logged under ``logs_url`` (default
     ``SHOAL_LOGS_URL``); see :mod:`shoal.serve.logbook` for when rows are written.
+    ``models`` says where versions load and predict: by default a :class:`ModelCache` in
+    this process; ``shoal serve --ray`` passes Ray Serve replicas instead.
     """
     metrics = ServerMetrics()
     registry = client.registry
     cache = ModelCache(
-        lambda row: registry.load(row["fleet"], row, location=_location(row)),
+        lambda row: registry.load(row["fleet"], row, location=location(row)),
         max_models=cache_models, max_bytes=cache_bytes, on_load=metrics.observe_load,
     )  # fmt: skip
     fleets = _fleet_lookup(client)
-    predictor = Predictor(registry, fleets, cache,
+    predictor = Predictor(registry, fleets, models or LocalModels(cache),
                           refresh_seconds=refresh_seconds, max_rows=max_rows)  # fmt: skip
     metrics.watch(cache)
     url = logs_url or config.logs_url()
@@ -253,7 +256,8 @@ def _feedback_rows(dims: Sequence[str], items: Sequence[FeedbackItem]) -> list[d
     return out
 
 
-def _location(row: dict[str, Any]) -> BlobRef | None:
+def location(row: dict[str, Any]) -> BlobRef | None:
+    """Where a resolved version's artifact lies, when the resolution read it (one ranged read)."""
     if row.get("pack") is None and row.get("offset") is None:
         return None
     return BlobRef(row["artifact_sha256"], row["artifact_size"], row["pack"], row["offset"] or 0)

@@ -63,14 +63,14 @@ class Predictor:
         self,
         registry: Registry,
         fleets: Any,
-        cache: ModelCache,
+        models: Models,
         *,
         refresh_seconds: float = 1.0,
         max_rows: int = MAX_ROWS,
     ) -> None:
         self.registry = registry
         self._fleets = fleets  # (tenant, name) -> FleetRef; raises NotFound
-        self.cache = cache
+        self.models = models
         self.refresh_seconds = refresh_seconds
         self.max_rows = max_rows
         self._resolved: dict[int, _Resolved] = {}
@@ -93,22 +93,15 @@ class Predictor:
         for i, key in enumerate(keys):
             groups[found[key]["version_id"]].append(i)
         versions = {vid: found[keys[indices[0]]] for vid, indices in groups.items()}
-        # Models first: a request holds its models, so an eviction or an alias move during
-        # the request changes nothing for it.
-        models = {
-            vid: self.cache.get(self._with_fleet(row, fleet)) for vid, row in versions.items()
-        }
+        parts = list(_frames(fleet, versions, groups, rows))
+        predicted = self.models.predict(fleet, [(versions[vid], part) for vid, part in parts])
         answers: list[Answer | None] = [None] * len(rows)
-        for vid, part in _frames(fleet, versions, groups, rows):
+        for (vid, _), values in zip(parts, predicted, strict=True):
             row = versions[vid]
-            values = _predict(row, models[vid], part)
             for i, value in zip(groups[vid], values, strict=True):
                 shown = dict(zip(fleet.keys, keys[i], strict=True))
                 answers[i] = Answer(shown, row["number"], row["version_id"], value)
         return [a for a in answers if a is not None]
-
-    def _with_fleet(self, row: dict[str, Any], fleet: FleetRef) -> dict[str, Any]:
-        return {**row, "fleet": fleet}
 
     def _keys(self, fleet: FleetRef, rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
         if not isinstance(rows, Sequence) or isinstance(rows, str | bytes) or not rows:
@@ -185,6 +178,36 @@ class Predictor:
                 self._resolved[fleet.id] = state
             state.checked = now
             return state
+
+
+class Models:
+    """Where versions are loaded and run: this process's cache, or Ray Serve replicas."""
+
+    def predict(
+        self, fleet: FleetRef, parts: list[tuple[dict[str, Any], pd.DataFrame]]
+    ) -> list[list[Any]]:
+        """For each (resolved version, its rows' features), the predictions in row order."""
+        raise NotImplementedError
+
+
+class LocalModels(Models):
+    """Models from one :class:`ModelCache` shared by every request of the process.
+
+    A request gets all its models before predicting with any, so an eviction or an alias
+    move while it runs changes nothing for it.
+    """
+
+    def __init__(self, cache: ModelCache) -> None:
+        self.cache = cache
+
+    def predict(
+        self, fleet: FleetRef, parts: list[tuple[dict[str, Any], pd.DataFrame]]
+    ) -> list[list[Any]]:
+        models = [self.cache.get({**row, "fleet": fleet}) for row, _ in parts]
+        return [
+            predict_rows(row, model, frame)
+            for (row, frame), model in zip(parts, models, strict=True)
+        ]
 
 
 class TooManyRows(InvalidInput):
@@ -277,7 +300,8 @@ def _fits(value: Any, dtype: str) -> bool:
     return isinstance(value, int | float) if numeric else not isinstance(value, dict | list)
 
 
-def _predict(row: dict[str, Any], model: Any, frame: pd.DataFrame) -> list[Any]:
+def predict_rows(row: dict[str, Any], model: Any, frame: pd.DataFrame) -> list[Any]:
+    """One version's predictions for its frame, as JSON-safe values (NaN and inf as None)."""
     flavor = get_flavor(row["flavor"])
     values = np.asarray(flavor.predict(model, frame))
     if len(values) != len(frame):
