@@ -505,3 +505,20 @@ def test_profile_of_values_near_the_float_limit_stays_plain_json() -> None:
     json.dumps(prof, allow_nan=False)  # no inf or NaN anywhere
     assert col["edges"][0] == -1.7e308 and col["edges"][-1] == 1.7e308
     assert sum(col["counts"]) == 3 and col["mean"] is not None
+
+
+def test_small_categorical_profiles_match_the_arrow_path(monkeypatch) -> None:
+    """Per-key slices are counted in Python; the figures and order must be Arrow's."""
+    import random
+
+    from shoal.data import _profile
+
+    rng = random.Random(0)
+    for trial in range(300):
+        choices = (["a", "b", "é", "Z", "zz", "", None, "日本"] if trial % 2 else
+                   [f"x{i}" for i in range(60)] + [None])  # fmt: skip
+        array = pa.array([rng.choice(choices) for _ in range(rng.randint(0, 200))])
+        small = {k: _profile._categorical(array, k) for k in (0, 3, 50)}
+        monkeypatch.setattr(_profile, "_SMALL", -1)
+        assert small == {k: _profile._categorical(array, k) for k in (0, 3, 50)}
+        monkeypatch.undo()

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from shoal import config
 from shoal.artifacts import BlobRef
@@ -42,6 +43,7 @@ from shoal.train._book import key_strings
 from shoal.train._progress import reporter
 from shoal.train._runner import check_columns
 from shoal.train._source import open_source
+from shoal.train._work import widens
 
 METRICS = ("mae", "rmse", "mape", "smape")
 MAX_ERRORS = 100
@@ -124,8 +126,15 @@ def evaluate_fleet(
     try:
         for partition in source.partitions():
             groups = key_groups(partition, list(options.by), fingerprints=False)
+            # One pandas conversion per partition (not per key), unless pandas would widen
+            # an int or bool column with nulls for every key: then key by key, as training.
+            whole = None if widens(groups.table) else groups.table.to_pandas()
             for key, start, stop in zip(groups.keys, groups.starts, groups.stops, strict=True):
-                rows = groups.table.slice(start, stop - start)
+                rows = (
+                    groups.table.slice(start, stop - start).to_pandas()
+                    if whole is None
+                    else whole.iloc[start:stop]
+                )
                 strings = key_strings(key)
                 row = resolved.get(strings)
                 if row is None:
@@ -168,12 +177,15 @@ def resolve_alias(
 
 
 def _score(
-    registry: Registry, fleet: FleetRef, row: dict[str, Any], rows: Any, options: EvalOptions
-) -> dict[str, float]:
+    registry: Registry, fleet: FleetRef, row: dict[str, Any], rows: pd.DataFrame,
+    options: EvalOptions,
+) -> dict[str, float]:  # fmt: skip
     from shoal.flavors import get_flavor
 
-    frame = rows.to_pandas()
-    frame = frame[frame[options.target].notna()]
+    frame = rows
+    target = frame[options.target]
+    if target.hasnans:
+        frame = frame[target.notna()]
     if frame.empty:
         raise InvalidInput(f"this key has no rows with a {options.target!r} value")
     signature = row["signature"] or {}

@@ -133,7 +133,7 @@ class Work:
             # object) for every key of the task, so a key's dtypes would depend on which
             # keys it shared a task with. Those tasks convert key by key.
             rows = task.rows
-            frame = None if _widens(rows) else rows.to_pandas()
+            frame = None if widens(rows) else rows.to_pandas()
         except Exception as exc:
             trace = traceback.format_exc()
             error = f"the rows could not be converted to a pandas frame: {_text(exc)}"
@@ -205,7 +205,7 @@ class Work:
         return profile(own.drop_columns([c for c in self.by if c in own.column_names]))
 
 
-def _widens(table: pa.Table) -> bool:
+def widens(table: pa.Table) -> bool:
     """Whether pandas would change an int or bool column's dtype because of its nulls."""
     return any(
         column.null_count and (pa.types.is_integer(column.type) or pa.types.is_boolean(column.type))
