@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from shoal import config
 from shoal.artifacts import BlobRef
@@ -126,15 +127,9 @@ def evaluate_fleet(
     try:
         for partition in source.partitions():
             groups = key_groups(partition, list(options.by), fingerprints=False)
-            # One pandas conversion per partition (not per key), unless pandas would widen
-            # an int or bool column with nulls for every key: then key by key, as training.
-            whole = None if widens(groups.table) else groups.table.to_pandas()
+            holdout = _Holdout(groups.table, options)
             for key, start, stop in zip(groups.keys, groups.starts, groups.stops, strict=True):
-                rows = (
-                    groups.table.slice(start, stop - start).to_pandas()
-                    if whole is None
-                    else whole.iloc[start:stop]
-                )
+                rows = (start, stop)
                 strings = key_strings(key)
                 row = resolved.get(strings)
                 if row is None:
@@ -142,7 +137,7 @@ def evaluate_fleet(
                     progress.advance(1, 0)
                     continue
                 try:
-                    scores = _score(registry, fleet, row, rows, options)
+                    scores = _score(registry, fleet, row, holdout, rows, options)
                 except Exception as exc:
                     outcome.failed += 1
                     if len(outcome.errors) < MAX_ERRORS:
@@ -176,28 +171,67 @@ def resolve_alias(
         return reads.versions_at_alias(conn, fleet, alias)
 
 
+class _Holdout:
+    """One partition of the holdout, sorted by key, converted and sliced once.
+
+    Per key, pandas work costs more than scoring a small model: a conversion, a column
+    selection (which builds a column index), a NaN filter. So the partition is converted
+    once, each distinct feature list is selected once, and the target is one float array;
+    a key's rows are then slices of those. When pandas would widen an int or bool column
+    with nulls for every key, keys are converted one by one instead, as in training.
+    """
+
+    def __init__(self, table: pa.Table, options: EvalOptions) -> None:
+        self.table = table
+        self.options = options
+        self.frame = None if widens(table) else table.to_pandas()
+        self.selected: dict[tuple[str, ...], pd.DataFrame] = {}
+        self.target: np.ndarray | None = None
+        if self.frame is not None:
+            try:
+                self.target = self.frame[options.target].to_numpy(dtype=float, na_value=np.nan)
+            except (TypeError, ValueError):
+                self.target = None  # each key then says what is wrong with its values
+        others = [c for c in table.column_names if c not in (*options.by, options.target)]
+        self.default_features = tuple(others)
+
+    def rows(
+        self, features: tuple[str, ...], start: int, stop: int
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """The key's feature columns and its target as floats (rows without one dropped)."""
+        if self.frame is None or self.target is None:
+            frame = self.table.slice(start, stop - start).to_pandas()
+            actual = frame[self.options.target].to_numpy(dtype=float, na_value=np.nan)
+            X = frame[list(features)]
+        else:
+            selected = self.selected.get(features)
+            if selected is None:
+                selected = self.selected[features] = self.frame[list(features)]
+            X = selected.iloc[start:stop]
+            actual = self.target[start:stop]
+        keep = ~np.isnan(actual)
+        if not keep.all():
+            X, actual = X[keep], actual[keep]
+        return X, actual
+
+
 def _score(
-    registry: Registry, fleet: FleetRef, row: dict[str, Any], rows: pd.DataFrame,
-    options: EvalOptions,
+    registry: Registry, fleet: FleetRef, row: dict[str, Any], holdout: _Holdout,
+    span: tuple[int, int], options: EvalOptions,
 ) -> dict[str, float]:  # fmt: skip
     from shoal.flavors import get_flavor
 
-    frame = rows
-    target = frame[options.target]
-    if target.hasnans:
-        frame = frame[target.notna()]
-    if frame.empty:
-        raise InvalidInput(f"this key has no rows with a {options.target!r} value")
     signature = row["signature"] or {}
-    inputs = [item["name"] for item in signature.get("inputs", [])]
-    features = inputs or [c for c in frame.columns if c not in (*options.by, options.target)]
+    inputs = tuple(item["name"] for item in signature.get("inputs", []))
+    X, actual = holdout.rows(inputs or holdout.default_features, *span)
+    if len(actual) == 0:
+        raise InvalidInput(f"this key has no rows with a {options.target!r} value")
     location = None
     if row["pack"] is not None or row["offset"] is not None:
         location = BlobRef(row["artifact_sha256"], row["artifact_size"], row["pack"],
                            row["offset"] or 0)  # fmt: skip
     model = registry.load(fleet, row, location=location)
-    predicted = np.asarray(get_flavor(row["flavor"]).predict(model, frame[features]), dtype=float)
-    actual = frame[options.target].to_numpy(dtype=float)
+    predicted = np.asarray(get_flavor(row["flavor"]).predict(model, X), dtype=float)
     if predicted.shape != actual.shape:
         raise InvalidInput(
             f"the model predicted {predicted.shape} values for {actual.shape[0]} rows"
