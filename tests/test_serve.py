@@ -311,3 +311,50 @@ def test_feedback_by_request_id_or_by_key_and_time(client, tmp_path) -> None:
     assert (by_id["row"], by_id["actual"]) == (1, 9.5)
     by_key = table[table["key.store"] == "s03"].iloc[0]
     assert by_key["actual"] == 7 and str(by_key["for_time"]).startswith("2026-11-20 10:00:00")
+
+
+def test_a_request_in_flight_finishes_on_the_version_it_started_with(client) -> None:
+    """The alias moves while a request is predicting: it answers from its own versions."""
+    from shoal.serve.predictor import LocalModels, Predictor
+
+    started, release = threading.Event(), threading.Event()
+
+    class Paused(LocalModels):
+        def predict(self, fleet, parts):  # type: ignore[no-untyped-def]
+            started.set()
+            release.wait(5)
+            return super().predict(fleet, parts)
+
+    fleet = client.fleet("grocer/demand")
+    models = Paused(ModelCache(lambda row: client.registry.load(row["fleet"], row)))
+    predictor = Predictor(client.registry, lambda t, n: client.fleet(f"{t}/{n}").ref, models,
+                          refresh_seconds=0.0)  # fmt: skip
+    rows = [{"store": "s04", "price": 2.0}]
+    result: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: result.extend(predictor.predict("grocer", "demand", rows))
+    )
+    worker.start()
+    assert started.wait(5)
+    fleet.set_alias("production", {("s04",): 2})  # moves while the request is predicting
+    release.set()
+    worker.join(5)
+    assert result[0].version == 1
+    assert result[0].prediction == pytest.approx(expected("s04", 2.0, version=1))
+    assert predictor.predict("grocer", "demand", rows)[0].version == 2  # the next one moves
+
+
+def test_rows_a_model_cannot_predict_are_a_422_not_a_500(client, http) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    frame = pd.DataFrame({"price": [1.0, 2.0, 3.0], "units": [3.0, 2.0, 1.0]})
+    skl = client.fleet("grocer/skl", keys=["store"])
+    skl.register([{"key": {"store": "s1"},
+                   "model": LinearRegression().fit(frame[["price"]], frame["units"])}])  # fmt: skip
+    skl.set_alias("production", {("s1",): 1})
+    url = "/api/v1/fleets/grocer/skl/predict"
+    good = http.post(url, json={"rows": [{"store": "s1", "price": 2.0}]})
+    assert good.status_code == 200 and good.json()["predictions"][0]["prediction"] == 2.0
+    reply = http.post(url, json={"rows": [{"store": "s1", "price": None}]})
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"]["field"] == "rows" and "NaN" in reply.json()["error"]["message"]

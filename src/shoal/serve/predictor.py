@@ -303,7 +303,16 @@ def _fits(value: Any, dtype: str) -> bool:
 def predict_rows(row: dict[str, Any], model: Any, frame: pd.DataFrame) -> list[Any]:
     """One version's predictions for its frame, as JSON-safe values (NaN and inf as None)."""
     flavor = get_flavor(row["flavor"])
-    values = np.asarray(flavor.predict(model, frame))
+    try:
+        values = np.asarray(flavor.predict(model, frame))
+    except InvalidInput:
+        raise
+    except Exception as exc:  # e.g. a NaN a scikit-learn model refuses: the rows' fault
+        raise InvalidInput(
+            f"version {row['number']} (id {row['version_id']}) could not predict these rows: "
+            f"{type(exc).__name__}: {exc}",
+            field="rows",
+        ) from None
     if len(values) != len(frame):
         raise RuntimeError(
             f"version {row['version_id']} returned {len(values)} predictions for {len(frame)} rows"
