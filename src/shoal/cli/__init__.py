@@ -12,6 +12,7 @@
     shoal runs TENANT/FLEET               a fleet's runs: status, counts, time taken
     shoal run show|resume RUN_ID          one run: counts, per-key errors; train what failed
     shoal serve                           the prediction server for every fleet
+    shoal ui                              the REST API (/api/v1) and pages
     shoal db upgrade                      bring the store's schema to head
     shoal demo                            the retail world end to end
 
@@ -42,6 +43,7 @@ from shoal.cli.models import models_command
 from shoal.cli.runs import run_app, runs_command
 from shoal.cli.serve import serve_command
 from shoal.cli.train import evaluate_command, train_command
+from shoal.cli.ui import ui_command
 from shoal.errors import ShoalError
 
 INTERRUPTED = 130
@@ -117,6 +119,7 @@ app.add_typer(alias_app, name="alias")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(db_app, name="db")
 app.command("serve")(serve_command)
+app.command("ui")(ui_command)
 app.command("demo")(demo_command)
 
 

@@ -179,9 +179,13 @@ class Registry:
                 conn, fleet, reads.normalize_key(fleet, key), alias=alias, version=version
             )
 
-    def versions_of(self, fleet: FleetRef, key: Any) -> list[dict[str, Any]]:
+    def versions_of(
+        self, fleet: FleetRef, key: Any, *, limit: int | None = None, before: int | None = None
+    ) -> list[dict[str, Any]]:
         with self.store.read() as conn:
-            return reads.model_versions(conn, fleet, reads.normalize_key(fleet, key))
+            return reads.model_versions(
+                conn, fleet, reads.normalize_key(fleet, key), limit=limit, before=before
+            )
 
     def load(
         self,

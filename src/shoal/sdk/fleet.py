@@ -111,11 +111,17 @@ class Fleet:
         row = self._registry.resolve(self.ref, key, alias=alias, version=version)
         return ModelVersion.from_row(self.path, row)
 
-    def versions(self, key: Any) -> list[ModelVersion]:
-        """Every version of one model, newest first."""
-        return [
-            ModelVersion.from_row(self.path, r) for r in self._registry.versions_of(self.ref, key)
-        ]
+    def versions(
+        self, key: Any, *, limit: int | None = None, before: int | None = None
+    ) -> list[ModelVersion]:
+        """Versions of one model, newest first: every one, or a page of ``limit`` numbered
+        below ``before`` (pass the last number seen to get the next page)."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or not 1 <= limit <= 10_000):  # fmt: skip
+            raise InvalidInput(f"limit must be an int from 1 to 10000, got {limit!r}",
+                               field="limit")  # fmt: skip
+        rows = self._registry.versions_of(self.ref, key, limit=limit, before=before)
+        return [ModelVersion.from_row(self.path, r) for r in rows]
 
     def load_model(
         self, key: Any, *, alias: str | None = None, version: int | None = None,

@@ -25,16 +25,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from shoal import config
 from shoal.artifacts import BlobRef
-from shoal.errors import InvalidInput, NotFound, ShoalError
+from shoal.errors import InvalidInput
+from shoal.http import BodyLimit, error_response, install_error_handlers
 from shoal.sdk.client import Client
 from shoal.serve.cache import ModelCache
-from shoal.serve.limits import BodyLimit
 from shoal.serve.logbook import ParquetLog, now
 from shoal.serve.metrics import ServerMetrics
 from shoal.serve.predictor import Answer, LocalModels, Models, Predictor, TooManyRows
@@ -130,16 +129,7 @@ def create_app(
                                 time.perf_counter() - started)  # fmt: skip
         return response
 
-    @app.exception_handler(ShoalError)
-    async def shoal_error(request: Request, exc: ShoalError) -> JSONResponse:
-        return _error(_status(exc), type(exc).__name__, str(exc), exc.field)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
-        return _error(422, "InvalidInput", f"{where or 'body'}: {first.get('msg', exc)}",
-                      where or "body")  # fmt: skip
+    install_error_handlers(app)
 
     @app.post("/api/v1/fleets/{tenant}/{fleet}/predict")
     def predict(tenant: str, fleet: str, body: PredictRequest, request: Request) -> Any:
@@ -178,7 +168,7 @@ def create_app(
             with registry.store.read() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except Exception as exc:  # the store is what readiness is about
-            return _error(503, "NotReady", f"the store does not answer: {exc}", None)
+            return error_response(503, "NotReady", f"the store does not answer: {exc}", None)
         return {"status": "ready", "models_cached": len(cache)}
 
     @app.get("/metrics")
@@ -275,19 +265,3 @@ def _fleet_lookup(client: Client) -> Callable[[str, str], FleetRef]:
         return ref
 
     return lookup
-
-
-def _status(exc: ShoalError) -> int:
-    if isinstance(exc, TooManyRows):
-        return 413
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, InvalidInput):
-        return 422
-    return 409
-
-
-def _error(status: int, kind: str, message: str, field: str | None) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"type": kind, "message": message, "field": field}}, status_code=status
-    )

@@ -28,6 +28,7 @@ import pandas as pd
 from shoal.errors import InvalidInput, NotFound
 from shoal.flavors import Signature, get_flavor
 from shoal.flavors._signature import ANY
+from shoal.http.errors import TooLarge
 from shoal.registry import Registry
 from shoal.serve.cache import ModelCache
 from shoal.store import serving
@@ -210,8 +211,8 @@ class LocalModels(Models):
         ]
 
 
-class TooManyRows(InvalidInput):
-    """A request over the row limit (HTTP 413)."""
+TooManyRows = TooLarge
+"""A request over the row limit (HTTP 413)."""
 
 
 def _frames(

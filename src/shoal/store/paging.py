@@ -38,6 +38,11 @@ def sort_order(sql: Sql, sort: str | None) -> Sort:
     else:
         unique = sql.mo.c.id
     if not name:
+        if text:  # a bare "-" or "+": a sign without a field
+            raise InvalidInput(
+                f"sort {sort!r} names no field: use e.g. 'mape', '-mape' or 'store'",
+                field="sort",
+            )
         return Sort("", unique, unique, False)
     try:
         parsed = F.parse(f"{name} is null")

@@ -126,14 +126,29 @@ def model_id(conn: Connection, fleet: FleetRef, key: tuple[str, ...]) -> int:
     return found
 
 
-def model_versions(conn: Connection, fleet: FleetRef, key: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Every version of one model, newest first."""
+def model_versions(
+    conn: Connection,
+    fleet: FleetRef,
+    key: tuple[str, ...],
+    *,
+    limit: int | None = None,
+    before: int | None = None,
+) -> list[dict[str, Any]]:
+    """Versions of one model, newest first: all, or ``limit`` numbered below ``before``.
+
+    Keyset paging on the version number (the ``(model_id, number)`` index), so the
+    thousandth page of a model with 200,000 versions costs what the first does.
+    """
     mid = model_id(conn, fleet, key)
     query = (
         sa.select(*_VERSION_COLUMNS)
         .where(versions.c.model_id == mid, versions.c.tenant_id == fleet.tenant_id)
         .order_by(versions.c.number.desc())
     )
+    if before is not None:
+        query = query.where(versions.c.number < before)
+    if limit is not None:
+        query = query.limit(limit)
     return _rows(conn, fleet, query)
 
 

@@ -1,0 +1,196 @@
+"""``/api/v1``: fleets, models, versions, search, facets, counts, aliases, runs, datasets.
+
+Every route is a thin layer over the SDK, so the API, the SDK and the CLI answer from the
+same queries: the filter grammar of ``where`` and ``sort``, keyset cursors (``cursor`` in,
+``next_cursor`` out, never an offset), and errors that name the field.
+
+A model is addressed by its key, readable and guessable: ``store=s012,sku=A77``. (A key
+value holding ``,`` or ``=`` cannot be addressed this way; find it with ``/models?where=``.)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from shoal.errors import InvalidInput, NotFound
+from shoal.sdk.client import Client
+from shoal.sdk.fleet import Fleet
+from shoal.sdk.results import AliasMove
+
+Where = Annotated[str | None, Query(description="Filter in the SDK's grammar.")]
+Sort = Annotated[str | None, Query(description="e.g. -mape, or store,sku.")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
+Scope = Annotated[str, Query(pattern="^(latest|all)$", description="latest or all versions.")]
+
+
+class AliasRequest(BaseModel):
+    """Move an alias on every model ``where`` selects (the fleet page's bulk action)."""
+
+    model_config = ConfigDict(extra="forbid")
+    where: str = Field(min_length=1)
+    source: str | None = None
+    dry_run: bool = False
+
+
+def api_router(client: Client) -> APIRouter:
+    """The ``/api/v1`` routes over ``client``'s store."""
+    api = APIRouter(prefix="/api/v1")
+
+    def fleet_of(tenant: str, fleet: str) -> Fleet:
+        return client.fleet(f"{tenant}/{fleet}")
+
+    @api.get("/tenants")
+    def tenants() -> dict[str, Any]:
+        """Tenants with how many fleets, models and versions each has."""
+        totals: dict[str, dict[str, Any]] = {}
+        for row in client.fleets():
+            entry = totals.setdefault(
+                row["tenant"], {"tenant": row["tenant"], "fleets": 0, "models": 0, "versions": 0}
+            )
+            entry["fleets"] += 1
+            entry["models"] += int(row["model_count"] or 0)
+            entry["versions"] += int(row["version_count"] or 0)
+        return {"items": sorted(totals.values(), key=lambda t: t["tenant"])}
+
+    @api.get("/fleets")
+    def fleets(tenant: str | None = None) -> dict[str, Any]:
+        """Every fleet (of ``tenant``): its keys, model and version counts."""
+        rows = [r for r in client.fleets() if tenant is None or r["tenant"] == tenant]
+        return {"items": [_fleet_row(r) for r in rows]}
+
+    @api.get("/fleets/{tenant}/{fleet}")
+    def fleet_detail(tenant: str, fleet: str) -> dict[str, Any]:
+        """One fleet: keys, counts, and how many models carry each alias."""
+        target = fleet_of(tenant, fleet)
+        return {
+            "tenant": tenant, "fleet": fleet, "path": target.path, "keys": list(target.keys),
+            "models": target.count(), "aliases": target.coverage(),
+        }  # fmt: skip
+
+    @api.get("/fleets/{tenant}/{fleet}/models")
+    def models(
+        tenant: str, fleet: str, where: Where = None, sort: Sort = None, limit: Limit = 50,
+        cursor: str | None = None, versions: Scope = "latest",
+    ) -> dict[str, Any]:  # fmt: skip
+        """A page of models (their latest version, or the alias a ``where`` term names)."""
+        page = fleet_of(tenant, fleet).search(where, sort=sort, limit=limit, cursor=cursor,
+                                              versions=versions)  # fmt: skip
+        return {"items": [v.to_dict() for v in page], "next_cursor": page.next_cursor}
+
+    @api.get("/fleets/{tenant}/{fleet}/count")
+    def count(tenant: str, fleet: str, where: Where = None, versions: Scope = "latest") -> Any:
+        """How many models match ``where``."""
+        return {"count": fleet_of(tenant, fleet).count(where, versions=versions)}
+
+    @api.get("/fleets/{tenant}/{fleet}/facets/{dim}")
+    def facets(
+        tenant: str, fleet: str, dim: str, where: Where = None, limit: Limit = 100,
+        versions: Scope = "latest",
+    ) -> dict[str, Any]:  # fmt: skip
+        """Models per value of key dimension ``dim``, largest first."""
+        counts = fleet_of(tenant, fleet).facets(dim, where, limit=limit, versions=versions)
+        return {"dim": dim, "items": [{"value": k, "count": v} for k, v in counts.items()]}
+
+    @api.get("/fleets/{tenant}/{fleet}/models/{model}")
+    def model(
+        tenant: str, fleet: str, model: str, alias: str | None = None,
+        version: Annotated[int | None, Query(ge=1)] = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The version a model resolves to (latest, ``alias`` or ``version``), and its lineage."""
+        target = fleet_of(tenant, fleet)
+        found = target.get(_key(target, model), alias=alias, version=version)
+        return {**found.to_dict(), "lineage": client.lineage(found)}
+
+    @api.get("/fleets/{tenant}/{fleet}/models/{model}/versions")
+    def model_versions(
+        tenant: str, fleet: str, model: str, limit: Limit = 50,
+        cursor: Annotated[int | None, Query(ge=1, description="next_cursor of a page")] = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """A page of one model's versions, newest first (keyset on the version number)."""
+        target = fleet_of(tenant, fleet)
+        rows = target.versions(_key(target, model), limit=limit + 1, before=cursor)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {"items": [v.to_dict() for v in rows],
+                "next_cursor": rows[-1].version if more and rows else None}  # fmt: skip
+
+    @api.get("/versions/{version_id}")
+    def version(version_id: int) -> dict[str, Any]:
+        """One version by id, with its lineage and baseline profile."""
+        found = client.get_version(version_id)
+        return {**found.to_dict(), "lineage": client.lineage(found),
+                "baseline": client.baseline(found)}  # fmt: skip
+
+    @api.post("/fleets/{tenant}/{fleet}/aliases/{alias}")
+    def move_alias(tenant: str, fleet: str, alias: str, body: AliasRequest) -> dict[str, Any]:
+        """Point ``alias`` at a version of every model ``where`` selects; ``dry_run`` previews.
+
+        The answer names the move; ``POST .../alias-moves/{id}/undo`` puts it back.
+        """
+        move = fleet_of(tenant, fleet).promote(alias, body.where, source=body.source,
+                                               dry_run=body.dry_run)  # fmt: skip
+        return _move(move)
+
+    @api.get("/fleets/{tenant}/{fleet}/alias-moves")
+    def alias_moves(tenant: str, fleet: str, limit: Limit = 50) -> dict[str, Any]:
+        """The fleet's alias moves, newest first, each undoable."""
+        return {"items": fleet_of(tenant, fleet).alias_moves(limit)}
+
+    @api.post("/fleets/{tenant}/{fleet}/alias-moves/{move_id}/undo")
+    def undo(tenant: str, fleet: str, move_id: int) -> dict[str, Any]:
+        """Put back every model a move changed, in one transaction."""
+        return _move(fleet_of(tenant, fleet).undo(move_id))
+
+    @api.get("/fleets/{tenant}/{fleet}/runs")
+    def runs(tenant: str, fleet: str, limit: Limit = 50) -> dict[str, Any]:
+        """The fleet's runs, newest first."""
+        return {"items": fleet_of(tenant, fleet).runs(limit)}
+
+    @api.get("/runs/{run_id}")
+    def run(run_id: int) -> dict[str, Any]:
+        """One run: status, counts, durations, per-key errors with tracebacks."""
+        return client.train_run(run_id).to_dict()
+
+    @api.get("/datasets")
+    def datasets(limit: Limit = 100) -> dict[str, Any]:
+        """Registered data snapshots, newest first."""
+        return {"items": [d.to_dict() for d in client.datasets.list(limit)]}
+
+    @api.get("/datasets/{dataset_id}")
+    def dataset(dataset_id: int, limit: Limit = 100) -> dict[str, Any]:
+        """One dataset and the versions trained on it."""
+        found = client.datasets.get(dataset_id)
+        return {**found.to_dict(), "models": client.datasets.models(found, limit)}
+
+    return api
+
+
+def _fleet_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tenant": row["tenant"], "fleet": row["name"], "path": f"{row['tenant']}/{row['name']}",
+        "keys": list(row["keys"] or []), "models": row["model_count"],
+        "versions": row["version_count"], "description": row["description"],
+    }  # fmt: skip
+
+
+def _move(move: AliasMove) -> dict[str, Any]:
+    return move.to_dict()
+
+
+def _key(fleet: Fleet, text: str) -> Any:
+    """``store=s012,sku=A77`` (or ``id:<model id>``) as the key the SDK takes."""
+    pairs = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise InvalidInput(
+                f"model {text!r} is not of the form " + ",".join(f"{k}=VALUE" for k in fleet.keys),
+                field="model",
+            )
+        pairs[name] = value
+    if set(pairs) != set(fleet.keys):
+        raise NotFound(f"fleet '{fleet.path}' is keyed by {list(fleet.keys)}, not {sorted(pairs)}")
+    return pairs
