@@ -12,6 +12,7 @@ import os
 import platform
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,58 @@ def loadavg() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
+
+
+class CpuWatch:
+    """How much CPU other processes used while a step ran (Linux; elsewhere ``None``).
+
+    On a shared machine a timing means little without it: ``others_cpus`` is the CPU time
+    the whole machine spent busy (``/proc/stat``) minus what this process and its
+    descendants spent (worker pools, Ray, MLflow's subprocess), over the wall time, in
+    CPUs; 1.0 means another process kept one core busy throughout.
+    """
+
+    def __enter__(self) -> CpuWatch:
+        self.others_cpus: float | None = None
+        self._start = (time.perf_counter(), _machine_busy(), _tree_cpu())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall0, busy0, ours0 = self._start
+        wall, busy, ours = time.perf_counter() - wall0, _machine_busy(), _tree_cpu()
+        if None not in (busy0, busy) and wall > 0:
+            self.others_cpus = max(0.0, ((busy - busy0) - (ours - ours0)) / wall)  # type: ignore[operator]
+
+
+def _machine_busy() -> float | None:
+    """Seconds of CPU the machine has spent busy since boot (every core together)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu() -> float:
+    """CPU seconds of this process, its reaped children, and every live descendant."""
+    t = os.times()
+    total = t.user + t.system + t.children_user + t.children_system
+    parents: dict[int, list[tuple[int, float]]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        rest = stat.rsplit(")", 1)[1].split()  # fields after the command name
+        ppid, cpu = int(rest[1]), sum(int(x) for x in rest[11:15]) / tick  # utime..cstime
+        parents.setdefault(ppid, []).append((int(entry.name), cpu))
+    todo = [os.getpid()]
+    while todo:
+        for pid, cpu in parents.get(todo.pop(), []):
+            total += cpu
+            todo.append(pid)
+    return total

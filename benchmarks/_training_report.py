@@ -24,8 +24,8 @@ from _training_results import (
     TrainingResults,
 )
 
-COLUMNS = ("part", "what", "models", "workers", "seconds", "ms/model", "compared",
-           "target", "met")  # fmt: skip
+COLUMNS = ("part", "what", "models", "workers", "seconds", "others' CPUs", "ms/model",
+           "compared", "target", "met")  # fmt: skip
 PARTS = {
     "realistic": "realistic (LightGBM, 100 trees, 730 daily rows a key)",
     "stress": "stress (LinearRegression, 50 rows a key)",
@@ -70,6 +70,11 @@ def _compare(results: TrainingResults, s: Step, markup: bool) -> tuple[str, str,
     return "-", "-", "-"
 
 
+def _run(run: list[float | None]) -> str:
+    seconds, others = run
+    return ("failed" if seconds is None else f"{seconds:.2f}") + f" ({_num(others, 2)})"
+
+
 def rows(results: TrainingResults, markup: bool) -> list[list[str]]:
     out = []
     previous = None
@@ -78,7 +83,7 @@ def rows(results: TrainingResults, markup: bool) -> list[list[str]]:
         previous = s.part
         label = s.label if markup else s.label.replace("[dim]", "").replace("[/]", "")
         if not s.ran:
-            out.append([part, label, f"{s.models:,}", str(s.workers), "-", "-",
+            out.append([part, label, f"{s.models:,}", str(s.workers), "-", "-", "-",
                         s.skipped or "not run", "-", "-"])  # fmt: skip
             continue
         seconds = _num(s.seconds, 2 if s.seconds < 10 else 1)
@@ -86,7 +91,8 @@ def rows(results: TrainingResults, markup: bool) -> list[list[str]]:
             full = s.detail.get("extrapolated_seconds")
             seconds += f" (~{full:,.0f} for {s.detail['keys']:,})" if full else ""
         out.append([part, label, f"{s.models:,}", str(s.workers), seconds,
-                    _num(s.per_model_ms, 2), *_compare(results, s, markup)])  # fmt: skip
+                    _num(s.detail.get("others_cpus"), 2), _num(s.per_model_ms, 2),
+                    *_compare(results, s, markup)])  # fmt: skip
     return out
 
 
@@ -143,13 +149,16 @@ def notes(results: TrainingResults) -> list[str]:
         + f"; load average {m['loadavg_start']} -> {m.get('loadavg_end')}; "
         f"whole run {results.wall_seconds / 60:.1f} min",
     ]  # fmt: skip
+    lines.append(
+        "others' CPUs: the CPU time other processes on the machine used while the step ran, "
+        "over its wall time (1.00 = one core kept busy by someone else throughout)."
+    )
     repeated = [s for s in results.steps if len(s.detail.get("runs", [])) > 1]
     if repeated:
         lines.append(
             "Each timed step ran several times (--repeat); the table shows the fastest. All "
-            "runs, in seconds: "
-            + "; ".join(s.id + " " + ", ".join("failed" if t is None else f"{t:.2f}"
-                                               for t in s.detail["runs"])
+            "runs, seconds (others' CPUs): "
+            + "; ".join(s.id + " " + ", ".join(_run(r) for r in s.detail["runs"])
                         for s in repeated) + "."
         )  # fmt: skip
     ml = results.mlflow

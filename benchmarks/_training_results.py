@@ -52,8 +52,9 @@ class TrainingResults:
 
     def record(self, trial: Step) -> None:
         """Add one measurement. With ``--repeat``, a step keeps its fastest run; every run's
-        seconds (None for a failed one) stay in ``detail["runs"]``, in the order measured."""
-        runs = [trial.seconds if trial.ran else None]
+        seconds (None for a failed one) and the CPUs other processes used meanwhile stay
+        in ``detail["runs"]`` as ``[seconds, others_cpus]``, in the order measured."""
+        runs = [[trial.seconds if trial.ran else None, trial.detail.get("others_cpus")]]
         for i, known in enumerate(self.steps):
             if known.id == trial.id:
                 runs = known.detail.get("runs", []) + runs

@@ -43,6 +43,7 @@ from rich.progress import (
 )
 
 from _fleet import open_store
+from _machine import CpuWatch
 from _report import console
 from _training_results import Step
 from _workloads import KEYS, fit_and_dump, split
@@ -75,9 +76,11 @@ def fresh(path: Path) -> Path:
 
 def guarded(step: Step, measure: Callable[..., None], *args: Any, **kwargs: Any) -> Step:
     """``measure(step, *args, **kwargs)``, which fills ``step``; a failure is recorded in
-    the row, not raised. Returns ``step``."""
+    the row, not raised. Returns ``step``, with the CPUs other processes used meanwhile."""
     try:
-        measure(step, *args, **kwargs)
+        with CpuWatch() as watch:
+            measure(step, *args, **kwargs)
+        step.detail["others_cpus"] = watch.others_cpus
     except KeyboardInterrupt:
         raise
     except Exception as exc:

@@ -43,7 +43,7 @@ os.environ.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from _machine import loadavg, machine_info, package_versions, shoal_commit
+from _machine import CpuWatch, loadavg, machine_info, package_versions, shoal_commit
 from _mlflow_side import MLFLOW_VENV, mlflow_python, run_in_venv
 from _report import console
 from _training_report import print_report, save
@@ -231,7 +231,7 @@ def stress(args: argparse.Namespace, workdir: Path, results: TrainingResults) ->
     else:
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=console, transient=True)  # fmt: skip
-        with progress:
+        with progress, CpuWatch() as watch:
             found, error = run_in_venv(
                 python, MLFLOW_SCRIPT, ["--keys", str(n), "--sample", str(sample)],
                 workdir / "mlflow", progress, f"MLflow: log and register {sample:,} models",
@@ -244,6 +244,7 @@ def stress(args: argparse.Namespace, workdir: Path, results: TrainingResults) ->
             results.mlflow = found
             ml.seconds = found["seconds"]
             ml.detail["extrapolated_seconds"] = found["per_model_s"] * n
+            ml.detail["others_cpus"] = watch.others_cpus
     results.record(ml)
 
 
