@@ -5,12 +5,19 @@ loading), with every figure recomputed here rather than trusted from the builder
 from __future__ import annotations
 
 import io
+import os
 import pickle
+import re
 import shlex
+import signal
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,19 +28,23 @@ from sklearn.pipeline import Pipeline
 from typer.testing import CliRunner
 
 import shoal
+from shoal.cli import demo as cli_demo
 from shoal.cli.demo import demo_command
 from shoal.data import fingerprint, slice_fingerprints
 from shoal.demo import DemoResult, WorldSpec, build_demo, features, make_world
 from shoal.demo.apparel import FLEET as APPAREL
 from shoal.demo.apparel import fit_category
 from shoal.demo.customers import FEATURES
-from shoal.demo.forecast import PromoRidge, SeasonalNaive, design, fit_ridge
+from shoal.demo.forecast import DOW, PromoRidge, SeasonalNaive, design, fit_ridge
 from shoal.demo.grocer import FLEET as DEMAND
 from shoal.demo.grocer import PROMOTE_WHERE, key_tags, pilot_stores, split
 from shoal.demo.progress import ConsoleReporter
-from shoal.demo.summary import collect, python_snippet, render
+from shoal.demo.server import DemoServer
+from shoal.demo.summary import collect, curl_command, python_snippet, render
+from shoal.demo.traffic import DRIFT_SALES, PREDICT, drifted_stores, replay_week, week_of_sales
 from shoal.errors import InvalidInput
 from shoal.flavors import get_flavor
+from shoal.serve import create_app
 
 QUICK = WorldSpec.quick()
 KEYS = QUICK.stores * QUICK.skus
@@ -321,17 +332,46 @@ def test_cli_quick_demo_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     app = typer.Typer()
     app.command()(demo_command)
     runner = CliRunner()
-    first = runner.invoke(app, ["--quick"])
+    first = runner.invoke(app, ["--quick", "--no-serve"])
     assert first.exit_code == 0, first.output
     assert f"grocer/demand: run 1 trained {KEYS} seasonal-naive baselines" in first.output
     assert f"run 2 trained {PILOT} promo-aware ridge candidates" in first.output
     assert f"evaluated production on {KEYS} keys" in first.output
     assert "Try next" in first.output and "shoal lineage" in first.output
     promoted = next(line for line in first.output.splitlines() if line.startswith("Promoted"))
-    second = runner.invoke(app, ["--quick"])
+    # The replay's summary: what was sent and measured, the drift, the logs, a curl.
+    lines = first.stdout.splitlines()
+    sent = next(line for line in lines if "requests sent" in line)
+    assert f"{KEYS * 7:,} rows predicted ({KEYS} keys x 7 days)" in sent
+    assert re.search(r"^  7 requests sent, .*p50 \d+ ms, p99 \d+ ms", sent)
+    assert f"  {KEYS * 7:,} actuals sent as feedback" in first.stdout
+    drifted = ", ".join(drifted_stores(make_world(QUICK)))
+    assert f"Drift injected into {drifted}:" in first.stdout
+    logs = tmp_path / "home" / "logs"
+    for kind in ("predictions", "feedback"):
+        folder = logs / kind / "tenant=grocer" / "fleet=demand"
+        assert f"  {kind:<12} {folder}" in lines and list(folder.rglob("*.parquet"))
+    assert "(stopped with the demo: 'shoal serve --port " in first.stdout
+    assert any(line.startswith("  curl -s http://127.0.0.1:") for line in lines)
+    assert "Ctrl-C" not in first.output
+
+    # Again, as on a terminal: found built, replayed again, served until SIGTERM (Ctrl-C).
+    monkeypatch.setattr(cli_demo, "_interactive", lambda: True)
+    port = _free_port()
+    before = signal.getsignal(signal.SIGTERM)
+    answered: list[int] = []
+    done = threading.Event()
+    watcher = threading.Thread(target=_ask_then_stop, args=(port, before, answered, done))
+    watcher.start()
+    second = runner.invoke(app, ["--quick", "--port", str(port)])
+    done.set()
+    watcher.join()
     assert second.exit_code == 0, second.output
     assert "already built" in second.output and "trained" not in second.output
     assert promoted in second.output.splitlines()
+    assert f"serving on http://127.0.0.1:{port} — Ctrl-C to stop" in second.output
+    assert answered == [200] and "stopped with the demo" not in second.output
+    assert len(_logged(logs, "predictions")) == len(_logged(logs, "feedback")) == 2 * KEYS * 7
     client = shoal.connect()
     try:
         fleets = {f"{f['tenant']}/{f['name']}": f for f in client.fleets()}
@@ -341,6 +381,22 @@ def test_cli_quick_demo_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         assert Path(client.store_url.removeprefix("sqlite:///")).is_relative_to(tmp_path)
     finally:
         client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ask_then_stop(port: int, before: object, answered: list[int], done: threading.Event) -> None:
+    """Once the demo waits for Ctrl-C (its SIGTERM handler is set), ask it, then stop it."""
+    while signal.getsignal(signal.SIGTERM) == before:
+        if done.wait(0.05):
+            return  # the demo returned without serving: the test fails on its assertions
+    with httpx.Client(timeout=10) as http:
+        answered.append(http.get(f"http://127.0.0.1:{port}/healthz").status_code)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def test_cli_sizes_and_store_options(tmp_path: Path) -> None:
@@ -386,3 +442,150 @@ def test_holdout_frame_has_what_every_model_reads(built) -> None:
         inputs = {i["name"] for i in v.signature["inputs"]}
         assert inputs <= set(holdout.columns)
     assert isinstance(holdout, pd.DataFrame) and holdout["sales"].dtype.kind == "i"
+
+
+# ---------------------------------------------------------------- the replayed week
+
+
+def _logged(root: Path, kind: str) -> pd.DataFrame:
+    """Every row of one log; file by file, since files need not share their columns."""
+    files = sorted((root / kind).rglob("*.parquet"))
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def replayed(built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    """The week replayed through a real server on the built store; the printed curl, sent."""
+    client, result = built
+    logs = tmp_path_factory.mktemp("logs")
+    app = create_app(client, logs_url=str(logs))
+    with DemoServer(app, port=0) as server:
+        replay = replay_week(client, result.world, server.url, logs=app.state.logs)
+        body = shlex.split(curl_command(replay))[-1]
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            answer = http.post(PREDICT, content=body, headers={"content-type": "application/json"})
+    yield replay, logs, answer
+
+
+def test_replay_predicts_every_key_once_a_day_at_production(built, replayed) -> None:
+    client, result = built
+    replay, logs, _ = replayed
+    days = [f"{d:%Y-%m-%d}" for d in QUICK.dates[QUICK.train_days : QUICK.train_days + 7]]
+    assert replay.days == days and replay.keys == KEYS
+    table = _logged(logs, "predictions")
+    table["day"] = table["request_id"].map(replay.request_days)
+    table = table[table["day"].notna()]  # not the printed curl's request, sent afterwards
+    assert len(table) == replay.rows == KEYS * 7
+    assert not table.duplicated(["key.store", "key.sku", "day"]).any()
+    assert sorted(set(table["day"])) == days
+    for request_id, day in replay.request_days.items():  # the id names the day it stands for
+        assert request_id.startswith(f"demo-{replay.replay_id}-{day}-")
+    sizes = table.groupby("request_id").agg(rows=("row", "size"), keys=("key.sku", "nunique"))
+    assert (sizes["rows"] <= 500).all() and (sizes["keys"] > 1).all()
+    assert replay.requests == len(sizes) and 0 < replay.percentile(50) <= replay.percentile(99)
+    production = {(v.key["store"], v.key["sku"]): v
+                  for v in client.fleet(DEMAND).iter_search("alias = 'production'")}  # fmt: skip
+    expected = [production[k].id for k in zip(table["key.store"], table["key.sku"], strict=True)]
+    assert table["version_id"].tolist() == expected
+    promoted = {k for k, v in production.items() if v.run_id == result.candidate.run_id}
+    by_candidate = table[table["version"] == 2]
+    assert set(zip(by_candidate["key.store"], by_candidate["key.sku"], strict=True)) == promoted
+    # Each key's rows carry what its production version reads, and it answered with them.
+    store, sku = sorted(promoted)[0]
+    rows = table[(table["key.store"] == store) & (table["key.sku"] == sku)].sort_values("day")
+    model = client.load_model(DEMAND, {"store": store, "sku": sku}, alias="production")
+    X = rows[[f"feature.{n}" for n in model.coef]].set_axis(list(model.coef), axis=1)
+    assert get_flavor("linear").predict(model, X).tolist() == pytest.approx(
+        rows["prediction"].tolist()
+    )
+
+
+def test_replay_sends_the_actuals_as_feedback(built, replayed) -> None:
+    _, result = built
+    replay, logs, _ = replayed
+    predictions, feedback = _logged(logs, "predictions"), _logged(logs, "feedback")
+    assert len(feedback) == replay.actuals == KEYS * 7
+    both = predictions.merge(feedback, on=["request_id", "row"], suffixes=("", "_truth"))
+    assert len(both) == KEYS * 7
+    assert (both["key.store"] == both["key.store_truth"]).all()
+    assert (both["key.sku"] == both["key.sku_truth"]).all()
+    day = both["request_id"].map(replay.request_days)
+    assert (pd.to_datetime(both["for_time"]).dt.strftime("%Y-%m-%d") == day).all()
+    week = week_of_sales(result.world, replay.drifted)
+    week["day"] = week["date"].dt.strftime("%Y-%m-%d")
+    both["day"] = day
+    truth = both.merge(week, left_on=["key.store", "key.sku", "day"],
+                       right_on=["store", "sku", "day"])  # fmt: skip
+    assert len(truth) == KEYS * 7 and (truth["actual"] == truth["sales"]).all()
+
+
+def test_replay_drifts_a_few_stores_apart_from_the_others(built, replayed) -> None:
+    _, result = built
+    replay, logs, _ = replayed
+    assert replay.drifted == drifted_stores(result.world) == drifted_stores(make_world(QUICK))
+    hit_by_competitor = result.world.stores.loc[result.world.stores["competitor_from"].notna()]
+    assert not set(replay.drifted) & set(hit_by_competitor["store"])
+    both = _logged(logs, "predictions").merge(_logged(logs, "feedback"), on=["request_id", "row"])
+    both["date"] = pd.to_datetime(both["request_id"].map(replay.request_days))
+    sales = result.world.sales.rename(columns={"store": "key.store_x", "sku": "key.sku_x"})
+    both = both.merge(sales, on=["key.store_x", "key.sku_x", "date"])
+    assert len(both) == KEYS * 7
+    hit = both["key.store_x"].isin(replay.drifted).to_numpy()
+    assert hit.any() and not hit.all()
+    # The features the models read: a promotion every day in the drifted stores only.
+    promo = both["feature.promo"]
+    assert promo[hit].notna().any() and (promo[hit].dropna() == 1.0).all()
+    assert promo[~hit].dropna().mean() < 0.3
+    assert (
+        both.loc[~hit, "feature.promo"].dropna()
+        == both.loc[~hit, "promo"][both.loc[~hit, "feature.promo"].notna()].astype(float)
+    ).all()
+    # The actuals: twice what the world sold there, as sold everywhere else.
+    assert (both.loc[hit, "actual"] == np.rint(both.loc[hit, "sales"] * DRIFT_SALES)).all()
+    assert (both.loc[~hit, "actual"] == both.loc[~hit, "sales"]).all()
+    ratio = both["actual"] / both["prediction"].clip(lower=1.0)
+    assert ratio[hit].median() > 1.5 * ratio[~hit].median()
+
+
+def test_the_printed_curl_is_answered(replayed) -> None:
+    replay, _, answer = replayed
+    assert answer.status_code == 200, answer.text
+    keys = [a["key"] for a in answer.json()["predictions"]]
+    assert keys == [{"store": r["store"], "sku": r["sku"]} for r in replay.example]
+    assert len(replay.example) == 2 and len({frozenset(r) for r in replay.example}) == 2
+
+
+def test_a_taken_port_moves_the_server_and_sigterm_stops_it_with_its_logs(built, tmp_path):
+    client, _ = built
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = create_app(client, logs_url=str(tmp_path / "logs"), log_flush_seconds=3600)
+        server = DemoServer(app, port=port)
+        assert server.moved and server.port != port
+        server.start()
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        row = {"store": "s002", "sku": make_world(QUICK).skus["sku"].iloc[0]}
+        row.update(features([QUICK.dates[-1]], origin=QUICK.start)[list(DOW)].iloc[0].to_dict())
+        reply = http.post(PREDICT, json={"rows": [row]}, headers={"X-Request-ID": "r-1"})
+        assert reply.status_code == 200, reply.text
+    before = signal.getsignal(signal.SIGTERM)
+    killer = threading.Thread(target=_sigterm_once_handled, args=(before, server))
+    killer.start()
+    server.wait()  # returns on SIGTERM (or Ctrl-C), after a graceful stop
+    killer.join()
+    assert not server._thread.is_alive() and signal.getsignal(signal.SIGTERM) == before
+    # Nothing was due by time or size: the graceful stop wrote the log.
+    assert _logged(tmp_path / "logs", "predictions")["request_id"].tolist() == ["r-1"]
+
+
+def _sigterm_once_handled(before: object, server: DemoServer) -> None:
+    """SIGTERM this process once ``server.wait`` handles it (never while it would kill)."""
+    deadline = time.monotonic() + 10
+    while signal.getsignal(signal.SIGTERM) == before:
+        if time.monotonic() > deadline:
+            server._server.should_exit = True  # let the test fail on its assertion instead
+            return
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGTERM)

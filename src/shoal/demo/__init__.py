@@ -6,6 +6,8 @@
   ``fleet.train`` (lineage recorded by it), evaluates the grocer's candidates against
   production on a holdout and promotes the winners.
 - :func:`features` makes the inputs the grocer's demand models predict from.
+- :func:`shoal.demo.traffic.replay_week` replays a week of the grocer's traffic, with
+  drift and ground truth, through a running prediction server.
 
 >>> from shoal.demo import WorldSpec, build_demo                     # doctest: +SKIP
 >>> result = build_demo(shoal.connect(), WorldSpec.quick())          # doctest: +SKIP

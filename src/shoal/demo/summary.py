@@ -1,13 +1,16 @@
 """What the demo prints: the fleets it built, where they are weak, and what to try next.
 
-Every figure is read back through the SDK (counts, facets, sorted searches, alias
+The fleets' figures are read back through the SDK (counts, facets, sorted searches, alias
 coverage) rather than from the builder's own variables, so the summary shows what the
 store holds, is the same on a second run that finds the demo already built, and doubles
-as a first example of each query.
+as a first example of each query. The traffic section reports the replay as its client
+measured it (:mod:`shoal.demo.traffic`).
 """
 
 from __future__ import annotations
 
+import json
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +19,14 @@ from rich import box
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from shoal import config
 from shoal.demo.apparel import FLEET as APPAREL
 from shoal.demo.build import DemoResult
 from shoal.demo.grocer import FLEET as DEMAND
 from shoal.demo.grocer import PROMOTE_WHERE
+from shoal.demo.traffic import DRIFT_SALES, PREDICT, Replay
 from shoal.sdk.client import Client
 from shoal.sdk.results import Dataset, ModelVersion
 
@@ -277,3 +282,41 @@ def _promotion(summary: Summary) -> str:
         key = ", ".join(f"{k}={v}" for k, v in change["key"].items())
         lines.append(f"  {key}: v{change['from']} -> v{change['to']}")
     return "\n".join(lines) + "\n"
+
+
+def render_traffic(
+    replay: Replay, console: Console, *, shoal: str = "shoal", serving: bool = False
+) -> None:
+    """Print what the replay sent and measured, where the logs are, and a curl to try.
+
+    ``serving`` says whether the server keeps running after this; when it does not, the
+    curl is preceded by the command that starts one on the same port.
+    """
+    days = f"{replay.days[0]} to {replay.days[-1]}" if replay.days else "no days"
+    port = replay.url.rsplit(":", 1)[-1]
+    heading = f": one week ({days}) replayed through {replay.url} in {replay.seconds:.1f} s"
+    console.print(Text.assemble("\n", ("Traffic", "bold"), heading), soft_wrap=True)
+    lines = [
+        f"  {replay.requests:,} requests sent, {replay.rows:,} rows predicted ({replay.keys:,} "
+        f"keys x {len(replay.days)} days); latency p50 {replay.percentile(50):.0f} ms, "
+        f"p99 {replay.percentile(99):.0f} ms (client side)",
+        f"  {replay.actuals:,} actuals sent as feedback, by request id and row, and by key and day",
+        f"  Drift injected into {', '.join(replay.drifted)}: a promotion on every SKU every "
+        f"day, and {DRIFT_SALES:g}x their usual sales",
+        f"  Request ids demo-{replay.replay_id}-<day>-<n> name the day each request stands for.",
+        "Logs (Parquet, one folder per day written):",
+        *[f"  {kind:<12} {where}" for kind, where in replay.logs.items()],
+    ]
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
+    hint = "" if serving else f" (stopped with the demo: '{shoal} serve --port {port}' starts it)"
+    console.print(Text.assemble("\n", ("Try the server", "bold"), hint), soft_wrap=True)
+    console.print(f"  {curl_command(replay)}", soft_wrap=True, highlight=False, markup=False)
+
+
+def curl_command(replay: Replay) -> str:
+    """A curl that asks the demo's server for two of the replayed rows' forecasts."""
+    body = json.dumps({"rows": replay.example}, separators=(",", ":"))
+    return (
+        f"curl -s {replay.url}{PREDICT} -H 'content-type: application/json' -d {shlex.quote(body)}"
+    )
