@@ -434,3 +434,22 @@ def test_review_edge_cases_behave(client: shoal.Client) -> None:
     bad[0]["params"] = {"layers": [float("nan")]}
     with pytest.raises(shoal.InvalidInput, match=r"versions\[0\].*JSON"):
         fleet.register(bad)
+
+
+def test_metric_histogram_counts_the_latest_values_in_equal_bins(client: shoal.Client) -> None:
+    fleet = client.fleet("grocer/hist", keys=["store"])
+    fleet.register(
+        {"key": {"store": f"s{i:03d}"}, "model": LinearModel(0.0, {}),
+         "metrics": {"mape": i / 10}}
+        for i in range(100)
+    )  # fmt: skip
+    fleet.register([{"key": {"store": "s000"}, "model": LinearModel(0.0, {}),
+                     "metrics": {"mape": 50.0}}])  # a newer version replaces its 0.0  # fmt: skip
+    hist = fleet.metric_histogram("mape", bins=10)
+    assert hist["count"] == 100 and sum(hist["counts"]) == 100
+    assert hist["edges"][0] == pytest.approx(0.1) and hist["edges"][-1] == pytest.approx(50.0)
+    assert hist["counts"][:2] == [50, 49] and hist["counts"][-1] == 1  # 0.1-5.0, 5.1-9.9, 50
+    assert fleet.metric_histogram("nope") == {"name": "nope", "edges": [], "counts": [],
+                                              "count": 0}  # fmt: skip
+    with pytest.raises(shoal.InvalidInput, match="bins"):
+        fleet.metric_histogram("mape", bins=0)

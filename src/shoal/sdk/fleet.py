@@ -189,6 +189,16 @@ class Fleet:
         with self._client._store.read() as conn:
             return aliases.list_moves(conn, self.ref, limit)
 
+    def metric_histogram(self, name: str, *, bins: int = 20) -> dict[str, Any]:
+        """How a metric spreads over the fleet's latest versions: ``edges`` and ``counts``
+        of ``bins`` equal-width bins, counted in the store (no rows leave it)."""
+        from shoal.store.distributions import metric_histogram
+
+        if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 200:
+            raise InvalidInput(f"bins must be an int from 1 to 200, got {bins!r}", field="bins")
+        with self._client._store.read() as conn:
+            return metric_histogram(conn, self.ref, name, bins=bins)
+
     def coverage(self) -> dict[str, int]:
         """How many models carry each alias."""
         from shoal.store import aliases

@@ -101,7 +101,7 @@ def api_router(client: Client) -> APIRouter:
     ) -> dict[str, Any]:  # fmt: skip
         """The version a model resolves to (latest, ``alias`` or ``version``), and its lineage."""
         target = fleet_of(tenant, fleet)
-        found = target.get(_key(target, model), alias=alias, version=version)
+        found = target.get(parse_model(target, model), alias=alias, version=version)
         return {**found.to_dict(), "lineage": client.lineage(found)}
 
     @api.get("/fleets/{tenant}/{fleet}/models/{model}/versions")
@@ -111,7 +111,7 @@ def api_router(client: Client) -> APIRouter:
     ) -> dict[str, Any]:  # fmt: skip
         """A page of one model's versions, newest first (keyset on the version number)."""
         target = fleet_of(tenant, fleet)
-        rows = target.versions(_key(target, model), limit=limit + 1, before=cursor)
+        rows = target.versions(parse_model(target, model), limit=limit + 1, before=cursor)
         more = len(rows) > limit
         rows = rows[:limit]
         return {"items": [v.to_dict() for v in rows],
@@ -180,7 +180,7 @@ def _move(move: AliasMove) -> dict[str, Any]:
     return move.to_dict()
 
 
-def _key(fleet: Fleet, text: str) -> Any:
+def parse_model(fleet: Fleet, text: str) -> Any:
     """``store=s012,sku=A77`` (or ``id:<model id>``) as the key the SDK takes."""
     pairs = {}
     for part in text.split(","):

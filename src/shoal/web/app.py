@@ -1,4 +1,4 @@
-"""The web app: the REST API now, the server-rendered pages on the same queries next.
+"""The web app: the REST API under ``/api/v1`` and the pages, on the same SDK queries.
 
 ``/api/v1/openapi.json`` describes the API. FastAPI's interactive docs are off: they load
 their JavaScript from a CDN, and Shoal works offline.
@@ -6,11 +6,15 @@ their JavaScript from a CDN, and Shoal works offline.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 
-from shoal.http import BodyLimit, install_error_handlers
+from shoal.errors import ShoalError
+from shoal.http import BodyLimit, install_error_handlers, status_of
 from shoal.sdk.client import Client
 from shoal.web.api import api_router
+from shoal.web.pages import page_router, templates
 
 
 def create_web_app(client: Client, *, max_body_bytes: int = 1 * 2**20) -> FastAPI:
@@ -24,5 +28,26 @@ def create_web_app(client: Client, *, max_body_bytes: int = 1 * 2**20) -> FastAP
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     install_error_handlers(app)
+    json_errors = dict(app.exception_handlers)
+
+    async def page_or_json(request: Request, exc: Exception) -> Response:
+        """JSON under /api/, an error page everywhere else: people read pages."""
+        if request.url.path.startswith("/api/"):
+            return await json_errors[type(exc) if type(exc) in json_errors else ShoalError](
+                request, exc
+            )
+        if isinstance(exc, ShoalError):
+            status, message = status_of(exc), str(exc)
+        else:
+            status, message = 422, "; ".join(str(e.get("msg")) for e in exc.errors())  # type: ignore[attr-defined]
+        title = {404: "Not found", 422: "That request cannot be answered"}.get(status, "Error")
+        return templates.TemplateResponse(
+            request, "error.html", {"status": status, "title": title, "message": message},
+            status_code=status,
+        )  # fmt: skip
+
+    app.add_exception_handler(ShoalError, page_or_json)
+    app.add_exception_handler(RequestValidationError, page_or_json)
     app.include_router(api_router(client))
+    app.include_router(page_router(client))
     return app

@@ -1,0 +1,159 @@
+"""The pages: rendered on the server (Jinja2) by the same app, on the same SDK queries.
+
+URLs mirror the API and can be shared and guessed: ``/``, ``/fleets/{tenant}/{fleet}`` (the
+filter and sort in the query string), ``/fleets/{tenant}/{fleet}/models/{model}``,
+``/runs/{run}``, ``/alerts``. Every table holds one page (50 rows at most) and pages with
+keyset cursors, so a fleet of a million models renders as fast as one of ten. Charts use
+plotly's JavaScript served from the installed Python package: no CDN, fully offline.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from shoal.errors import InvalidInput
+from shoal.sdk.client import Client
+from shoal.sdk.fleet import Fleet
+from shoal.web.api import parse_model
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+PAGE_ROWS = 50
+"""Rows per table: a screenful."""
+FACET_VALUES = 10
+
+
+def plotly_js() -> Path:
+    """plotly.min.js as the plotly package installs it (no CDN)."""
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def page_router(client: Client) -> APIRouter:
+    pages = APIRouter(include_in_schema=False)
+
+    def render(request: Request, name: str, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, context)
+
+    @pages.get("/static/plotly.min.js")
+    def plotly_script() -> FileResponse:
+        return FileResponse(plotly_js(), media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=86400"})  # fmt: skip
+
+    @pages.get("/static/shoal.css")
+    def stylesheet() -> FileResponse:
+        return FileResponse(HERE / "static" / "shoal.css", media_type="text/css")
+
+    @pages.get("/", response_class=HTMLResponse)
+    def home(request: Request) -> HTMLResponse:
+        tenants: dict[str, dict[str, Any]] = {}
+        for row in client.fleets():
+            entry = tenants.setdefault(row["tenant"], {"tenant": row["tenant"], "fleets": [],
+                                                       "models": 0})  # fmt: skip
+            entry["fleets"].append({
+                "tenant": row["tenant"], "fleet": row["name"], "keys": list(row["keys"] or []),
+                "models": row["model_count"], "versions": row["version_count"],
+                "description": row["description"],
+            })  # fmt: skip
+            entry["models"] += int(row["model_count"] or 0)
+        return render(request, "home.html", tenants=list(tenants.values()))
+
+    @pages.get("/fleets/{tenant}/{fleet}", response_class=HTMLResponse)
+    def fleet_page(
+        request: Request, tenant: str, fleet: str, where: str | None = None,
+        sort: str | None = None, cursor: str | None = None, metric: str | None = None,
+    ) -> HTMLResponse:  # fmt: skip
+        target = client.fleet(f"{tenant}/{fleet}")
+        where = (where or "").strip() or None
+        sort = (sort or "").strip() or None
+        error, rows, next_cursor, matching = None, [], None, 0
+        try:
+            page = target.search(where, sort=sort, limit=PAGE_ROWS, cursor=cursor or None)
+            rows, next_cursor = list(page), page.next_cursor
+            matching = target.count(where)
+            facets = {dim: _facet(target, dim, where) for dim in target.keys}
+        except InvalidInput as exc:  # a typo in the filter: say so on the page, keep it
+            error = f"{exc.field or 'filter'}: {exc}"
+            facets = {dim: _facet(target, dim, None) for dim in target.keys}
+        metric_names = sorted({name for row in rows for name in row.metrics})[:8]
+        name = metric or (metric_names[0] if metric_names else None)
+        histogram = target.metric_histogram(name) if name else {"counts": []}
+        edges = histogram.get("edges") or []
+        centers = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
+        return render(
+            request, "fleet.html", fleet=_fleet(target), total=target.count(),
+            matching=matching, coverage=target.coverage(), facets=facets, where=where,
+            sort=sort, cursor=cursor, next_cursor=next_cursor, error=error,
+            rows=[_row(target, r) for r in rows], metric_names=metric_names,
+            histogram=histogram, histogram_x=centers,
+        )  # fmt: skip
+
+    @pages.post("/fleets/{tenant}/{fleet}/aliases", response_class=HTMLResponse)
+    def move_alias(
+        request: Request, tenant: str, fleet: str, alias: str = Form(...),
+        where: str = Form(""), source: str = Form(""), action: str = Form("preview"),
+    ) -> HTMLResponse:  # fmt: skip
+        target = client.fleet(f"{tenant}/{fleet}")
+        move = target.promote(alias.strip(), where.strip() or None,
+                              source=source.strip() or None,
+                              dry_run=action != "apply")  # fmt: skip
+        return render(request, "move.html", fleet=_fleet(target), move=move, where=where,
+                      source=source)  # fmt: skip
+
+    @pages.post("/fleets/{tenant}/{fleet}/alias-moves/{move_id}/undo")
+    def undo(tenant: str, fleet: str, move_id: int) -> RedirectResponse:
+        client.fleet(f"{tenant}/{fleet}").undo(move_id)
+        return RedirectResponse(f"/fleets/{tenant}/{fleet}", status_code=303)
+
+    @pages.get("/fleets/{tenant}/{fleet}/models/{model}", response_class=HTMLResponse)
+    def model_page(
+        request: Request, tenant: str, fleet: str, model: str, alias: str | None = None,
+        version: int | None = None, before: int | None = None,
+    ) -> HTMLResponse:  # fmt: skip
+        target = client.fleet(f"{tenant}/{fleet}")
+        key = parse_model(target, model)
+        current = target.get(key, alias=alias, version=version)
+        versions = target.versions(key, limit=PAGE_ROWS + 1, before=before)
+        more = len(versions) > PAGE_ROWS
+        versions = versions[:PAGE_ROWS]
+        metric_names = sorted({n for v in versions for n in v.metrics})[:8]
+        return render(
+            request, "model.html", fleet=_fleet(target), current=current, shown_alias=alias,
+            key_text=", ".join(f"{k}={v}" for k, v in current.key.items()),
+            lineage=client.lineage(current), versions=versions, metric_names=metric_names,
+            before=before, next_before=versions[-1].version if more and versions else None,
+        )  # fmt: skip
+
+    @pages.get("/runs/{run_id}", response_class=HTMLResponse)
+    def run_page(request: Request, run_id: int) -> HTMLResponse:
+        return render(request, "run.html", run=client.train_run(run_id))
+
+    @pages.get("/alerts", response_class=HTMLResponse)
+    def alerts(request: Request) -> HTMLResponse:
+        return render(request, "alerts.html")
+
+    return pages
+
+
+def _fleet(fleet: Fleet) -> dict[str, Any]:
+    tenant, name = fleet.path.split("/", 1)
+    return {"tenant": tenant, "fleet": name, "path": fleet.path, "keys": list(fleet.keys)}
+
+
+def _row(fleet: Fleet, version: Any) -> dict[str, Any]:
+    model = ",".join(f"{k}={version.key[k]}" for k in fleet.keys)
+    return {"key": version.key, "version": version.version, "aliases": version.aliases,
+            "metrics": version.metrics,
+            "url": f"/fleets/{fleet.path}/models/{model}"}  # fmt: skip
+
+
+def _facet(fleet: Fleet, dim: str, where: str | None) -> list[dict[str, Any]]:
+    counts = fleet.facets(dim, where, limit=FACET_VALUES)
+    return [{"value": value, "count": count} for value, count in counts.items()]

@@ -1,0 +1,144 @@
+"""The pages in a real browser: Debian's chromium driven by playwright, against a real server.
+
+Home -> fleet -> filter -> model -> lineage -> run, and a bulk alias move with preview and
+undo. Screenshots of every step are kept under ``test-artifacts/screens/<test>/``; the browser's
+console must stay free of errors (a missing script, a failed request, a JavaScript error).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from sklearn.linear_model import LinearRegression
+
+import shoal
+from shoal.flavors.linear import LinearModel
+from shoal.web import create_web_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin"),
+]
+sync_api = pytest.importorskip("playwright.sync_api")
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_serve import Server  # noqa: E402
+
+
+def fit(frame: pd.DataFrame) -> Any:
+    return LinearRegression().fit(frame[["price"]], frame["units"])
+
+
+@pytest.fixture
+def site(tmp_path) -> Iterator[str]:
+    client = shoal.connect(f"sqlite:///{tmp_path / 'shoal.db'}", str(tmp_path / "artifacts"))
+    demand = client.fleet("grocer/demand", keys=["store", "sku"],
+                          description="Daily unit sales per store and SKU")  # fmt: skip
+    stores = [f"s{i:02d}" for i in range(40)]
+    demand.register(
+        {"key": {"store": s, "sku": k}, "model": LinearModel(1.0, {"price": -0.5}),
+         "metrics": {"mape": round(0.05 + i / 100, 3), "rmse": 1.0 + i}}
+        for i, s in enumerate(stores) for k in ("A77", "B12")
+    )  # fmt: skip
+    demand.set_alias("production", {(s, k): 1 for s in stores for k in ("A77", "B12")})
+    frame = pd.DataFrame({"store": ["s00"] * 4, "sku": ["A77"] * 4, "price": [1.0, 2, 3, 4],
+                          "units": [4.0, 3, 2, 1]})  # fmt: skip
+    demand.train(frame, fit, workers=1, progress=False)  # version 2 of s00/A77, with lineage
+    with Server(create_web_app(client)) as http:
+        yield str(http.base_url).rstrip("/")
+    client.close()
+
+
+@pytest.fixture
+def page(tmp_path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    folder = ARTIFACTS / request.node.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    with sync_api.sync_playwright() as play:
+        browser = play.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=ARGS
+        )
+        tab = browser.new_page()
+        problems: list[str] = []
+        tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        tab.on("pageerror", lambda e: problems.append(str(e)))
+        tab.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+        tab.artifacts = folder  # type: ignore[attr-defined]
+        yield tab
+        browser.close()
+    assert problems == [], problems
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(page.artifacts / f"{name}.png"), full_page=True)
+
+
+def test_home_to_fleet_to_filter_to_model_to_lineage(site: str, page: Any) -> None:
+    page.goto(site + "/")
+    assert page.get_by_role("heading", name="Fleets").is_visible()
+    shot(page, "01-home")
+    page.get_by_role("link", name="demand").click()
+    page.wait_for_url("**/fleets/grocer/demand")
+    assert page.get_by_role("heading", name="grocer/demand").is_visible()
+    assert page.locator("#histogram .main-svg").count() >= 1  # plotly drew, offline
+    shot(page, "02-fleet")
+
+    page.get_by_role("textbox", name="Filter").fill("mape > 0.3")
+    page.get_by_role("textbox", name="Sort").fill("-mape")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**where=mape*")
+    first_store = page.locator("#model-table tbody tr").first.locator("td").first
+    assert first_store.inner_text() == "s39"  # highest mape first
+    assert page.locator("#model-table tbody tr").count() <= 50
+    shot(page, "03-filtered")
+
+    page.goto(site + "/fleets/grocer/demand?where=store%20%3D%20%27s00%27")
+    page.locator("#model-table").get_by_role("link", name="s00").first.click()
+    page.wait_for_url("**/models/store=s00,sku=A77")
+    assert page.get_by_role("heading", name="Lineage").is_visible()
+    lineage = page.locator("#lineage + table")
+    assert "demand-train" in lineage.inner_text()
+    shot(page, "04-model")
+    lineage.get_by_role("link").click()
+    page.wait_for_url("**/runs/*")
+    assert "succeeded" in page.get_by_role("heading", level=1).inner_text()
+    shot(page, "05-run")
+
+
+def test_bulk_alias_move_with_preview_and_undo(site: str, page: Any) -> None:
+    page.goto(site + "/fleets/grocer/demand?where=mape%20%3E%200.4")
+    page.get_by_role("textbox", name="Alias").fill("candidate")
+    page.get_by_role("button", name="Preview").click()
+    assert "Would move" in page.locator("main").inner_text()
+    shot(page, "06-preview")
+    page.get_by_role("button", name="Move").click()
+    body = page.locator("main").inner_text()
+    assert "Moved" in body
+    shot(page, "07-moved")
+    page.get_by_role("button", name="Undo").click()
+    page.wait_for_url("**/fleets/grocer/demand")
+    assert "candidate" not in page.locator("section[aria-labelledby=aliases]").inner_text()
+    page.goto(site + "/alerts")
+    assert "No alerts" in page.locator("main").inner_text()
+    page.keyboard.press("Tab")  # keyboard reaches the navigation first
+    assert page.evaluate("document.activeElement.textContent") == "Shoal"
+    shot(page, "08-alerts")
