@@ -142,3 +142,13 @@ def test_bulk_alias_move_with_preview_and_undo(site: str, page: Any) -> None:
     page.keyboard.press("Tab")  # keyboard reaches the navigation first
     assert page.evaluate("document.activeElement.textContent") == "Shoal"
     shot(page, "08-alerts")
+
+
+def test_compare_two_versions_side_by_side(site: str, page: Any) -> None:
+    page.goto(site + "/fleets/grocer/demand/models/store=s00,sku=A77")
+    page.get_by_role("button", name="Compare").click()
+    page.wait_for_url("**/compare?a=1&b=2")
+    table = page.locator("main table").inner_text()
+    assert "version 1" in table and "version 2" in table and "demand-train" in table
+    assert page.locator("tr.differs").count() >= 3  # artifact, dataset, run at least
+    shot(page, "09-compare")

@@ -15,6 +15,7 @@ they started with. Loaded models are cached by version id, which never changes m
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import defaultdict
@@ -228,10 +229,12 @@ def _frames(
     keys = set(fleet.keys)
     records: list[dict[str, Any]] = [{}] * len(rows)
     signatures: dict[int, Signature | None] = {}
+    expectations: dict[Signature | None, set[str] | None] = {}
     for vid, indices in groups.items():
-        raw = versions[vid].get("signature")
-        signature = signatures[vid] = Signature.from_dict(raw) if raw else None
-        expected = None if signature is None else set(signature.names)
+        signature = signatures[vid] = parsed_signature(versions[vid].get("signature"))
+        expected = expectations.get(signature)
+        if expected is None and signature is not None:
+            expected = expectations[signature] = set(signature.names)
         for i in indices:
             features = {k: v for k, v in rows[i].items() if k not in keys}
             if expected is not None and features.keys() != expected:
@@ -250,13 +253,30 @@ def _frames(
                 part = part[signature.names]
             _check_types(signature, part, rows, indices)
         if len(vids) == 1:
-            yield vids[0], part if whole else part.reset_index(drop=True)
+            yield vids[0], part
             continue
         start = 0
         for vid in vids:
             stop = start + len(groups[vid])
-            yield vid, part.iloc[start:stop].reset_index(drop=True)
+            yield vid, part.iloc[start:stop]  # the index is never read: no reset copy
             start = stop
+
+
+@functools.lru_cache(maxsize=4096)
+def _signature(inputs: tuple[tuple[str, str], ...], output: str | None) -> Signature:
+    return Signature(inputs, output)
+
+
+def parsed_signature(raw: Mapping[str, Any] | None) -> Signature | None:
+    """A version's stored signature, parsed once per distinct signature (a fleet's versions
+    mostly share one; a 500-key request would otherwise parse it 500 times)."""
+    if not raw:
+        return None
+    try:
+        inputs = tuple((str(i["name"]), str(i["dtype"])) for i in raw["inputs"])
+    except (KeyError, TypeError):
+        return Signature.from_dict(raw)  # its error names what is wrong
+    return _signature(inputs, raw.get("output"))
 
 
 def _refuse_features(

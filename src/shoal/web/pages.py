@@ -126,9 +126,24 @@ def page_router(client: Client) -> APIRouter:
         metric_names = sorted({n for v in versions for n in v.metrics})[:8]
         return render(
             request, "model.html", fleet=_fleet(target), current=current, shown_alias=alias,
+            model_url=f"/fleets/{target.path}/models/{model}",
             key_text=", ".join(f"{k}={v}" for k, v in current.key.items()),
             lineage=client.lineage(current), versions=versions, metric_names=metric_names,
             before=before, next_before=versions[-1].version if more and versions else None,
+        )  # fmt: skip
+
+    @pages.get("/fleets/{tenant}/{fleet}/models/{model}/compare", response_class=HTMLResponse)
+    def compare_page(
+        request: Request, tenant: str, fleet: str, model: str, a: int, b: int
+    ) -> HTMLResponse:
+        target = client.fleet(f"{tenant}/{fleet}")
+        key = parse_model(target, model)
+        first, second = target.get(key, version=a), target.get(key, version=b)
+        return render(
+            request, "compare.html", fleet=_fleet(target), a=first, b=second,
+            key_text=", ".join(f"{k}={v}" for k, v in first.key.items()),
+            model_url=f"/fleets/{target.path}/models/{model}",
+            rows=compare_rows(first, second, client.lineage(first), client.lineage(second)),
         )  # fmt: skip
 
     @pages.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -140,6 +155,35 @@ def page_router(client: Client) -> APIRouter:
         return render(request, "alerts.html")
 
     return pages
+
+
+def compare_rows(
+    a: Any, b: Any, lineage_a: dict[str, Any], lineage_b: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Two versions field by field: what made them (lineage), their params and metrics."""
+
+    def dataset(lineage: dict[str, Any]) -> str | None:
+        data = lineage.get("dataset")
+        return f"{data['name']} ({data['fingerprint'][:12]})" if data else None
+
+    def run(lineage: dict[str, Any]) -> str | None:
+        return f"run {lineage['run']['id']}" if lineage.get("run") else None
+
+    fixed = [
+        ("flavor", a.flavor, b.flavor), ("artifact", a.artifact_sha256[:16],
+                                          b.artifact_sha256[:16]),
+        ("aliases", ", ".join(a.aliases) or None, ", ".join(b.aliases) or None),
+        ("created", a.created_at, b.created_at), ("dataset", dataset(lineage_a),
+                                                   dataset(lineage_b)),
+        ("key slice", (a.slice_fingerprint or "")[:16] or None,
+         (b.slice_fingerprint or "")[:16] or None),
+        ("run", run(lineage_a), run(lineage_b)), ("code", a.code_ref, b.code_ref),
+    ]  # fmt: skip
+    params = [(f"params.{n}", a.params.get(n), b.params.get(n))
+              for n in sorted(set(a.params) | set(b.params))]  # fmt: skip
+    metrics = [(n, a.metrics.get(n), b.metrics.get(n))
+               for n in sorted(set(a.metrics) | set(b.metrics))]  # fmt: skip
+    return [{"name": n, "a": x, "b": y, "differs": x != y} for n, x, y in fixed + params + metrics]
 
 
 def _fleet(fleet: Fleet) -> dict[str, Any]:
