@@ -9,6 +9,7 @@ for one column, for models that record feature names but not their types.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -110,9 +111,10 @@ class Signature:
                 "(drop the others, or validate with allow_extra=True)",
                 field=f"X.{extra[0]}",
             )
+        dtypes = dict(zip(X.columns, X.dtypes, strict=True))  # one Series, not one per column
         for name, dtype in self.inputs:
-            actual = str(X[name].dtype)
-            if not _compatible(dtype, X[name].dtype):
+            actual = str(dtypes[name])
+            if not _compatible(dtype, dtypes[name]):
                 raise InvalidInput(
                     f"X column {name!r} has dtype {actual} but the model needs {dtype} "
                     f"({_kind_of(dtype)}); convert the column before predicting",
@@ -159,8 +161,21 @@ def _kind_of(dtype: str) -> str:
 
 
 def _compatible(declared: str, actual: Any) -> bool:
-    want = _kind(declared)
-    return want == ANY or want == _kind(actual)
+    want = _cached_kind(declared)
+    return want == ANY or want == _cached_kind(actual)
+
+
+@functools.lru_cache(maxsize=512)
+def _kind_cached(dtype: Any) -> str:
+    return _kind(dtype)
+
+
+def _cached_kind(dtype: Any) -> str:
+    """:func:`_kind`, remembered: a server checks the same few dtypes on every request."""
+    try:
+        return _kind_cached(dtype)
+    except TypeError:  # an unhashable dtype
+        return _kind(dtype)
 
 
 def select_columns(X: Any, names: Sequence[str]) -> pd.DataFrame:

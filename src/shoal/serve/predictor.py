@@ -35,6 +35,9 @@ from shoal.serve.cache import ModelCache
 from shoal.store import serving
 from shoal.store.tenancy import FleetRef
 
+MAX_RESOLVED = 100_000
+"""Resolutions kept per (fleet, alias); past it they are dropped and read again as needed."""
+
 MAX_ROWS = 10_000
 """Rows one request may carry (``max_rows=`` to change); more is refused with a 413."""
 
@@ -159,6 +162,9 @@ class Predictor:
         state = self._fresh(fleet)
         known = state.by_alias.setdefault(alias, {})
         wanted = [key for key in keys if key not in known]
+        if wanted and len(known) + len(wanted) > MAX_RESOLVED:
+            known.clear()  # bounded: ~2 KB a key; re-resolving costs one query per request
+            wanted = list(keys)
         if wanted:
             with self.registry.store.read() as conn:
                 known.update(serving.versions_for_keys(conn, fleet, wanted, alias=alias))
