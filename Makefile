@@ -12,7 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 
 LINT_PATHS := src tests scripts $(wildcard benchmarks)
 
-.PHONY: demo test lint install install-dev bench bench-training bench-serving clean
+.PHONY: demo test lint install install-dev bench bench-training bench-pages bench-serving clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench: install-dev
 
 bench-training: install-dev
 	$(BIN)/python benchmarks/bench_training.py $(BENCH_ARGS)
+
+bench-pages: install-dev
+	$(BIN)/python benchmarks/bench_pages.py $(BENCH_ARGS)
 
 bench-serving: install-dev
 	$(BIN)/python benchmarks/bench_serving.py $(BENCH_ARGS)
