@@ -207,3 +207,11 @@ def test_ui_refuses_to_bind_beyond_loopback() -> None:
 
     result = CliRunner().invoke(app, ["ui", "--host", "0.0.0.0"])
     assert result.exit_code == 2 and "loopback" in result.stderr
+
+
+def test_huge_version_numbers_are_a_422_not_a_500(api) -> None:
+    http, _ = api
+    for path in ("/api/v1/fleets/grocer/deep/models/store=s00/versions?cursor=99999999999",
+                 "/api/v1/fleets/grocer/deep/models/store=s00?version=99999999999",
+                 "/fleets/grocer/deep/models/store=s00?before=99999999999"):  # fmt: skip
+        assert http.get(path).status_code == 422, path

@@ -46,7 +46,7 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rows: list[dict[str, Any]] = Field(min_length=1)
     alias: str | None = None
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class ModelPredictRequest(PredictRequest):

@@ -97,7 +97,7 @@ def api_router(client: Client) -> APIRouter:
     @api.get("/fleets/{tenant}/{fleet}/models/{model}")
     def model(
         tenant: str, fleet: str, model: str, alias: str | None = None,
-        version: Annotated[int | None, Query(ge=1)] = None,
+        version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     ) -> dict[str, Any]:  # fmt: skip
         """The version a model resolves to (latest, ``alias`` or ``version``), and its lineage."""
         target = fleet_of(tenant, fleet)
@@ -107,7 +107,9 @@ def api_router(client: Client) -> APIRouter:
     @api.get("/fleets/{tenant}/{fleet}/models/{model}/versions")
     def model_versions(
         tenant: str, fleet: str, model: str, limit: Limit = 50,
-        cursor: Annotated[int | None, Query(ge=1, description="next_cursor of a page")] = None,
+        cursor: Annotated[
+            int | None, Query(ge=1, le=2**31 - 1, description="next_cursor of a page")
+        ] = None,
     ) -> dict[str, Any]:  # fmt: skip
         """A page of one model's versions, newest first (keyset on the version number)."""
         target = fleet_of(tenant, fleet)

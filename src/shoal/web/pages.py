@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
@@ -27,6 +27,8 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 PAGE_ROWS = 50
 """Rows per table: a screenful."""
 FACET_VALUES = 10
+FILTERED_FACETS = 20_000
+"""Up to this many matches, facets count the filtered models; past it, the whole fleet."""
 
 
 def plotly_js() -> Path:
@@ -74,14 +76,18 @@ def page_router(client: Client) -> APIRouter:
         where = (where or "").strip() or None
         sort = (sort or "").strip() or None
         error, rows, next_cursor, matching = None, [], None, 0
+        facet_where = None
         try:
             page = target.search(where, sort=sort, limit=PAGE_ROWS, cursor=cursor or None)
             rows, next_cursor = list(page), page.next_cursor
             matching = target.count(where)
-            facets = {dim: _facet(target, dim, where) for dim in target.keys}
+            # Facets of a filter that selects most of a big fleet would read every match
+            # (seconds at a million): past FILTERED_FACETS matches, show the whole fleet's,
+            # labelled so, which the kept aggregates answer at once.
+            facet_where = where if where and matching <= FILTERED_FACETS else None
         except InvalidInput as exc:  # a typo in the filter: say so on the page, keep it
             error = f"{exc.field or 'filter'}: {exc}"
-            facets = {dim: _facet(target, dim, None) for dim in target.keys}
+        facets = {dim: _facet(target, dim, facet_where) for dim in target.keys}
         metric_names = sorted({name for row in rows for name in row.metrics})[:8]
         name = metric or (metric_names[0] if metric_names else None)
         histogram = target.metric_histogram(name) if name else {"counts": []}
@@ -92,7 +98,7 @@ def page_router(client: Client) -> APIRouter:
             matching=matching, coverage=target.coverage(), facets=facets, where=where,
             sort=sort, cursor=cursor, next_cursor=next_cursor, error=error,
             rows=[_row(target, r) for r in rows], metric_names=metric_names,
-            histogram=histogram, histogram_x=centers,
+            histogram=histogram, histogram_x=centers, facets_filtered=facet_where is not None,
         )  # fmt: skip
 
     @pages.post("/fleets/{tenant}/{fleet}/aliases", response_class=HTMLResponse)
@@ -115,7 +121,8 @@ def page_router(client: Client) -> APIRouter:
     @pages.get("/fleets/{tenant}/{fleet}/models/{model}", response_class=HTMLResponse)
     def model_page(
         request: Request, tenant: str, fleet: str, model: str, alias: str | None = None,
-        version: int | None = None, before: int | None = None,
+        version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+        before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     ) -> HTMLResponse:  # fmt: skip
         target = client.fleet(f"{tenant}/{fleet}")
         key = parse_model(target, model)
@@ -134,8 +141,9 @@ def page_router(client: Client) -> APIRouter:
 
     @pages.get("/fleets/{tenant}/{fleet}/models/{model}/compare", response_class=HTMLResponse)
     def compare_page(
-        request: Request, tenant: str, fleet: str, model: str, a: int, b: int
-    ) -> HTMLResponse:
+        request: Request, tenant: str, fleet: str, model: str,
+        a: Annotated[int, Query(ge=1, le=2**31 - 1)], b: Annotated[int, Query(ge=1, le=2**31 - 1)],
+    ) -> HTMLResponse:  # fmt: skip
         target = client.fleet(f"{tenant}/{fleet}")
         key = parse_model(target, model)
         first, second = target.get(key, version=a), target.get(key, version=b)
