@@ -15,6 +15,7 @@ class labels themselves are not in the booster; map them with ``classes_`` where
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,10 @@ class LightGBMFlavor(Flavor):
         return hasattr(model, "model_to_string") or hasattr(model, "booster_")
 
     def save(self, model: Any) -> bytes:
-        return _booster(model).model_to_string().encode("utf-8")
+        booster = _booster(model)
+        text = booster.model_to_string()
+        _LAST_SAVED.text = (booster, text)  # signature() reads it instead of saving again
+        return text.encode("utf-8")
 
     def load(self, data: bytes, *, trusted: Sequence[str] = (), allow_pickle: bool = False) -> Any:
         lgb = _lightgbm()
@@ -113,6 +117,10 @@ def _booster(model: Any) -> Any:
     )
 
 
+_LAST_SAVED = threading.local()
+"""The booster this thread saved last and its text (one model: a reference, not a cache)."""
+
+
 def _categorical_features(booster: Any) -> list[str]:
     """Names of features LightGBM treats as categorical, read from the saved parameters.
 
@@ -120,7 +128,10 @@ def _categorical_features(booster: Any) -> list[str]:
     """
     names = booster.feature_name()
     marker = "\n[categorical_feature: "
-    text = booster.model_to_string()
+    last = getattr(_LAST_SAVED, "text", None)
+    # Serialising 100 trees takes milliseconds: training saves then asks for the signature
+    # of the same booster, so the text just saved (in this thread) is reused.
+    text = last[1] if last is not None and last[0] is booster else booster.model_to_string()
     start = text.find(marker)
     if start < 0:
         return []

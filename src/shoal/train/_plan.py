@@ -53,7 +53,7 @@ class ChunkPlan:
         A key not to train (skipped by a resume, or refused) ends the run before it, so a
         task never ships rows nobody trains on.
         """
-        assert groups.fingerprints is not None
+        digests = groups.fingerprints
         i, n = 0, len(groups)
         left = sum(train)
         while i < n:
@@ -69,7 +69,7 @@ class ChunkPlan:
                 keys.append(
                     KeyRows(
                         groups.keys[i], groups.starts[i] - first, groups.stops[i] - first,
-                        groups.fingerprints[i],
+                        None if digests is None else digests[i],
                     )
                 )  # fmt: skip
                 i += 1

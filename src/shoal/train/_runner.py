@@ -160,7 +160,9 @@ def _tasks(
     trained (a null or unprintable key value) are recorded as failed here, never shipped.
     """
     for partition in source.partitions():
-        groups = key_groups(partition, list(by))
+        # Slice fingerprints are hashed by the workers, in parallel, from the rows they
+        # train on: the driver only sorts, so the first task leaves without a hashing pass.
+        groups = key_groups(partition, list(by), fingerprints=False)
         train: list[bool] = []
         for key in groups.keys:
             if key_text(key_strings(key)) in skip:

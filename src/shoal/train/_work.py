@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from shoal.data import profile
+from shoal.data import fingerprint, profile
 from shoal.errors import InvalidInput, UnsafeArtifact
 from shoal.flavors import get_flavor, infer_flavor
 from shoal.train._result import TrainResult, as_result
@@ -33,7 +33,8 @@ class KeyRows:
     key: tuple[Any, ...]
     start: int
     stop: int
-    fingerprint: str
+    fingerprint: str | None = None
+    """Given when the driver hashed it; None: the worker hashes the key's rows itself."""
 
 
 @dataclass(frozen=True)
@@ -197,12 +198,17 @@ class Work:
             artifact=artifact, flavor=flavor.name,
             signature=found.to_dict() if found is not None else None,
             metrics=dict(result.metrics), params=dict(result.params), tags=dict(result.tags),
-            baseline=self._baseline(task, rows), slice_fingerprint=rows.fingerprint,
+            baseline=self._baseline(task, rows),
+            slice_fingerprint=rows.fingerprint or fingerprint(self._own_rows(task, rows)),
         )  # fmt: skip
 
     def _baseline(self, task: Task, rows: KeyRows) -> dict[str, Any]:
-        own = task.partition.slice(task.offset + rows.start, rows.stop - rows.start)
+        own = self._own_rows(task, rows)
         return profile(own.drop_columns([c for c in self.by if c in own.column_names]))
+
+    @staticmethod
+    def _own_rows(task: Task, rows: KeyRows) -> pa.Table:
+        return task.partition.slice(task.offset + rows.start, rows.stop - rows.start)
 
 
 def widens(table: pa.Table) -> bool:
