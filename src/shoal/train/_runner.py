@@ -160,9 +160,10 @@ def _tasks(
     trained (a null or unprintable key value) are recorded as failed here, never shipped.
     """
     for partition in source.partitions():
-        # Slice fingerprints are hashed by the workers, in parallel, from the rows they
-        # train on: the driver only sorts, so the first task leaves without a hashing pass.
-        groups = key_groups(partition, list(by), fingerprints=False)
+        # With several workers, slice fingerprints are hashed by the workers, in parallel,
+        # from the rows they train on: the driver only sorts, and the first task leaves at
+        # once. In one process, hashing the partition in one pass here is cheaper.
+        groups = key_groups(partition, list(by), fingerprints=plan.parallelism == 1)
         train: list[bool] = []
         for key in groups.keys:
             if key_text(key_strings(key)) in skip:
