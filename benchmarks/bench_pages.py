@@ -28,13 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-# No telemetry from anything this process starts. Set before the imports below.
-os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-os.environ["DO_NOT_TRACK"] = "1"
-os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-os.environ["OTEL_SDK_DISABLED"] = "true"
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -44,6 +37,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+# No telemetry from anything this process starts. Set before the imports below.
+import _offline  # noqa: F401  (telemetry off before Shoal, Ray or MLflow load)
 from _machine import loadavg, machine_info, package_versions, shoal_commit
 from _pages_cases import build_cases, profile_case, time_case
 from _pages_report import print_report, save

@@ -29,14 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-# No telemetry from anything this process or its children start. Set before the modules
-# below import numpy, rich, SQLAlchemy and Shoal.
-os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-os.environ["DO_NOT_TRACK"] = "1"
-os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-os.environ.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -46,6 +38,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+# No telemetry from anything this process or its children start. Set before the modules
+# below import numpy, rich, SQLAlchemy and Shoal.
+import _offline  # noqa: F401  (telemetry off before Shoal, Ray or MLflow load)
 import shoal
 from _fleet import FLEET, bench_register
 from _machine import loadavg, machine_info, shoal_commit

@@ -38,18 +38,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-# No telemetry from anything this process or its children start. Set before the modules
-# below import numpy, rich, SQLAlchemy, Shoal and FastAPI.
-os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-os.environ["DO_NOT_TRACK"] = "1"
-os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-os.environ["OTEL_SDK_DISABLED"] = "true"
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-os.environ.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+# No telemetry from anything this process or its children start. Set before the modules
+# below import numpy, rich, SQLAlchemy, Shoal and FastAPI.
+import _offline  # noqa: F401  (telemetry off before Shoal, Ray or MLflow load)
 import _serving_profile as inproc
 from _machine import loadavg, machine_info, package_versions, shoal_commit
 from _mlflow_side import MLFLOW_VENV, _child_env, mlflow_python, run_in_venv

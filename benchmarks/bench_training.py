@@ -33,16 +33,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-# No telemetry from anything this process or its children start. Set before the modules
-# below import numpy, rich, Ray, SQLAlchemy and Shoal.
-os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-os.environ["DO_NOT_TRACK"] = "1"
-os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-os.environ.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+# No telemetry from anything this process or its children start. Set before the modules
+# below import numpy, rich, Ray, SQLAlchemy and Shoal.
+import _offline  # noqa: F401  (telemetry off before Shoal, Ray or MLflow load)
 from _machine import CpuWatch, loadavg, machine_info, package_versions, shoal_commit
 from _mlflow_side import MLFLOW_VENV, mlflow_python, run_in_venv
 from _report import console
