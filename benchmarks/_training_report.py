@@ -47,12 +47,12 @@ def _compare(results: TrainingResults, s: Step, markup: bool) -> tuple[str, str,
         return (f"{ratio:.3f}x the bare loop", f"<= {TARGET_REALISTIC_RATIO:.2f}x",
                 ok(ratio <= TARGET_REALISTIC_RATIO, markup))  # fmt: skip
     if s.id == "tiny_dump" and (fit := get("tiny_fit")):
-        return f"+{(s.seconds - fit.seconds) * 1000 / s.models:.2f} ms over the fit", "-", "-"
+        return f"{(s.seconds - fit.seconds) * 1000 / s.models:+.2f} ms over the fit", "-", "-"
     if s.id == "shoal_tiny" and (fit := get("tiny_fit")):
         added = (s.seconds - fit.seconds) * 1000 / s.models
-        text = f"+{added:.2f} ms over the fit"
+        text = f"{added:+.2f} ms over the fit"
         if dump := get("tiny_dump"):
-            text += f" (+{(s.seconds - dump.seconds) * 1000 / s.models:.2f} over fit + dump)"
+            text += f" ({(s.seconds - dump.seconds) * 1000 / s.models:+.2f} over fit + dump)"
         return text, f"< {TARGET_ADDED_MS:g} ms", ok(added < TARGET_ADDED_MS, markup)
     if s.id == "mlflow_tiny" and (shoal := get("shoal_tiny")):
         ratio = s.per_model_ms / shoal.per_model_ms
@@ -62,7 +62,7 @@ def _compare(results: TrainingResults, s: Step, markup: bool) -> tuple[str, str,
         said = []
         one = get(f"{s.id.rsplit('_', 1)[0]}_1")
         if s.workers > 1 and one:
-            said.append(f"{one.seconds / s.seconds:.2f}x faster than 1 worker")
+            said.append(f"speed-up {one.seconds / s.seconds:.2f}x over 1 worker")
         local = get(f"local_{s.workers}")
         if s.id.startswith("ray_") and local:
             said.append(f"{s.seconds / local.seconds:.2f}x the local executor's time")
