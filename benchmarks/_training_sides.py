@@ -17,7 +17,7 @@ Warm-ups, outside the timers: LightGBM is imported in this process (worker proce
 Shoal's pool are forked from it) and joblib's loky workers are started and have trained
 a few keys; the stress side of Shoal trains a few keys into a throwaway store first, as
 the MLflow side logs one model first. Each measurement gets a fresh store or folder
-under the work folder, removed afterwards unless ``--keep``.
+under the work folder, removed afterwards (Shoal's stores are kept with ``--keep``).
 """
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ def bare_parallel(
     if done != step.models or files != step.models:
         raise StepFailed(f"{done} fits, {files} files for {step.models} keys")
     step.detail["saved_bytes"] = sum(p.stat().st_size for p in out.iterdir())
+    shutil.rmtree(out, ignore_errors=True)  # the bare side's models are only counted
 
 
 def warm_loky(frame: pd.DataFrame, fn: Callable[[Any], Any], workers: int, out: Path) -> None:
@@ -161,6 +162,7 @@ def bare_loop(
         if files != step.models:
             raise StepFailed(f"{files} files for {step.models} keys")
         step.detail["saved_bytes"] = sum(p.stat().st_size for p in out.iterdir())
+        shutil.rmtree(out, ignore_errors=True)
 
 
 # -- Shoal ---------------------------------------------------------------------------------
