@@ -58,12 +58,7 @@ def serve_command(
     Every prediction is logged to Parquet under --logs-url; a crash loses at most
     --log-flush-rows rows or --log-flush-seconds of traffic; SIGTERM writes everything.
     """
-    if host not in LOOPBACK:
-        raise InvalidInput(
-            f"--host {host!r} is not a loopback address; until the API has access tokens "
-            "shoal serve binds 127.0.0.1 (or ::1) only: put a proxy that authenticates in front",
-            field="host",
-        )
+    require_loopback(host, "shoal serve")
     options = {
         "cache_models": cache_models, "cache_bytes": cache_mb * 2**20,
         "refresh_seconds": refresh_seconds, "max_rows": max_rows, "logs_url": logs_url,
@@ -79,6 +74,16 @@ def serve_command(
     app = create_app(client(ctx), **options)
     _output.note(f"serving on http://{host}:{port} (POST /api/v1/fleets/TENANT/FLEET/predict)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def require_loopback(host: str, command: str) -> None:
+    """Until the API has access tokens, a server binds loopback only; say so otherwise."""
+    if host not in LOOPBACK:
+        raise InvalidInput(
+            f"--host {host!r} is not a loopback address; until the API has access tokens "
+            f"{command} binds 127.0.0.1 (or ::1) only: put a proxy that authenticates in front",
+            field="host",
+        )
 
 
 def _serve_on_ray(

@@ -8,8 +8,7 @@ import typer
 
 from shoal.cli import _output
 from shoal.cli._session import client
-from shoal.cli.serve import LOOPBACK
-from shoal.errors import InvalidInput
+from shoal.cli.serve import require_loopback
 
 
 def ui_command(
@@ -18,12 +17,7 @@ def ui_command(
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8080,
 ) -> None:
     """Serve the REST API under /api/v1 (schema at /api/v1/openapi.json)."""
-    if host not in LOOPBACK:
-        raise InvalidInput(
-            f"--host {host!r} is not a loopback address; until the API has access tokens "
-            "shoal ui binds 127.0.0.1 (or ::1) only: put a proxy that authenticates in front",
-            field="host",
-        )
+    require_loopback(host, "shoal ui")
     import uvicorn
 
     from shoal.web import create_web_app

@@ -32,11 +32,12 @@ from shoal import config
 from shoal.artifacts import BlobRef
 from shoal.errors import InvalidInput
 from shoal.http import BodyLimit, error_response, install_error_handlers
+from shoal.http.errors import TooLarge
 from shoal.sdk.client import Client
 from shoal.serve.cache import ModelCache
 from shoal.serve.logbook import ParquetLog, now
 from shoal.serve.metrics import ServerMetrics
-from shoal.serve.predictor import Answer, LocalModels, Models, Predictor, TooManyRows
+from shoal.serve.predictor import Answer, LocalModels, Models, Predictor
 from shoal.store.tenancy import FleetRef
 
 
@@ -144,7 +145,7 @@ def create_app(
     @app.post("/api/v1/fleets/{tenant}/{fleet}/feedback")
     def give_feedback(tenant: str, fleet: str, body: FeedbackRequest) -> Any:
         if len(body.items) > max_rows:
-            raise TooManyRows(f"{len(body.items)} items; the limit is {max_rows}",
+            raise TooLarge(f"{len(body.items)} items; the limit is {max_rows}",
                               field="items")  # fmt: skip
         ref = fleets(tenant, fleet)
         feedback.add(tenant, fleet, _feedback_rows(ref.keys, body.items))

@@ -112,7 +112,7 @@ class Predictor:
         if not isinstance(rows, Sequence) or isinstance(rows, str | bytes) or not rows:
             raise InvalidInput("rows must be a non-empty list of objects", field="rows")
         if len(rows) > self.max_rows:
-            raise TooManyRows(
+            raise TooLarge(
                 f"{len(rows)} rows in one request; the limit is {self.max_rows}: split the "
                 "request", field="rows",
             )  # fmt: skip
@@ -216,10 +216,6 @@ class LocalModels(Models):
             predict_rows(row, model, frame)
             for (row, frame), model in zip(parts, models, strict=True)
         ]
-
-
-TooManyRows = TooLarge
-"""A request over the row limit (HTTP 413)."""
 
 
 def _frames(

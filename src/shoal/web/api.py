@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from shoal.errors import InvalidInput, NotFound
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
-from shoal.sdk.results import AliasMove
 
 Where = Annotated[str | None, Query(description="Filter in the SDK's grammar.")]
 Sort = Annotated[str | None, Query(description="e.g. -mape, or store,sku.")]
@@ -134,7 +133,7 @@ def api_router(client: Client) -> APIRouter:
         """
         move = fleet_of(tenant, fleet).promote(alias, body.where, source=body.source,
                                                dry_run=body.dry_run)  # fmt: skip
-        return _move(move)
+        return move.to_dict()
 
     @api.get("/fleets/{tenant}/{fleet}/alias-moves")
     def alias_moves(tenant: str, fleet: str, limit: Limit = 50) -> dict[str, Any]:
@@ -144,7 +143,7 @@ def api_router(client: Client) -> APIRouter:
     @api.post("/fleets/{tenant}/{fleet}/alias-moves/{move_id}/undo")
     def undo(tenant: str, fleet: str, move_id: int) -> dict[str, Any]:
         """Put back every model a move changed, in one transaction."""
-        return _move(fleet_of(tenant, fleet).undo(move_id))
+        return fleet_of(tenant, fleet).undo(move_id).to_dict()
 
     @api.get("/fleets/{tenant}/{fleet}/runs")
     def runs(tenant: str, fleet: str, limit: Limit = 50) -> dict[str, Any]:
@@ -176,10 +175,6 @@ def _fleet_row(row: dict[str, Any]) -> dict[str, Any]:
         "keys": list(row["keys"] or []), "models": row["model_count"],
         "versions": row["version_count"], "description": row["description"],
     }  # fmt: skip
-
-
-def _move(move: AliasMove) -> dict[str, Any]:
-    return move.to_dict()
 
 
 def parse_model(fleet: Fleet, text: str) -> Any:

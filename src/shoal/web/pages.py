@@ -94,7 +94,8 @@ def page_router(client: Client) -> APIRouter:
         edges = histogram.get("edges") or []
         centers = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
         return render(
-            request, "fleet.html", fleet=_fleet(target), total=target.count(),
+            request, "fleet.html", fleet=_fleet(target),
+            total=matching if where is None and error is None else target.count(),
             matching=matching, coverage=target.coverage(), facets=facets, where=where,
             sort=sort, cursor=cursor, next_cursor=next_cursor, error=error,
             rows=[_row(target, r) for r in rows], metric_names=metric_names,
