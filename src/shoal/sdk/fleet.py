@@ -347,6 +347,58 @@ class Fleet:
                           failed=found.failed, errors=found.errors, seconds=found.seconds,
                           summary=found.summary)  # fmt: skip
 
+    # -- monitoring ---------------------------------------------------------------------------
+
+    def monitor(
+        self,
+        window: str | int = "1d",
+        *,
+        since: Any = None,
+        until: Any = None,
+        logs: str | None = None,
+        alpha: float = 0.05,
+        min_psi: float = 0.1,
+        target: str | None = None,
+        alerts: bool = True,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> Any:
+        """One monitoring pass over the prediction and feedback logs, stored per window.
+
+        Every window of length ``window`` (``1d``, ``6h``, ...) from ``since`` to ``until``
+        (default: the previous window and the current one) gets, per serving version:
+        predictions, quality once actuals arrived, and drift of every logged feature and
+        of the predictions against the version's training baseline; drift flags are
+        controlled for false discoveries across the fleet (Benjamini-Hochberg at
+        ``alpha``, with PSI at least ``min_psi``). Then the fleet's alert rules are
+        checked. ``logs`` defaults to ``SHOAL_LOGS_URL``. Returns a
+        :class:`shoal.monitor.MonitorOutcome`; read results from :attr:`monitoring`.
+        """
+        from shoal.monitor import MonitorOptions, as_timestamp, monitor_fleet, parse_window
+
+        options = MonitorOptions(
+            window=parse_window(window), logs_url=logs or config.logs_url(),
+            since=as_timestamp(since, "since"), until=as_timestamp(until, "until"),
+            alpha=alpha, min_psi=min_psi, target=target, threads=threads,
+            memory_limit=memory_limit, alerts=alerts, actor=config.actor(),
+        )  # fmt: skip
+        return monitor_fleet(self._registry, self.ref, options, progress)
+
+    @property
+    def monitoring(self) -> Any:
+        """Stored monitoring results: ``worst``, ``rollup``, ``trend``, ``features``."""
+        from shoal.sdk.monitoring import FleetMonitoring
+
+        return FleetMonitoring(self)
+
+    @property
+    def alerts(self) -> Any:
+        """Alert rules and alerts: ``add_rule``, ``list``, ``acknowledge``, ``resolve``."""
+        from shoal.sdk.monitoring import FleetAlerts
+
+        return FleetAlerts(self)
+
     # -- runs ---------------------------------------------------------------------------------
 
     def start_run(self, kind: str = "train", params: dict[str, Any] | None = None) -> int:

@@ -322,3 +322,102 @@ audit = sa.Table(
     sa.Column("detail", Json, nullable=False),
     sa.Index("ix_audit_tenant", "tenant_id", "id"),
 )
+
+# -- monitoring -----------------------------------------------------------------------------
+
+monitor_results = sa.Table(
+    "monitor_results",
+    metadata,
+    sa.Column("fleet_id", sa.BigInteger, nullable=False),
+    sa.Column("window_seconds", sa.Integer, nullable=False),
+    sa.Column("window_start", Time, nullable=False),
+    sa.Column("version_id", sa.BigInteger, nullable=False),
+    sa.Column("model_id", sa.BigInteger, nullable=False),
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+    sa.Column("predictions", sa.BigInteger, nullable=False),
+    sa.Column("labelled", sa.BigInteger, nullable=False),
+    sa.Column("mae", sa.Float),
+    sa.Column("rmse", sa.Float),
+    sa.Column("mape", sa.Float),
+    sa.Column("smape", sa.Float),
+    sa.Column("accuracy", sa.Float),
+    sa.Column("f1", sa.Float),
+    sa.Column("log_loss", sa.Float),
+    sa.Column("prediction_psi", sa.Float),
+    sa.Column("max_psi", sa.Float),
+    sa.Column("max_psi_feature", sa.String(200)),
+    sa.Column("drifted_features", sa.Integer, nullable=False),
+    sa.Column("tested_features", sa.Integer, nullable=False),
+    sa.Column("missing_rate", sa.Float),
+    sa.Column("out_of_range", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("fleet_id", "window_seconds", "window_start", "version_id"),
+    sa.Index("ix_monitor_results_model", "fleet_id", "model_id", "window_start"),
+    sqlite_with_rowid=False,
+)
+"""One row per version that answered in a window: its quality and drift figures.
+
+A wide row rather than a narrow (name, value) table: every figure is known in advance,
+and "worst 20 by MAPE in this window" reads one window's rows (one per serving version),
+not one row per figure. Per-feature detail lives in ``monitor_features``.
+"""
+
+monitor_features = sa.Table(
+    "monitor_features",
+    metadata,
+    sa.Column("fleet_id", sa.BigInteger, nullable=False),
+    sa.Column("window_seconds", sa.Integer, nullable=False),
+    sa.Column("window_start", Time, nullable=False),
+    sa.Column("version_id", sa.BigInteger, nullable=False),
+    sa.Column("feature", sa.String(200), nullable=False),
+    sa.Column("test", sa.String(10), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("missing", sa.BigInteger, nullable=False),
+    sa.Column("out_of_range", sa.BigInteger, nullable=False),
+    sa.Column("psi", sa.Float),
+    sa.Column("statistic", sa.Float),
+    sa.Column("p_value", sa.Float),
+    sa.Column("q_value", sa.Float),
+    sa.Column("drifted", sa.Boolean, nullable=False),
+    sa.PrimaryKeyConstraint("fleet_id", "window_seconds", "window_start", "version_id", "feature"),
+    sqlite_with_rowid=False,
+)
+"""Per version, window and feature (``prediction`` included): the drift test and its figures."""
+
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", sa.BigInteger, nullable=False),
+    sa.Column("fleet_id", sa.BigInteger, sa.ForeignKey("fleets.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("expression", sa.Text, nullable=False),
+    sa.Column("webhook", sa.Text),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.UniqueConstraint("fleet_id", "name"),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", sa.BigInteger, nullable=False),
+    sa.Column("fleet_id", sa.BigInteger, nullable=False),
+    sa.Column("rule_id", sa.BigInteger, nullable=False),
+    sa.Column("model_id", sa.BigInteger, nullable=False),
+    sa.Column("version_id", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("feature", sa.String(200)),
+    sa.Column("first_window", Time, nullable=False),
+    sa.Column("last_window", Time, nullable=False),
+    sa.Column("opened_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("updated_by", sa.String(100), nullable=False),
+    sa.Column("resolved_at", Time),
+    sa.Index("ix_alerts_fleet_state", "fleet_id", "state", "id"),
+    sa.Index("ix_alerts_rule_model", "rule_id", "model_id", "state"),
+)
+"""Alerts: one per rule and model while unresolved (deduplicated), open → acknowledged →
+resolved. A rule that stops matching resolves its alerts; a later match opens a new one."""

@@ -1,0 +1,23 @@
+"""Fleet monitoring: quality and drift of every model per window, in one DuckDB pass.
+
+See ``docs/monitoring.md``. The pass (:func:`monitor_fleet`) reads the prediction and
+feedback logs the server writes, compares each version's logged inputs with its training
+baseline, controls false discoveries across the fleet, stores the results per window and
+checks the fleet's alert rules.
+"""
+
+from shoal.monitor._alerting import post_json
+from shoal.monitor._rules import Rule, parse
+from shoal.monitor._runner import MonitorOptions, MonitorOutcome, monitor_fleet
+from shoal.monitor._window import as_timestamp, parse_window
+
+__all__ = [
+    "MonitorOptions",
+    "MonitorOutcome",
+    "Rule",
+    "as_timestamp",
+    "monitor_fleet",
+    "parse",
+    "parse_window",
+    "post_json",
+]

@@ -1,0 +1,192 @@
+"""After a pass: check every enabled rule of the fleet, store alerts, notify.
+
+Each rule reads the N newest windows it needs in one query per window, and the training
+metrics it compares with in one query; alerts are opened, refreshed and resolved in one
+transaction per rule. Notifications follow the commit: a log line for each opened alert,
+and one webhook POST per rule and pass carrying all of them (in batches of
+``WEBHOOK_BATCH``), retried a few times; a receiver that is down never fails the pass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shoal.monitor._rules import Rule, parse
+from shoal.registry import Registry
+from shoal.store import alerts as store_alerts
+from shoal.store import monitoring
+from shoal.store.tenancy import FleetRef
+
+log = logging.getLogger("shoal.alerts")
+WEBHOOK_BATCH = 500
+WEBHOOK_ATTEMPTS = 3
+WEBHOOK_TIMEOUT = 5.0
+
+
+@dataclass
+class AlertOutcome:
+    opened: int = 0
+    resolved: int = 0
+    open_now: int = 0
+    webhook_errors: list[str] = field(default_factory=list)
+
+
+def check_rules(
+    registry: Registry, fleet: FleetRef, window_seconds: int, *, actor: str
+) -> AlertOutcome:
+    outcome = AlertOutcome()
+    with registry.store.read() as conn:
+        declared = [r for r in store_alerts.rules(conn, fleet) if r["enabled"]]
+        recent = monitoring.windows(conn, fleet, window_seconds, limit=100)
+    if not recent:
+        return outcome
+    for declared_rule in declared:
+        rule = parse(declared_rule["expression"])
+        with registry.store.read() as conn:
+            matches, seen = _matches(conn, fleet, rule, recent[: rule.windows])
+        with registry.store.write() as conn:
+            opened, resolved = store_alerts.apply(
+                conn, fleet, declared_rule["id"], recent[0][1], matches, seen, actor=actor
+            )
+            fresh = store_alerts.list_alerts(conn, fleet, ids=opened, limit=len(opened) or 1)
+        outcome.opened += len(opened)
+        outcome.resolved += len(resolved)
+        _notify(fleet, declared_rule, fresh, resolved, outcome)
+    with registry.store.read() as conn:
+        outcome.open_now = len(store_alerts.list_alerts(conn, fleet, limit=1_000_000))
+    return outcome
+
+
+def _matches(
+    conn: Any, fleet: FleetRef, rule: Rule, windows: Sequence[tuple[int, float]]
+) -> tuple[list[store_alerts.Match], set[int]]:
+    """Models for which ``rule`` holds in every one of ``windows`` (newest first)."""
+    newest_seen: set[int] = set()
+    matched: dict[int, store_alerts.Match] | None = None
+    if len(windows) < rule.windows:
+        return [], {r["model_id"] for r in monitoring.window_rows(conn, fleet, windows[0])}
+    for index, window in enumerate(windows):
+        rows = monitoring.window_rows(conn, fleet, window)
+        if index == 0:
+            newest_seen = {r["model_id"] for r in rows}
+        training = _training(conn, fleet, rule, rows)
+        found: dict[int, store_alerts.Match] = {}
+        if rule.on_feature:
+            by_version = {r["version_id"]: r for r in rows}
+            for f in monitoring.feature_rows(conn, fleet, window, drifted_only=True):
+                row = by_version.get(f["version_id"])
+                value = _feature_value(rule.figure, f)
+                if row is None or not rule.holds(value, training.get(f["version_id"])):
+                    continue
+                best = found.get(row["model_id"])
+                if best is None or (value or 0) > (best.value or 0):
+                    found[row["model_id"]] = store_alerts.Match(
+                        row["model_id"], row["version_id"], value, f["feature"]
+                    )
+        else:
+            for row in rows:
+                value = row[rule.figure]
+                if rule.holds(value, training.get(row["version_id"])):
+                    found[row["model_id"]] = store_alerts.Match(
+                        row["model_id"], row["version_id"], value, None
+                    )
+        matched = found if matched is None else {k: v for k, v in matched.items() if k in found}
+    return list((matched or {}).values()), newest_seen
+
+
+def _feature_value(figure: str, row: dict[str, Any]) -> float | None:
+    if figure == "missing_rate":
+        return row["missing"] / row["n"] if row["n"] else None
+    return row[figure]
+
+
+def _training(
+    conn: Any, fleet: FleetRef, rule: Rule, rows: Sequence[dict[str, Any]]
+) -> dict[int, dict[str, float]]:
+    if rule.metric is None:
+        return {}
+    found = monitoring.version_metrics(conn, fleet, [r["version_id"] for r in rows], [rule.metric])
+    out: dict[int, dict[str, float]] = {}
+    for (vid, name), value in found.items():
+        out.setdefault(vid, {})[name] = value
+    return out
+
+
+def describe_key(fleet: FleetRef, alert: dict[str, Any]) -> str:
+    return ",".join(f"{dim}={alert.get(f'key.{dim}')}" for dim in fleet.keys)
+
+
+def _notify(
+    fleet: FleetRef,
+    rule: dict[str, Any],
+    opened: Sequence[dict[str, Any]],
+    resolved: Sequence[int],
+    outcome: AlertOutcome,
+) -> None:
+    for alert in opened:
+        log.warning(
+            "alert %s opened: fleet=%s rule=%s key=%s version=%s value=%s%s",
+            alert["id"], fleet.path, rule["name"], describe_key(fleet, alert), alert["version"],
+            _short(alert["value"]), f" feature={alert['feature']}" if alert["feature"] else "",
+        )  # fmt: skip
+    url = rule.get("webhook")
+    if not url or not (opened or resolved):
+        return
+    items = [
+        {
+            "id": a["id"],
+            "key": {d: a.get(f"key.{d}") for d in fleet.keys},
+            "version": a["version"],
+            "value": a["value"],
+            "feature": a["feature"],
+            "window": a["last_window"],
+            "state": a["state"],
+        }
+        for a in opened
+    ]
+    for start in range(0, max(len(items), 1), WEBHOOK_BATCH):
+        body = {
+            "fleet": fleet.path, "rule": rule["name"], "expression": rule["expression"],
+            "opened": items[start : start + WEBHOOK_BATCH],
+            "resolved": list(resolved) if start == 0 else [],
+        }  # fmt: skip
+        error = post_json(url, body)
+        if error is not None:
+            outcome.webhook_errors.append(error)
+            log.error("alert webhook of rule %s failed: %s", rule["name"], error)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def post_json(url: str, body: dict[str, Any]) -> str | None:
+    """POST ``body`` as JSON, retried on failure; None when delivered, else the last error."""
+    if not url.startswith(("http://", "https://")):
+        return f"webhook {url!r} is not an http(s) URL"
+    data = json.dumps(body, default=str).encode()
+    error = None
+    for attempt in range(WEBHOOK_ATTEMPTS):
+        request = urllib.request.Request(
+            url, data=data, method="POST", headers={"content-type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as reply:
+                if 200 <= reply.status < 300:
+                    return None
+                error = f"HTTP {reply.status}"
+        except urllib.error.HTTPError as exc:
+            error = f"HTTP {exc.code}"
+            if 400 <= exc.code < 500:
+                return error  # the receiver refuses this body; sending it again will not help
+        except (urllib.error.URLError, OSError) as exc:
+            error = str(getattr(exc, "reason", exc))
+        time.sleep(0.2 * 2**attempt)
+    return error

@@ -1,0 +1,227 @@
+"""The monitoring pass: one DuckDB query over a fleet's Parquet logs, grouped by version and window.
+
+Two aggregations over the same scan, joined at the end:
+
+- quality: predictions joined with their latest feedback (by request id and row, or by
+  key and time: the newest prediction for that key at or before the actual's time, an
+  ASOF join), summed per (version, window) into the parts MAE, RMSE, MAPE and sMAPE (or
+  accuracy, F1 and log loss) are made of;
+- drift: every logged value counted into its version's baseline bins (see
+  ``_reference``): per feature, one ``count_if`` per bin code.
+
+Every figure is a count or a sum, so partial results of any split of the logs (by file,
+by day, by Ray task) add up to the whole exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from shoal.monitor._logs import LogFiles
+from shoal.monitor._reference import Reference
+from shoal.monitor._window import Span
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _files(paths: Sequence[str]) -> str:
+    listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    return f"read_parquet([{listed}], union_by_name = true)"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """What the logs hold, read from the Parquet footers before the pass."""
+
+    predictions: dict[str, str]
+    feedback: dict[str, str]
+
+    @property
+    def classification(self) -> bool:
+        kind = self.predictions.get("prediction", "")
+        return not any(t in kind for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL"))
+
+    @property
+    def probabilities(self) -> list[str]:
+        return [c for c in self.predictions if c.startswith("proba.")]
+
+
+def describe(con: duckdb.DuckDBPyConnection, files: LogFiles) -> Columns:
+    def schema(paths: list[str]) -> dict[str, str]:
+        if not paths:
+            return {}
+        rows = con.sql(f"DESCRIBE SELECT * FROM {_files(paths)}").fetchall()
+        return {row[0]: row[1] for row in rows}
+
+    return Columns(schema(files.predictions), schema(files.feedback))
+
+
+def build_sql(
+    files: LogFiles, columns: Columns, reference: Reference, span: Span, dims: Sequence[str]
+) -> str:
+    """The whole pass as one statement (the reference table is registered as ``edges``)."""
+    seconds = span.seconds
+    features = [f.column for f in reference.numeric if f.column != "prediction"]
+    features += [f.column for f in reference.categorical]
+    keys = [f"key.{d}" for d in dims if f"key.{d}" in columns.predictions]
+    wanted = ["version_id", "request_id", "row", "at", "prediction", *keys, *features]
+    wanted += columns.probabilities
+    select = ", ".join(quote(c) for c in dict.fromkeys(wanted) if c in columns.predictions)
+    ctes = [
+        f'p AS (SELECT {select}, floor(epoch("at") / {seconds}) * {seconds} AS w '
+        f"FROM {_files(files.predictions)} "
+        f'WHERE epoch("at") >= {span.start!r} AND epoch("at") < {span.end!r})'
+    ]
+    ctes += _feedback(files, columns, keys)
+    labelled = bool(files.feedback) and "actual" in columns.feedback
+    ctes.append(_quality(columns, labelled))
+    drift = _drift(reference)
+    if drift:
+        ctes.append(drift)
+        tail = "SELECT * FROM q LEFT JOIN d USING (version_id, w)"
+    else:
+        tail = "SELECT * FROM q"
+    if columns.classification and labelled:
+        ctes.append(_f1())
+        tail = tail.replace("FROM q", "FROM q LEFT JOIN f1 USING (version_id, w)")
+    return "WITH " + ",\n".join(ctes) + "\n" + tail
+
+
+def _feedback(files: LogFiles, columns: Columns, keys: list[str]) -> list[str]:
+    fb = columns.feedback
+    if not files.feedback or "actual" not in fb:
+        return []
+    parts = []
+    source = _files(files.feedback)
+    if "request_id" in fb:
+        parts.append(
+            f'SELECT request_id, "row", actual, "at", 1 AS prio FROM {source} '
+            "WHERE request_id IS NOT NULL"
+        )
+    by_key = [k for k in keys if k in fb]
+    if by_key and len(by_key) == len(keys) and "for_time" in fb:
+        on = " AND ".join(f"f.{quote(k)}::VARCHAR = p.{quote(k)}::VARCHAR" for k in by_key)
+        guard = "WHERE f.request_id IS NULL" if "request_id" in fb else ""
+        parts.append(
+            f'SELECT p.request_id, p."row", f.actual, f."at", 0 AS prio FROM {source} f '
+            f'ASOF JOIN p ON {on} AND f.for_time >= p."at" {guard}'
+        )
+    if not parts:
+        return []
+    union = " UNION ALL ".join(parts)
+    # The newest actual wins; one given by request id beats one matched by key and time.
+    return [
+        'fb AS (SELECT request_id, "row", arg_max(actual, (prio, "at")) AS actual '
+        f'FROM ({union}) GROUP BY request_id, "row")'
+    ]
+
+
+def _quality(columns: Columns, labelled: bool) -> str:
+    head = "SELECT p.version_id, p.w, count(*) AS predictions"
+    if not labelled:
+        return f"q AS ({head}, 0 AS labelled FROM p GROUP BY ALL)"
+    join = 'FROM p LEFT JOIN fb USING (request_id, "row") GROUP BY ALL'
+    if columns.classification:
+        figures = [
+            "count(fb.actual) AS labelled",
+            "count_if(p.prediction::VARCHAR = fb.actual::VARCHAR) AS correct",
+        ]
+        probas = columns.probabilities
+        if probas:
+            cases = " ".join(
+                "WHEN '" + c[len("proba.") :].replace("'", "''") + f"' THEN p.{quote(c)}"
+                for c in probas
+            )
+            figures.append(
+                "sum(-ln(greatest(CASE fb.actual::VARCHAR "
+                f"{cases} ELSE 0 END, 1e-15))) FILTER (WHERE fb.actual IS NOT NULL) AS sum_log_loss"
+            )
+        return f"q AS ({head}, {', '.join(figures)} {join})"
+    e = "(p.prediction::DOUBLE - fb.actual::DOUBLE)"
+    a = "fb.actual::DOUBLE"
+    s = f"(abs({a}) + abs(p.prediction::DOUBLE))"
+    figures = [
+        "count(fb.actual) AS labelled",
+        f"sum(abs({e})) AS sum_abs",
+        f"sum({e} * {e}) AS sum_sq",
+        f"sum(abs({e}) / abs({a})) FILTER (WHERE {a} <> 0) AS sum_ape",
+        f"count(*) FILTER (WHERE {a} <> 0) AS n_ape",
+        f"sum(CASE WHEN {s} > 0 THEN 2 * abs({e}) / {s} ELSE 0 END) AS sum_sape",
+    ]
+    return f"q AS ({head}, {', '.join(figures)} {join})"
+
+
+def _f1() -> str:
+    """Macro F1 per (version, window): per class, 2·tp / (predicted + actual)."""
+    labelled = 'FROM p JOIN fb USING (request_id, "row")'
+    return (
+        "f1 AS (SELECT version_id, w, avg(2.0 * tp / (np + na)) AS f1 FROM ("
+        "SELECT version_id, w, c, sum(tp) AS tp, sum(np) AS np, sum(na) AS na FROM ("
+        "SELECT p.version_id, p.w, p.prediction::VARCHAR AS c, "
+        f"(p.prediction::VARCHAR = fb.actual::VARCHAR)::INT AS tp, 1 AS np, 0 AS na {labelled} "
+        "UNION ALL SELECT p.version_id, p.w, fb.actual::VARCHAR, 0, 0, 1 "
+        f"{labelled}) GROUP BY ALL) GROUP BY ALL)"
+    )
+
+
+def _drift(reference: Reference) -> str:
+    codes: list[str] = []
+    counts: list[str] = []
+    for i, f in enumerate(reference.numeric):
+        x = f"TRY_CAST(p.{quote(f.column)} AS DOUBLE)"
+        above = " + ".join(f"({x} > e.n{i}_e{j})::UTINYINT" for j in range(1, f.width + 1))
+        codes.append(
+            f"CASE WHEN e.n{i}_e0 IS NULL THEN NULL "
+            f"WHEN {x} IS NULL OR isnan({x}) THEN {f.width + 2} "
+            f"WHEN {x} < e.n{i}_e0 THEN {f.width + 1} ELSE {above} END AS n{i}"
+        )
+        counts += [f"count_if(n{i} = {k}) AS n{i}_{k}" for k in range(f.slots)]
+    for i, f in enumerate(reference.categorical):
+        x = f"p.{quote(f.column)}::VARCHAR"
+        codes.append(
+            f"CASE WHEN e.c{i}_top IS NULL THEN NULL WHEN {x} IS NULL THEN {f.width + 1} "
+            f"ELSE coalesce(list_position(e.c{i}_top, {x}), 0) END AS c{i}"
+        )
+        counts += [f"count_if(c{i} = {k}) AS c{i}_{k}" for k in range(f.slots)]
+    if not codes:
+        return ""
+    return (
+        f"coded AS (SELECT p.version_id, p.w, {', '.join(codes)} "
+        "FROM p JOIN edges e USING (version_id)),\n"
+        f"d AS (SELECT version_id, w, {', '.join(counts)} FROM coded GROUP BY ALL)"
+    )
+
+
+def run(
+    files: LogFiles,
+    columns: Columns,
+    reference: Reference,
+    span: Span,
+    dims: Sequence[str],
+    *,
+    con: duckdb.DuckDBPyConnection,
+) -> pa.Table:
+    """Run the pass; one row per (version, window) that logged predictions."""
+    con.register("edges", reference.table())
+    try:
+        return con.sql(build_sql(files, columns, reference, span, dims)).to_arrow_table()
+    finally:
+        con.unregister("edges")
+
+
+def connect(*, threads: int | None, memory_limit: str | None, filesystem: object = None):
+    """A private in-memory DuckDB with the pass's limits (and the logs' fsspec filesystem)."""
+    con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
+    if filesystem is not None:
+        con.register_filesystem(filesystem)
+    return con

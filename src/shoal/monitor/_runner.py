@@ -1,0 +1,327 @@
+"""``monitor_fleet``: one pass over a fleet's logs, its results stored, its rules checked.
+
+Stages (each timed in the run's counts): find the log files of the span; read which
+versions answered; load those versions' baselines in bulk; run the DuckDB pass
+(``_query``); compute the drift statistics and the fleet-wide false-discovery control
+(``_drift``) per window; replace the windows' results in one transaction; check the alert
+rules. A pass is idempotent: running it again over the same windows (after late feedback
+arrived, say) replaces their results.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from shoal.errors import InvalidInput
+from shoal.monitor import _drift, _query
+from shoal.monitor._alerting import check_rules
+from shoal.monitor._logs import find
+from shoal.monitor._reference import Reference, build
+from shoal.monitor._window import Span, span
+from shoal.registry import Registry
+from shoal.store import monitoring
+from shoal.store import runs as store_runs
+from shoal.store.tenancy import FleetRef, Scope
+
+
+@dataclass(frozen=True)
+class MonitorOptions:
+    window: int
+    logs_url: str
+    since: float | None = None
+    until: float | None = None
+    alpha: float = 0.05
+    min_psi: float = 0.1
+    target: str | None = None
+    threads: int | None = None
+    memory_limit: str | None = None
+    alerts: bool = True
+    actor: str = "shoal"
+
+    def check(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise InvalidInput(f"alpha must be in (0, 1), got {self.alpha!r}", field="alpha")
+        if self.min_psi < 0:
+            raise InvalidInput(f"min_psi must be >= 0, got {self.min_psi!r}", field="min_psi")
+
+
+@dataclass
+class MonitorOutcome:
+    """What a pass found, in figures."""
+
+    run_id: int
+    windows: list[float]
+    versions: int = 0
+    predictions: int = 0
+    labelled: int = 0
+    tests: int = 0
+    flagged: int = 0
+    drifting_models: int = 0
+    unknown_versions: int = 0
+    alerts_opened: int = 0
+    alerts_resolved: int = 0
+    alerts_open: int = 0
+    webhook_errors: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+Report = Callable[[str], None]
+
+
+def monitor_fleet(
+    registry: Registry, fleet: FleetRef, options: MonitorOptions, report: Report | None = None
+) -> MonitorOutcome:
+    options.check()
+    say = report or (lambda _text: None)
+    began = time.perf_counter()
+    covered = span(options.window, options.since, options.until, time.time())
+    params = {
+        "window": options.window, "since": covered.start, "until": covered.end,
+        "logs": options.logs_url, "alpha": options.alpha, "min_psi": options.min_psi,
+    }  # fmt: skip
+    with registry.store.write() as conn:
+        run_id = store_runs.create(conn, fleet, "monitor", actor=options.actor, params=params)
+    outcome = MonitorOutcome(run_id=run_id, windows=covered.starts)
+    try:
+        _pass(registry, fleet, options, covered, outcome, say)
+        if options.alerts:
+            say("checking alert rules")
+            stage = time.perf_counter()
+            alerted = check_rules(registry, fleet, options.window, actor=options.actor)
+            outcome.alerts_opened, outcome.alerts_resolved = alerted.opened, alerted.resolved
+            outcome.alerts_open, outcome.webhook_errors = alerted.open_now, alerted.webhook_errors
+            outcome.timings["alerts"] = time.perf_counter() - stage
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        with registry.store.write() as conn:
+            store_runs.finish(conn, fleet_scope(fleet), run_id, status, error=repr(exc)[:2000])
+        raise
+    outcome.seconds = time.perf_counter() - began
+    with registry.store.write() as conn:
+        store_runs.finish(conn, fleet_scope(fleet), run_id, "succeeded", counts=_counts(outcome))
+    return outcome
+
+
+def fleet_scope(fleet: FleetRef) -> Scope:
+    return Scope(fleet.tenant)
+
+
+def _counts(outcome: MonitorOutcome) -> dict[str, Any]:
+    return {
+        "windows": len(outcome.windows), "versions": outcome.versions,
+        "predictions": outcome.predictions, "labelled": outcome.labelled,
+        "tests": outcome.tests, "flagged": outcome.flagged,
+        "drifting_models": outcome.drifting_models, "unknown_versions": outcome.unknown_versions,
+        "alerts_opened": outcome.alerts_opened, "alerts_resolved": outcome.alerts_resolved,
+        "seconds": {k: round(v, 3) for k, v in outcome.timings.items()},
+    }  # fmt: skip
+
+
+def _pass(
+    registry: Registry,
+    fleet: FleetRef,
+    options: MonitorOptions,
+    covered: Span,
+    outcome: MonitorOutcome,
+    say: Report,
+) -> None:
+    timings = outcome.timings
+    stage = time.perf_counter()
+    files = find(
+        options.logs_url, fleet.tenant, fleet.name, covered.days, feedback_from=covered.days[0]
+    )
+    say(f"{len(files.predictions)} prediction and {len(files.feedback)} feedback files")
+    if not files.predictions:
+        timings["find"] = time.perf_counter() - stage
+        return
+    con = _query.connect(
+        threads=options.threads or os.cpu_count(), memory_limit=options.memory_limit,
+        filesystem=files.filesystem,
+    )  # fmt: skip
+    try:
+        columns = _query.describe(con, files)
+        if "version_id" not in columns.predictions or "at" not in columns.predictions:
+            raise InvalidInput(
+                "the prediction logs have no version_id or at column; are they Shoal's logs?",
+                field="logs",
+            )
+        ids = con.sql(
+            f"SELECT DISTINCT version_id FROM {_query._files(files.predictions)} "
+            f'WHERE epoch("at") >= {covered.start!r} AND epoch("at") < {covered.end!r}'
+        ).fetchnumpy()["version_id"]
+        timings["find"] = time.perf_counter() - stage
+        stage = time.perf_counter()
+        with registry.store.read() as conn:
+            refs = monitoring.references(conn, fleet, [int(v) for v in ids])
+        features = {
+            c[len("feature.") :]: c for c in columns.predictions if c.startswith("feature.")
+        }
+        reference = build(
+            refs, features, prediction=not columns.classification, target=options.target
+        )
+        timings["baselines"] = time.perf_counter() - stage
+        say(f"{len(refs):,} versions answered; one pass over the logs")
+        stage = time.perf_counter()
+        table = _query.run(files, columns, reference, covered, fleet.keys, con=con)
+        timings["query"] = time.perf_counter() - stage
+    finally:
+        con.close()
+    stage = time.perf_counter()
+    known = np.isin(table["version_id"].to_numpy(), reference.version_ids)
+    outcome.unknown_versions = int((~known).sum())
+    table = table.filter(pa.array(known))
+    windows = _figures(table, reference, columns, options, outcome)
+    timings["statistics"] = time.perf_counter() - stage
+    stage = time.perf_counter()
+    say(f"storing {outcome.versions:,} results of {len(windows)} window(s)")
+    with registry.store.write() as conn:
+        for start, (results, feature_rows) in sorted(windows.items()):
+            monitoring.replace_window(
+                conn, fleet, options.window, start, outcome.run_id, results, feature_rows
+            )
+    timings["store"] = time.perf_counter() - stage
+
+
+def _column(table: pa.Table, name: str) -> np.ndarray:
+    if name not in table.column_names:
+        return np.zeros(table.num_rows)
+    return table[name].to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def _counts_of(table: pa.Table, prefix: str, slots: int) -> np.ndarray:
+    return np.nan_to_num(np.column_stack([_column(table, f"{prefix}_{k}") for k in range(slots)]))
+
+
+def _figures(
+    table: pa.Table,
+    reference: Reference,
+    columns: _query.Columns,
+    options: MonitorOptions,
+    outcome: MonitorOutcome,
+) -> dict[float, tuple[list[tuple], list[tuple]]]:
+    """Per window: the ``monitor_results`` rows and the ``monitor_features`` rows."""
+    rows = table.num_rows
+    vids = table["version_id"].to_numpy()
+    at = np.searchsorted(reference.version_ids, vids)
+    w = table["w"].to_numpy().astype(np.float64)
+    predictions = _column(table, "predictions")
+    labelled = _column(table, "labelled")
+    outcome.versions = rows
+    outcome.predictions = int(predictions.sum())
+    outcome.labelled = int(labelled.sum())
+    quality = _quality(table, labelled, columns.classification)
+    tested: list[tuple[str, str, _drift.Tested]] = []
+    for i, f in enumerate(reference.numeric):
+        counts = _counts_of(table, f"n{i}", f.slots)
+        bins = f.bins[at]
+        tested.append((f.name, "ks", _drift.numeric(counts, bins, f.counts[at], f.width, bins > 0)))
+    for i, f in enumerate(reference.categorical):
+        counts = _counts_of(table, f"c{i}", f.slots)
+        tested.append(
+            (f.name, "chi2", _drift.categorical(counts, f.counts[at], f.width, f.tested[at]))
+        )
+    # Benjamini-Hochberg over every test of a window, across the whole fleet.
+    q_values = [np.full(rows, np.nan) for _ in tested]
+    if tested:
+        p_all = np.column_stack([t.p_value for _, _, t in tested])
+        for start in np.unique(w):
+            in_window = w == start
+            q = _drift.benjamini_hochberg(p_all[in_window].ravel()).reshape(-1, len(tested))
+            for j in range(len(tested)):
+                q_values[j][in_window] = q[:, j]
+    flagged = [
+        (q <= options.alpha) & (t.psi >= options.min_psi)
+        for (_, _, t), q in zip(tested, q_values, strict=True)
+    ]
+    outcome.tests = int(sum(t.tested.sum() for _, _, t in tested))
+    outcome.flagged = int(sum(f.sum() for f in flagged))
+    is_feature = [name != "prediction" or test != "ks" for name, test, _ in tested]
+    names = [name for name, _, _ in tested]
+    psi = (
+        np.column_stack([np.where(t.tested, t.psi, -np.inf) for _, _, t in tested])
+        if tested
+        else np.zeros((rows, 0))
+    )
+    feature_psi = psi[:, is_feature] if tested else psi
+    feature_names = [n for n, keep in zip(names, is_feature, strict=True) if keep]
+    drifted = np.column_stack(flagged)[:, is_feature] if tested else np.zeros((rows, 0), bool)
+    tested_count = (
+        np.column_stack([t.tested for _, _, t in tested])[:, is_feature]
+        if tested
+        else np.zeros((rows, 0), bool)
+    )
+    missing = sum((t.missing for (_, _, t), k in zip(tested, is_feature, strict=True) if k), 0)
+    seen = sum((t.n for (_, _, t), k in zip(tested, is_feature, strict=True) if k), 0)
+    out_of_range = sum(
+        (t.out_of_range for (_, _, t), k in zip(tested, is_feature, strict=True) if k), 0
+    )
+    prediction_at = [i for i, keep in enumerate(is_feature) if not keep]
+    windows: dict[float, tuple[list[tuple], list[tuple]]] = {}
+    model_ids = reference.model_ids[at]
+    any_drift = drifted.any(axis=1) if drifted.shape[1] else np.zeros(rows, bool)
+    if prediction_at:
+        any_drift |= flagged[prediction_at[0]]
+    outcome.drifting_models = len(set(model_ids[any_drift].tolist()))
+    for r in range(rows):
+        best = int(np.argmax(feature_psi[r])) if feature_psi.shape[1] else -1
+        max_psi = feature_psi[r, best] if best >= 0 else -np.inf
+        results, feature_rows = windows.setdefault(float(w[r]), ([], []))
+        results.append((
+            int(vids[r]), int(model_ids[r]), int(predictions[r]), int(labelled[r]),
+            *(_num(quality[name][r]) for name in _QUALITY),
+            _num(psi[r, prediction_at[0]]) if prediction_at else None,
+            _num(max_psi), feature_names[best] if best >= 0 and max_psi > -np.inf else None,
+            int(drifted[r].sum()), int(tested_count[r].sum()),
+            _num(missing[r] / seen[r]) if np.ndim(seen) and seen[r] else None,
+            int(out_of_range[r]) if np.ndim(out_of_range) else 0,
+        ))  # fmt: skip
+        for j, (name, test, t) in enumerate(tested):
+            if not t.tested[r] and not t.missing[r]:
+                continue
+            feature_rows.append((
+                int(vids[r]), name, test, int(t.n[r]), int(t.missing[r]), int(t.out_of_range[r]),
+                _num(t.psi[r]), _num(t.statistic[r]), _num(t.p_value[r]), _num(q_values[j][r]),
+                bool(flagged[j][r]),
+            ))  # fmt: skip
+    return windows
+
+
+_QUALITY = ("mae", "rmse", "mape", "smape", "accuracy", "f1", "log_loss")
+
+
+def _quality(table: pa.Table, labelled: np.ndarray, classification: bool) -> dict[str, np.ndarray]:
+    nan = np.full(table.num_rows, np.nan)
+    out = {name: nan for name in _QUALITY}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = np.where(labelled > 0, labelled, np.nan)
+        if classification:
+            if "correct" in table.column_names:
+                out["accuracy"] = _column(table, "correct") / n
+            if "f1" in table.column_names:
+                out["f1"] = _column(table, "f1")
+            if "sum_log_loss" in table.column_names:
+                out["log_loss"] = _column(table, "sum_log_loss") / n
+            return out
+        if "sum_abs" not in table.column_names:
+            return out
+        out["mae"] = _column(table, "sum_abs") / n
+        out["rmse"] = np.sqrt(_column(table, "sum_sq") / n)
+        n_ape = _column(table, "n_ape")
+        out["mape"] = np.where(n_ape > 0, _column(table, "sum_ape") / n_ape, np.nan)
+        out["smape"] = _column(table, "sum_sape") / n
+    return out
+
+
+def _num(value: Any) -> float | None:
+    """A finite float for the store; NaN and infinities become NULL."""
+    value = float(value)
+    return value if math.isfinite(value) else None

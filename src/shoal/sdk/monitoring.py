@@ -1,0 +1,211 @@
+"""Monitoring and alerts of one fleet: `fleet.monitor()`, `fleet.monitoring`, `fleet.alerts`.
+
+The figures come from the stored results of monitoring passes (see ``docs/monitoring.md``):
+each read is one query over one window's rows, never a loop over models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from shoal import config
+from shoal.errors import InvalidInput, NotFound
+from shoal.store import alerts as store_alerts
+from shoal.store import monitoring
+
+if TYPE_CHECKING:
+    from shoal.sdk.fleet import Fleet
+
+
+def window_label(start: float) -> str:
+    return dt.datetime.fromtimestamp(start, dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _row(fleet: Fleet, row: dict[str, Any]) -> dict[str, Any]:
+    """A stored result as people read it: its key as a dict, its window as a time."""
+    out = {k: v for k, v in row.items() if not k.startswith("key.") and k != "fleet_id"}
+    out["key"] = {d: row.get(f"key.{d}") for d in fleet.keys if f"key.{d}" in row}
+    if "window_start" in row:
+        out["window"] = window_label(row["window_start"])
+    return out
+
+
+class FleetMonitoring:
+    """Reads of a fleet's monitoring results."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self._fleet = fleet
+
+    @property
+    def _store(self) -> Any:
+        return self._fleet._client._store
+
+    def windows(self, window: str | int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Monitored windows, newest first: ``{"seconds", "start", "window"}``."""
+        seconds = _seconds(window)
+        with self._store.read() as conn:
+            found = monitoring.windows(conn, self._fleet.ref, seconds, limit)
+        return [{"seconds": s, "start": w, "window": window_label(w)} for s, w in found]
+
+    def _window(self, window: str | int | None, at: Any) -> tuple[int, float]:
+        from shoal.monitor import as_timestamp
+
+        seconds = _seconds(window)
+        with self._store.read() as conn:
+            found = monitoring.windows(conn, self._fleet.ref, seconds, limit=1000)
+        if at is not None:
+            when = as_timestamp(at, "at")
+            found = [(s, w) for s, w in found if w <= when < w + s]  # type: ignore[operator]
+        if not found:
+            raise NotFound(
+                f"fleet {self._fleet.path} has no monitoring results"
+                + (" for that window" if window or at else "")
+                + "; run `shoal monitor run` first"
+            )
+        return found[0]
+
+    def results(
+        self,
+        *,
+        by: str | None = None,
+        n: int | None = None,
+        ascending: bool = False,
+        window: str | int | None = None,
+        at: Any = None,
+    ) -> list[dict[str, Any]]:
+        """One window's per-version results (the newest window unless ``at`` names a time),
+        sorted by figure ``by`` (worst first: highest, or lowest with ``ascending``)."""
+        chosen = self._window(window, at)
+        with self._store.read() as conn:
+            rows = monitoring.window_rows(
+                conn, self._fleet.ref, chosen, order_by=by, descending=not ascending, limit=n
+            )
+        return [_row(self._fleet, r) for r in rows]
+
+    def worst(self, by: str = "max_psi", n: int = 20, **window: Any) -> list[dict[str, Any]]:
+        """The ``n`` worst models of a window by ``by`` (for ``accuracy`` and ``f1``: lowest)."""
+        return self.results(by=by, n=n, ascending=by in ("accuracy", "f1"), **window)
+
+    def features(self, key: Any, **window: Any) -> list[dict[str, Any]]:
+        """One model's per-feature drift figures in a window, most drifted first."""
+        from shoal.store.reads import model_id, normalize_key
+
+        chosen = self._window(window.get("window"), window.get("at"))
+        ref = self._fleet.ref
+        with self._store.read() as conn:
+            mid = model_id(conn, ref, normalize_key(ref, key))
+            versions = [r["version_id"] for r in monitoring.trend(conn, ref, mid, chosen[0])
+                        if r["window_start"] == chosen[1]]  # fmt: skip
+            rows = [
+                f for vid in versions
+                for f in monitoring.feature_rows(conn, ref, chosen, version_id=vid)
+            ]  # fmt: skip
+        return sorted(rows, key=lambda f: -(f["psi"] or 0.0))
+
+    def rollup(self, by: str, **window: Any) -> list[dict[str, Any]]:
+        """Per value of key dimension ``by``: models, share drifting, median MAPE, sums."""
+        if by not in self._fleet.keys:
+            raise InvalidInput(
+                f"fleet {self._fleet.path} has no key {by!r}; roll up by one of "
+                f"{list(self._fleet.keys)}",
+                field="by",
+            )
+        groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        for row in self.results(**window):
+            groups[row["key"][by]].append(row)
+        out = []
+        for value, rows in groups.items():
+            mapes = [r["mape"] for r in rows if r["mape"] is not None]
+            drifting = sum(1 for r in rows if r["drifted_features"] > 0)
+            out.append({
+                by: value, "models": len(rows), "drifting": drifting,
+                "share_drifting": drifting / len(rows),
+                "median_mape": statistics.median(mapes) if mapes else None,
+                "predictions": sum(r["predictions"] for r in rows),
+                "labelled": sum(r["labelled"] for r in rows),
+                "max_psi": max((r["max_psi"] for r in rows if r["max_psi"] is not None),
+                               default=None),
+            })  # fmt: skip
+        out.sort(key=lambda g: (-g["share_drifting"], -(g["median_mape"] or 0.0), str(g[by])))
+        return out
+
+    def trend(self, key: Any, window: str | int | None = None) -> list[dict[str, Any]]:
+        """One model's figures across windows, oldest first."""
+        from shoal.store.reads import model_id, normalize_key
+
+        ref = self._fleet.ref
+        with self._store.read() as conn:
+            mid = model_id(conn, ref, normalize_key(ref, key))
+            rows = monitoring.trend(conn, ref, mid, _seconds(window))
+        return [_row(self._fleet, r) for r in rows]
+
+
+class FleetAlerts:
+    """A fleet's alert rules and alerts."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self._fleet = fleet
+
+    @property
+    def _store(self) -> Any:
+        return self._fleet._client._store
+
+    def add_rule(self, name: str, expression: str, *, webhook: str | None = None) -> dict:
+        """Declare a rule (see ``docs/monitoring.md`` for the grammar); checked after each pass."""
+        from shoal.monitor import parse
+
+        parse(expression)
+        if webhook is not None and not webhook.startswith(("http://", "https://")):
+            raise InvalidInput(f"webhook {webhook!r} must be an http(s) URL", field="webhook")
+        with self._store.write() as conn:
+            return store_alerts.add_rule(
+                conn, self._fleet.ref, name, expression, webhook=webhook, actor=config.actor()
+            )
+
+    def rules(self) -> list[dict[str, Any]]:
+        with self._store.read() as conn:
+            return store_alerts.rules(conn, self._fleet.ref)
+
+    def remove_rule(self, rule: int | str) -> dict[str, Any]:
+        with self._store.write() as conn:
+            return store_alerts.remove_rule(conn, self._fleet.ref, rule)
+
+    def list(
+        self, state: str | Sequence[str] = ("open", "acknowledged"), *, rule: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Alerts newest first (unresolved by default)."""
+        states = (state,) if isinstance(state, str) else tuple(state)
+        with self._store.read() as conn:
+            rows = store_alerts.list_alerts(conn, self._fleet.ref, states=states, rule=rule,
+                                            limit=limit)  # fmt: skip
+        return [_row(self._fleet, r) for r in rows]
+
+    def acknowledge(self, alert_id: int) -> dict[str, Any]:
+        return self._set(alert_id, "acknowledged")
+
+    def resolve(self, alert_id: int) -> dict[str, Any]:
+        return self._set(alert_id, "resolved")
+
+    def _set(self, alert_id: int, state: str) -> dict[str, Any]:
+        with self._store.write() as conn:
+            row = store_alerts.transition(
+                conn, self._fleet.ref, alert_id, state, actor=config.actor()
+            )
+        return _row(self._fleet, row)
+
+    def keys(self, rule: str | None = None) -> list[dict[str, str]]:
+        """The keys of the models with an unresolved alert (what ``shoal retrain`` trains)."""
+        with self._store.read() as conn:
+            found = store_alerts.alert_keys(conn, self._fleet.ref, rule)
+        return [dict(zip(self._fleet.keys, key, strict=True)) for key in found]
+
+
+def _seconds(window: str | int | None) -> int | None:
+    from shoal.monitor import parse_window
+
+    return None if window is None else parse_window(window)

@@ -1,0 +1,234 @@
+"""Monitoring results: what the versions of a fleet need to be judged, and what was found.
+
+Reads are bulk (one query for every version a window saw); writes replace a whole window
+in one transaction, so re-running monitoring over a window is idempotent and a reader
+never sees half of a window's results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shoal.errors import InvalidInput
+from shoal.store.bulk import insert_rows
+from shoal.store.schema import (
+    metrics,
+    models,
+    monitor_features,
+    monitor_results,
+    version_baselines,
+    versions,
+)
+from shoal.store.tenancy import FleetRef
+
+RESULT_COLUMNS = (
+    "version_id", "model_id", "predictions", "labelled", "mae", "rmse", "mape", "smape",
+    "accuracy", "f1", "log_loss", "prediction_psi", "max_psi", "max_psi_feature",
+    "drifted_features", "tested_features", "missing_rate", "out_of_range",
+)  # fmt: skip
+"""The per-version figures of ``monitor_results`` a monitoring pass fills in, in order."""
+
+FEATURE_COLUMNS = (
+    "version_id", "feature", "test", "n", "missing", "out_of_range", "psi", "statistic",
+    "p_value", "q_value", "drifted",
+)  # fmt: skip
+
+FIGURES = frozenset(RESULT_COLUMNS) - {"version_id", "model_id", "max_psi_feature"}
+"""Figures a person may sort, filter or roll up by."""
+
+_CHUNK = 5000
+"""Version ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits."""
+
+
+def references(
+    conn: Connection, fleet: FleetRef, version_ids: Sequence[int]
+) -> dict[int, dict[str, Any]]:
+    """Per version of ``fleet``: model id, key, signature and baseline profile (bulk).
+
+    Ids of other fleets are left out, so logs that name a foreign version cannot reach
+    another tenant's baselines.
+    """
+    out: dict[int, dict[str, Any]] = {}
+    key_cols = [models.c[f"k{i}"] for i in range(len(fleet.keys))]
+    for start in range(0, len(version_ids), _CHUNK):
+        chunk = list(version_ids[start : start + _CHUNK])
+        query = (
+            sa.select(
+                versions.c.id,
+                versions.c.model_id,
+                versions.c.number,
+                versions.c.signature,
+                version_baselines.c.profile,
+                *key_cols,
+            )
+            .select_from(
+                versions.join(models, models.c.id == versions.c.model_id).outerjoin(
+                    version_baselines, version_baselines.c.version_id == versions.c.id
+                )
+            )
+            .where(versions.c.fleet_id == fleet.id, versions.c.id.in_(chunk))
+        )
+        for row in conn.execute(query):
+            out[row.id] = {
+                "model_id": row.model_id,
+                "number": row.number,
+                "key": tuple(row[5 + i] for i in range(len(fleet.keys))),
+                "signature": _json(row.signature),
+                "baseline": _json(row.profile),
+            }
+    return out
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def replace_window(
+    conn: Connection,
+    fleet: FleetRef,
+    window_seconds: int,
+    window_start: float,
+    run_id: int,
+    results: Sequence[tuple[Any, ...]],
+    features: Sequence[tuple[Any, ...]],
+) -> None:
+    """Store one window's results (``RESULT_COLUMNS`` / ``FEATURE_COLUMNS`` tuples), replacing
+    what an earlier pass over the same window stored. Call inside a write transaction."""
+    for table in (monitor_results, monitor_features):
+        conn.execute(
+            table.delete().where(
+                table.c.fleet_id == fleet.id,
+                table.c.window_seconds == window_seconds,
+                table.c.window_start == window_start,
+            )
+        )
+    head = (fleet.id, window_seconds, window_start)
+    insert_rows(
+        conn,
+        monitor_results,
+        ("fleet_id", "window_seconds", "window_start", "run_id", *RESULT_COLUMNS),
+        [(*head, run_id, *row) for row in results],
+    )
+    insert_rows(
+        conn,
+        monitor_features,
+        ("fleet_id", "window_seconds", "window_start", *FEATURE_COLUMNS),
+        [(*head, *row) for row in features],
+    )
+
+
+def windows(
+    conn: Connection, fleet: FleetRef, window_seconds: int | None = None, limit: int = 50
+) -> list[tuple[int, float]]:
+    """The fleet's monitored windows as (seconds, start), newest first."""
+    query = (
+        sa.select(monitor_results.c.window_seconds, monitor_results.c.window_start)
+        .where(monitor_results.c.fleet_id == fleet.id)
+        .group_by(monitor_results.c.window_seconds, monitor_results.c.window_start)
+        .order_by(monitor_results.c.window_start.desc(), monitor_results.c.window_seconds)
+        .limit(limit)
+    )
+    if window_seconds is not None:
+        query = query.where(monitor_results.c.window_seconds == window_seconds)
+    return [(int(s), float(w)) for s, w in conn.execute(query)]
+
+
+def _check_figure(figure: str, field: str) -> str:
+    if figure not in FIGURES:
+        raise InvalidInput(
+            f"{field} {figure!r} is not a monitoring figure; use one of {sorted(FIGURES)}",
+            field=field,
+        )
+    return figure
+
+
+def window_rows(
+    conn: Connection,
+    fleet: FleetRef,
+    window: tuple[int, float],
+    *,
+    order_by: str | None = None,
+    descending: bool = True,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """One window's per-version rows with their keys; sorted by a figure (NULLs last)."""
+    key_cols = [models.c[f"k{i}"].label(f"key.{dim}") for i, dim in enumerate(fleet.keys)]
+    query = (
+        sa.select(monitor_results, versions.c.number.label("version"), *key_cols)
+        .select_from(
+            monitor_results.join(models, models.c.id == monitor_results.c.model_id).join(
+                versions, versions.c.id == monitor_results.c.version_id
+            )
+        )
+        .where(
+            monitor_results.c.fleet_id == fleet.id,
+            monitor_results.c.window_seconds == window[0],
+            monitor_results.c.window_start == window[1],
+        )
+    )
+    if order_by is not None:
+        column = monitor_results.c[_check_figure(order_by, "by")]
+        query = query.where(column.is_not(None)).order_by(
+            column.desc() if descending else column.asc(), monitor_results.c.version_id
+        )
+    if limit is not None:
+        query = query.limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def feature_rows(
+    conn: Connection,
+    fleet: FleetRef,
+    window: tuple[int, float],
+    *,
+    version_id: int | None = None,
+    drifted_only: bool = False,
+) -> list[dict[str, Any]]:
+    """A window's per-feature rows (of one version, or of all; optionally drifted only)."""
+    query = sa.select(monitor_features).where(
+        monitor_features.c.fleet_id == fleet.id,
+        monitor_features.c.window_seconds == window[0],
+        monitor_features.c.window_start == window[1],
+    )
+    if version_id is not None:
+        query = query.where(monitor_features.c.version_id == version_id)
+    if drifted_only:
+        query = query.where(monitor_features.c.drifted.is_(True))
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def trend(
+    conn: Connection, fleet: FleetRef, model_id: int, window_seconds: int | None = None
+) -> list[dict[str, Any]]:
+    """One model's rows across windows, oldest first (the version each window served)."""
+    query = (
+        sa.select(monitor_results, versions.c.number.label("version"))
+        .select_from(monitor_results.join(versions, versions.c.id == monitor_results.c.version_id))
+        .where(monitor_results.c.fleet_id == fleet.id, monitor_results.c.model_id == model_id)
+        .order_by(monitor_results.c.window_start, monitor_results.c.version_id)
+    )
+    if window_seconds is not None:
+        query = query.where(monitor_results.c.window_seconds == window_seconds)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def version_metrics(
+    conn: Connection, fleet: FleetRef, version_ids: Sequence[int], names: Sequence[str]
+) -> dict[tuple[int, str], float]:
+    """Registered metrics (``training.<name>`` in alert rules) of many versions at once."""
+    out: dict[tuple[int, str], float] = {}
+    for start in range(0, len(version_ids), _CHUNK):
+        chunk = list(version_ids[start : start + _CHUNK])
+        query = sa.select(metrics.c.version_id, metrics.c.name, metrics.c.value).where(
+            metrics.c.fleet_id == fleet.id,
+            metrics.c.version_id.in_(chunk),
+            metrics.c.name.in_(list(names)),
+        )
+        for vid, name, value in conn.execute(query):
+            out[(vid, name)] = value
+    return out

@@ -1,0 +1,205 @@
+"""Fleet monitoring through the SDK: drift found where injected, quality as pandas computes
+it, false alarms on a stable fleet, alert rules with a real webhook receiver."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from tests import monitor_world as world
+
+import shoal
+from shoal.errors import Conflict, InvalidInput, NotFound
+
+DAY = world.DAY
+NEXT = DAY + dt.timedelta(days=1)
+DRIFT = frozenset({"s01/k02", "s03/k05", "s04/k07"})
+
+
+def _span(day: dt.datetime = DAY) -> dict[str, Any]:
+    return {"since": day, "until": day + dt.timedelta(days=1)}
+
+
+@pytest.fixture
+def fleet(client: shoal.Client) -> shoal.Fleet:
+    return client.fleet("grocer/demand", keys=["store", "sku"])
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A local HTTP server that records the JSON bodies POSTed to it."""
+    bodies: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["content-length"])
+            bodies.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _flagged_keys(fleet: shoal.Fleet) -> set[str]:
+    rows = fleet.monitoring.results(by="drifted_features")
+    return {f"{r['key']['store']}/{r['key']['sku']}" for r in rows if r["drifted_features"] > 0}
+
+
+def test_drift_injected_into_known_keys_is_found(fleet: shoal.Fleet, tmp_path: Path) -> None:
+    keys = world.keys(6, 10)
+    versions = world.register(fleet, keys)
+    world.write_logs(tmp_path / "logs", versions, keys, drift=DRIFT)
+    outcome = fleet.monitor("1d", logs=str(tmp_path / "logs"), **_span())
+    assert outcome.versions == 60 and outcome.predictions == 6000
+    assert outcome.labelled == 6000, "every actual joins, by request id or by key and time"
+    assert outcome.windows == [DAY.timestamp()]
+    assert _flagged_keys(fleet) == set(DRIFT)
+    worst = fleet.monitoring.worst("max_psi", n=3)
+    assert {f"{r['key']['store']}/{r['key']['sku']}" for r in worst} == set(DRIFT)
+    assert all(r["max_psi_feature"] == "x1" and r["max_psi"] > 1 for r in worst)
+    features = fleet.monitoring.features({"store": "s01", "sku": "k02"})
+    assert features[0]["feature"] == "x1" and features[0]["drifted"]
+    assert features[0]["q_value"] < 0.05 and features[0]["test"] == "ks"
+    assert {f["feature"] for f in features} == {"x1", "x2", "promo", "prediction"}
+    assert next(f for f in features if f["feature"] == "promo")["test"] == "chi2"
+    rollup = {g["store"]: g for g in fleet.monitoring.rollup("store")}
+    assert rollup["s01"]["drifting"] == 1 and rollup["s00"]["drifting"] == 0
+    assert rollup["s01"]["share_drifting"] == pytest.approx(0.1)
+    assert rollup["s00"]["models"] == 10 and rollup["s00"]["predictions"] == 1000
+
+
+def test_quality_matches_a_direct_pandas_computation(fleet: shoal.Fleet, tmp_path: Path) -> None:
+    keys = world.keys(3, 5)
+    versions = world.register(fleet, keys)
+    logged = world.write_logs(tmp_path / "logs", versions, keys, bias=frozenset({"s02/k01"}))
+    fleet.monitor("1d", logs=str(tmp_path / "logs"), **_span())
+    rows = {f"{r['key']['store']}/{r['key']['sku']}": r for r in fleet.monitoring.results()}
+    for text in ("s00/k00", "s02/k01", "s01/k04"):
+        store, sku = text.split("/")
+        part = logged[(logged["key.store"] == store) & (logged["key.sku"] == sku)]
+        error = part.prediction - part.actual
+        row = rows[text]
+        assert row["mae"] == pytest.approx(error.abs().mean(), rel=1e-9)
+        assert row["rmse"] == pytest.approx(np.sqrt((error**2).mean()), rel=1e-9)
+        assert row["mape"] == pytest.approx((error.abs() / part.actual.abs()).mean(), rel=1e-9)
+        smape = (2 * error.abs() / (part.actual.abs() + part.prediction.abs())).mean()
+        assert row["smape"] == pytest.approx(smape, rel=1e-9)
+        assert row["predictions"] == len(part) == row["labelled"]
+    assert rows["s02/k01"]["mape"] > 2 * rows["s00/k00"]["mape"]
+
+
+def test_a_stable_fleet_raises_few_false_alarms(fleet: shoal.Fleet, tmp_path: Path) -> None:
+    """Nothing drifted: 3 windows of 200 models x 4 tests. Without control, a 5 % level
+    would flag about 120 tests; Benjamini-Hochberg keeps the expected count of any false
+    flag under 5 % per window."""
+    keys = world.keys(10, 20)
+    versions = world.register(fleet, keys, seed=3)
+    for i in range(3):
+        world.write_logs(tmp_path / "logs", versions, keys, day=DAY + dt.timedelta(days=i),
+                         seed=10 + i, rows=60)  # fmt: skip
+    outcome = fleet.monitor("1d", logs=str(tmp_path / "logs"), since=DAY,
+                            until=DAY + dt.timedelta(days=3))  # fmt: skip
+    assert outcome.tests == 3 * 200 * 4
+    raw = 0
+    for window in fleet.monitoring.windows():
+        rows = fleet.monitoring.results(at=window["start"])
+        assert len(rows) == 200
+        for row in rows:
+            raw += sum(
+                1 for f in fleet.monitoring.features(row["key"], at=window["start"])
+                if f["p_value"] is not None and f["p_value"] < 0.05
+            )  # fmt: skip
+    assert outcome.flagged <= 2, f"{outcome.flagged} false flags in {outcome.tests} tests"
+    assert raw > 5 * max(outcome.flagged, 1), "uncorrected tests would have flagged many"
+
+
+def test_alert_rules_open_deduplicate_and_resolve_with_a_webhook(
+    fleet: shoal.Fleet, tmp_path: Path, receiver: tuple[str, list[dict[str, Any]]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    url, bodies = receiver
+    keys = world.keys(4, 5)
+    versions = world.register(fleet, keys)
+    logs = str(tmp_path / "logs")
+    fleet.alerts.add_rule("drift", "psi > 0.2 on any feature", webhook=url)
+    fleet.alerts.add_rule("worse", "mape > 1.3 * training.mape for 2 windows")
+    world.write_logs(tmp_path / "logs", versions, keys, drift=frozenset({"s01/k02"}),
+                     bias=frozenset({"s02/k03"}))  # fmt: skip
+    with caplog.at_level("WARNING", logger="shoal.alerts"):
+        first = fleet.monitor("1d", logs=logs, **_span())
+    assert first.alerts_opened == 2  # drift of x1 and of the biased predictions; 1 window only
+    opened = fleet.alerts.list()
+    assert {(a["rule"], a["key"]["store"], a["feature"]) for a in opened} == {
+        ("drift", "s01", "x1"), ("drift", "s02", "prediction")}  # fmt: skip
+    assert len(bodies) == 1 and len(bodies[0]["opened"]) == 2
+    assert bodies[0]["rule"] == "drift" and bodies[0]["fleet"] == "grocer/demand"
+    assert sum("alert" in r.message and "opened" in r.message for r in caplog.records) == 2
+
+    again = fleet.monitor("1d", logs=logs, **_span())  # the same window: nothing new
+    assert again.alerts_opened == 0 and len(fleet.alerts.list()) == 2 and len(bodies) == 1
+
+    world.write_logs(tmp_path / "logs", versions, keys, day=NEXT, seed=2,
+                     bias=frozenset({"s02/k03"}))  # fmt: skip
+    acked = fleet.alerts.acknowledge(opened[0]["id"])
+    assert acked["state"] == "acknowledged"
+    second = fleet.monitor("1d", logs=logs, **_span(NEXT))
+    # The drift of s01/k02 is gone: resolved; the bias stays, and has now lasted 2 windows.
+    states = {(a["rule"], a["key"]["store"]): a["state"] for a in fleet.alerts.list(
+        ("open", "acknowledged", "resolved"))}  # fmt: skip
+    assert states[("drift", "s01")] == "resolved"
+    assert states[("drift", "s02")] in ("open", "acknowledged")
+    assert states[("worse", "s02")] == "open"
+    assert second.alerts_opened == 1 and second.alerts_resolved == 1
+    assert bodies[-1]["resolved"] and not bodies[-1]["opened"]
+    assert fleet.alerts.keys() == [{"store": "s02", "sku": "k03"}]
+    with pytest.raises(Conflict):
+        fleet.alerts.resolve(next(a["id"] for a in fleet.alerts.list("resolved")))
+    trend = fleet.monitoring.trend({"store": "s02", "sku": "k03"})
+    assert [t["window"] for t in trend] == ["2026-11-20T00:00Z", "2026-11-21T00:00Z"]
+
+
+def test_rules_and_windows_refuse_bad_input(fleet: shoal.Fleet, tmp_path: Path) -> None:
+    for bad, field in [("mape >> 3", "rule"), ("psi > 0.2", "rule"),
+                       ("mape > 2 * 3", "rule"), ("mae on any feature > 1", "rule")]:  # fmt: skip
+        with pytest.raises(InvalidInput) as info:
+            fleet.alerts.add_rule("r", bad)
+        assert info.value.field == field
+    fleet.alerts.add_rule("r", "drifted_features >= 1")
+    with pytest.raises(Conflict):
+        fleet.alerts.add_rule("r", "mae > 1")
+    with pytest.raises(InvalidInput) as info:
+        fleet.monitor("1 fortnight", logs=str(tmp_path))
+    assert info.value.field == "window"
+    with pytest.raises(NotFound):
+        fleet.monitoring.worst()
+    empty = fleet.monitor("1d", logs=str(tmp_path / "nothing"), **_span())
+    assert empty.versions == 0 and empty.predictions == 0
+
+
+def test_a_second_pass_over_a_window_replaces_it(fleet: shoal.Fleet, tmp_path: Path) -> None:
+    keys = world.keys(2, 3)
+    versions = world.register(fleet, keys)
+    world.write_logs(tmp_path / "logs", versions, keys, by_key_share=0.0, rows=50)
+    fleet.monitor("1d", logs=str(tmp_path / "logs"), **_span())
+    world.write_logs(tmp_path / "logs", versions, keys, seed=5, rows=50)
+    fleet.monitor("1d", logs=str(tmp_path / "logs"), **_span())
+    rows = fleet.monitoring.results()
+    assert len(rows) == 6 and {r["predictions"] for r in rows} == {100}
+    assert len(fleet.monitoring.windows()) == 1
