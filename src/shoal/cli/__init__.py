@@ -11,6 +11,9 @@
     shoal evaluate TENANT/FLEET DATA      score an alias's versions on a holdout
     shoal runs TENANT/FLEET               a fleet's runs: status, counts, time taken
     shoal run show|resume RUN_ID          one run: counts, per-key errors; train what failed
+    shoal monitor run|worst|rollup|trend  quality and drift of every model, per window
+    shoal alerts rules|add|list|ack|...   alert rules and their alerts
+    shoal retrain TENANT/FLEET DATA FN    train the alerting keys again (--where alert.open)
     shoal serve                           the prediction server for every fleet
     shoal ui                              the REST API (/api/v1) and pages
     shoal db upgrade                      bring the store's schema to head
@@ -40,6 +43,7 @@ from shoal.cli.fleets import fleets_command
 from shoal.cli.lineage import lineage_command
 from shoal.cli.model import model_command, versions_command
 from shoal.cli.models import models_command
+from shoal.cli.monitor import alerts_app, monitor_app, retrain_command
 from shoal.cli.runs import run_app, runs_command
 from shoal.cli.serve import serve_command
 from shoal.cli.train import evaluate_command, train_command
@@ -118,6 +122,9 @@ app.add_typer(run_app, name="run")
 app.add_typer(alias_app, name="alias")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(db_app, name="db")
+app.add_typer(monitor_app, name="monitor")
+app.add_typer(alerts_app, name="alerts")
+app.command("retrain")(retrain_command)
 app.command("serve")(serve_command)
 app.command("ui")(ui_command)
 app.command("demo")(demo_command)

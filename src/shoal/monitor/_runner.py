@@ -232,17 +232,24 @@ def _figures(
     # Benjamini-Hochberg over every test of a window, across the whole fleet.
     q_values = [np.full(rows, np.nan) for _ in tested]
     if tested:
-        p_all = np.column_stack([t.p_value for _, _, t in tested])
+        # The family is the features' tests: prediction tests are not flagged (below).
+        p_all = np.column_stack([
+            t.p_value if name != "prediction" or test != "ks" else np.full(rows, np.nan)
+            for name, test, t in tested
+        ])  # fmt: skip
         for start in np.unique(w):
             in_window = w == start
             q = _drift.benjamini_hochberg(p_all[in_window].ravel()).reshape(-1, len(tested))
             for j in range(len(tested)):
                 q_values[j][in_window] = q[:, j]
+    # The predictions are compared with the training *target*, whose spread includes the
+    # noise a model does not predict: a difference there is a figure to read
+    # (``prediction_psi``), not a drift flag. Only features are flagged.
     flagged = [
-        (q <= options.alpha) & (t.psi >= options.min_psi)
-        for (_, _, t), q in zip(tested, q_values, strict=True)
+        (q <= options.alpha) & (t.psi >= options.min_psi) & (name != "prediction" or test != "ks")
+        for (name, test, t), q in zip(tested, q_values, strict=True)
     ]
-    outcome.tests = int(sum(t.tested.sum() for _, _, t in tested))
+    outcome.tests = int(sum(t.tested.sum() for n, k, t in tested if n != "prediction" or k != "ks"))
     outcome.flagged = int(sum(f.sum() for f in flagged))
     is_feature = [name != "prediction" or test != "ks" for name, test, _ in tested]
     names = [name for name, _, _ in tested]
@@ -268,8 +275,6 @@ def _figures(
     windows: dict[float, tuple[list[tuple], list[tuple]]] = {}
     model_ids = reference.model_ids[at]
     any_drift = drifted.any(axis=1) if drifted.shape[1] else np.zeros(rows, bool)
-    if prediction_at:
-        any_drift |= flagged[prediction_at[0]]
     outcome.drifting_models = len(set(model_ids[any_drift].tolist()))
     for r in range(rows):
         best = int(np.argmax(feature_psi[r])) if feature_psi.shape[1] else -1

@@ -385,6 +385,23 @@ class Fleet:
         )  # fmt: skip
         return monitor_fleet(self._registry, self.ref, options, progress)
 
+    def retrain(
+        self,
+        data: Any,
+        fn: Callable[[Any], Any] | str,
+        *,
+        where: str = "alert.open",
+        rule: str | None = None,
+        alias: str = "candidate",
+        **train: Any,
+    ) -> TrainRun | None:
+        """Train ``fn`` again for the models with an unresolved alert (of ``rule``, or any),
+        on their rows of ``data``, and point ``alias`` at the new versions; None when no
+        model has an alert. Other keywords go to :meth:`train`."""
+        from shoal.sdk.monitoring import retrain
+
+        return retrain(self, data, fn, where=where, rule=rule, alias=alias, **train)
+
     @property
     def monitoring(self) -> Any:
         """Stored monitoring results: ``worst``, ``rollup``, ``trend``, ``features``."""

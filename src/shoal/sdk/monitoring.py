@@ -209,3 +209,64 @@ def _seconds(window: str | int | None) -> int | None:
     from shoal.monitor import parse_window
 
     return None if window is None else parse_window(window)
+
+
+RETRAIN_WHERE = ("alert.open",)
+
+
+def retrain(
+    fleet: Fleet,
+    data: Any,
+    fn: Any,
+    *,
+    where: str = "alert.open",
+    rule: str | None = None,
+    alias: str = "candidate",
+    by: Sequence[str] | None = None,
+    **train: Any,
+) -> Any:
+    """Train ``fn`` again for the keys with an unresolved alert; point ``alias`` at the results.
+
+    ``data`` is what :meth:`Fleet.train` takes; only the alerting keys' rows are used.
+    Returns the :class:`TrainRun`, or None when no model has an unresolved alert.
+    """
+    if where.strip() not in RETRAIN_WHERE:
+        raise InvalidInput(
+            f"retrain --where {where!r} is not supported; use 'alert.open' (and --rule NAME "
+            "to take one rule's alerts)",
+            field="where",
+        )
+    keys = fleet.alerts.keys(rule)
+    if not keys:
+        return None
+    columns = list(by or fleet.keys)
+    rows = _rows_of(data, keys, fleet.keys, columns)
+    run = fleet.train(rows, fn, by=columns, dataset_name=f"{fleet.ref.name}-retrain", **train)
+    if run.done:
+        fleet.promote(alias, f"run = {run.id}")
+    return run
+
+
+def _rows_of(
+    data: Any, keys: list[dict[str, str]], dims: Sequence[str], columns: Sequence[str]
+) -> Any:
+    """The rows of ``data`` whose key (as text) is one of ``keys``, as an Arrow table."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    from shoal.data import to_arrow
+
+    wanted = {"\x1f".join(k[d] for d in dims) for k in keys}
+    if isinstance(data, str | bytes) or hasattr(data, "__fspath__"):
+        first = {k[dims[0]] for k in keys}
+        expression = pc.field(columns[0]).cast(pa.string()).isin(sorted(first))
+        table = ds.dataset(str(data), format="parquet").to_table(filter=expression)
+    else:
+        table = to_arrow(data)
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise InvalidInput(f"the data has no key column(s) {missing}", field="data")
+    parts = [pc.cast(table[c], pa.string()) for c in columns]
+    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
+    return table.filter(pc.is_in(joined, value_set=pa.array(sorted(wanted))))

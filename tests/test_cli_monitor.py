@@ -1,0 +1,86 @@
+"""``shoal monitor``, ``shoal alerts`` and ``shoal retrain`` on real logs and a real store."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests import monitor_world as world
+from typer.testing import CliRunner
+
+import shoal
+from shoal.cli import app
+
+TRAINERS = """
+from sklearn.linear_model import LinearRegression
+
+
+def fit(frame):
+    return LinearRegression().fit(frame[["x1", "x2"]], frame["y"])
+"""
+DRIFT = frozenset({"s01/k02", "s02/k00"})
+
+
+def cli(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "trainers.py").write_text(textwrap.dedent(TRAINERS))
+    rng = np.random.default_rng(4)
+    frames = []
+    for key in world.keys(3, 4):
+        part = world.training_slice(rng, 50)
+        frames.append(part.assign(store=key["store"], sku=key["sku"]))
+    pd.concat(frames).to_parquet(tmp_path / "sales.parquet")
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    sys.modules.pop("trainers", None)
+
+
+def test_monitor_alert_and_retrain_from_the_shell(folder: Path) -> None:
+    fleet = shoal.connect().fleet("grocer/demand", keys=["store", "sku"])
+    keys = world.keys(3, 4)
+    versions = world.register(fleet, keys)
+    world.write_logs(folder / "logs", versions, keys, drift=DRIFT)
+    cli("alerts", "add", "grocer/demand", "drift", "psi > 0.2 on any feature")
+    assert "psi > 0.2" in cli("alerts", "rules", "grocer/demand")
+
+    span = ["--since", "2026-11-20", "--until", "2026-11-21"]
+    ran = json.loads(cli("monitor", "run", "grocer/demand", "-w", "1d", *span, "--logs", "logs",
+                         "--json"))  # fmt: skip
+    assert ran["versions"] == 12 and ran["drifting_models"] >= 2 and ran["alerts_opened"] == 2
+    worst = json.loads(cli("monitor", "worst", "grocer/demand", "--by", "max_psi", "-n", "2",
+                           "--json"))  # fmt: skip
+    assert {f"{r['key']['store']}/{r['key']['sku']}" for r in worst} == DRIFT
+    table = cli("monitor", "rollup", "grocer/demand", "--by", "store")
+    assert "s01" in table and "25%" in table
+    trend = json.loads(cli("monitor", "trend", "grocer/demand", "-k", "store=s01", "-k", "sku=k02",
+                           "--json"))  # fmt: skip
+    assert len(trend) == 1 and trend[0]["drifted_features"] == 1
+
+    alerts = json.loads(cli("alerts", "list", "grocer/demand", "--json"))
+    assert len(alerts) == 2
+    assert "acknowledged" in cli("alerts", "ack", "grocer/demand", str(alerts[0]["id"]))
+
+    run = json.loads(cli("retrain", "grocer/demand", "sales.parquet", "trainers:fit", "-q",
+                         "--json"))  # fmt: skip
+    assert run["keys"] == 2 and run["done"] == 2
+    assert fleet.coverage().get("candidate") == 2
+    for key in ({"store": "s01", "sku": "k02"}, {"store": "s02", "sku": "k00"}):
+        assert fleet.get(key, alias="candidate").version == 2
+
+
+def test_monitor_refuses_a_bad_window_with_a_clear_error(folder: Path) -> None:
+    shoal.connect().fleet("grocer/demand", keys=["store", "sku"])
+    result = CliRunner().invoke(app, ["monitor", "run", "grocer/demand", "--window", "1y"])
+    assert result.exit_code == 2
+    assert "window" in result.stderr and "1d" in result.stderr
