@@ -12,7 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 
 LINT_PATHS := src tests scripts $(wildcard benchmarks)
 
-.PHONY: demo test lint install install-dev bench bench-training bench-pages bench-serving clean
+.PHONY: demo test lint install install-dev bench bench-training bench-pages bench-serving bench-monitoring clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ bench-pages: install-dev
 
 bench-serving: install-dev
 	$(BIN)/python benchmarks/bench_serving.py $(BENCH_ARGS)
+
+bench-monitoring: install-dev
+	$(BIN)/python benchmarks/bench_monitoring.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist src/*.egg-info

@@ -354,6 +354,14 @@ def test_cli_quick_demo_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "(stopped with the demo: 'shoal serve --port " in first.stdout
     assert any(line.startswith("  curl -s http://127.0.0.1:") for line in lines)
     assert "Ctrl-C" not in first.output
+    # Monitoring over the replayed week: the injected store tops the stores by drift.
+    assert "Monitoring: one pass over the logs" in first.stdout
+    assert f"  {KEYS} models, {KEYS * 7:,} predictions ({KEYS * 7:,} with actuals)" in first.stdout
+    ranked = lines[lines.index("  Stores by share of drifting models (* = drift injected by the "
+                               "replay):") + 1 :]  # fmt: skip
+    top = ranked[0].split()
+    assert top[0] == "*" and top[1] in drifted, ranked[:3]
+    assert "unresolved alerts of rule 'psi > 0.2 on any feature'" in first.stdout
 
     # Again, as on a terminal: found built, replayed again, served until SIGTERM (Ctrl-C).
     monkeypatch.setattr(cli_demo, "_interactive", lambda: True)

@@ -109,9 +109,13 @@ def demo_command(
                 f"replayed {traffic.rows:,} rows in {traffic.requests:,} requests and "
                 f"{traffic.actuals:,} actuals through {server.url} in {traffic.seconds:.1f} s"
             )
+            from shoal.demo.monitoring import monitor_replay, render_monitoring
+
+            watched = monitor_replay(client)
             out = _output.out()
             render(collect(client, result), out, shoal=where.command())
             render_traffic(traffic, out, shoal=where.command(), serving=keep)
+            render_monitoring(watched, traffic.drifted, out, shoal=where.command())
             if keep:
                 _output.note(f"serving on {server.url} — Ctrl-C to stop", style="bold")
                 server.wait()
