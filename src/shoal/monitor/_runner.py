@@ -276,27 +276,42 @@ def _figures(
     model_ids = reference.model_ids[at]
     any_drift = drifted.any(axis=1) if drifted.shape[1] else np.zeros(rows, bool)
     outcome.drifting_models = len(set(model_ids[any_drift].tolist()))
-    for r in range(rows):
-        best = int(np.argmax(feature_psi[r])) if feature_psi.shape[1] else -1
-        max_psi = feature_psi[r, best] if best >= 0 else -np.inf
-        results, feature_rows = windows.setdefault(float(w[r]), ([], []))
-        results.append((
-            int(vids[r]), int(model_ids[r]), int(predictions[r]), int(labelled[r]),
-            *(_num(quality[name][r]) for name in _QUALITY),
-            _num(psi[r, prediction_at[0]]) if prediction_at else None,
-            _num(max_psi), feature_names[best] if best >= 0 and max_psi > -np.inf else None,
-            int(drifted[r].sum()), int(tested_count[r].sum()),
-            _num(missing[r] / seen[r]) if np.ndim(seen) and seen[r] else None,
-            int(out_of_range[r]) if np.ndim(out_of_range) else 0,
-        ))  # fmt: skip
-        for j, (name, test, t) in enumerate(tested):
-            if not t.tested[r] and not t.missing[r]:
-                continue
-            feature_rows.append((
-                int(vids[r]), name, test, int(t.n[r]), int(t.missing[r]), int(t.out_of_range[r]),
-                _num(t.psi[r]), _num(t.statistic[r]), _num(t.p_value[r]), _num(q_values[j][r]),
-                bool(flagged[j][r]),
-            ))  # fmt: skip
+    # Rows for the store, built column by column (a Python loop per cell costs seconds at
+    # a million feature rows).
+    if feature_psi.shape[1]:
+        best = np.argmax(feature_psi, axis=1)
+        max_psi = feature_psi[np.arange(rows), best]
+        best_name = np.array(feature_names, dtype=object)[best]
+        best_name[~np.isfinite(max_psi)] = None
+    else:
+        max_psi = np.full(rows, np.nan)
+        best_name = np.full(rows, None, dtype=object)
+    seen_all = np.broadcast_to(np.asarray(seen, dtype=np.float64), (rows,))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        missing_rate = np.where(seen_all > 0, np.asarray(missing) / seen_all, np.nan)
+    columns = [
+        vids.tolist(), model_ids.tolist(), _ints(predictions), _ints(labelled),
+        *(_nullable(quality[name]) for name in _QUALITY),
+        _nullable(psi[:, prediction_at[0]]) if prediction_at else [None] * rows,
+        _nullable(max_psi), best_name.tolist(), _ints(drifted.sum(axis=1)),
+        _ints(tested_count.sum(axis=1)), _nullable(missing_rate),
+        _ints(np.broadcast_to(np.asarray(out_of_range), (rows,))),
+    ]  # fmt: skip
+    starts = w.tolist()
+    for start in set(starts):
+        windows[start] = ([], [])
+    for start, row in zip(starts, zip(*columns, strict=True), strict=True):
+        windows[start][0].append(row)
+    for j, (name, test, t) in enumerate(tested):
+        keep = np.nonzero(t.tested | (t.missing > 0))[0]
+        cells = zip(
+            vids[keep].tolist(), [name] * len(keep), [test] * len(keep), _ints(t.n[keep]),
+            _ints(t.missing[keep]), _ints(t.out_of_range[keep]), _nullable(t.psi[keep]),
+            _nullable(t.statistic[keep]), _nullable(t.p_value[keep]),
+            _nullable(q_values[j][keep]), flagged[j][keep].tolist(), strict=True,
+        )  # fmt: skip
+        for start, row in zip(w[keep].tolist(), cells, strict=True):
+            windows[start][1].append(row)
     return windows
 
 
@@ -324,6 +339,18 @@ def _quality(table: pa.Table, labelled: np.ndarray, classification: bool) -> dic
         out["mape"] = np.where(n_ape > 0, _column(table, "sum_ape") / n_ape, np.nan)
         out["smape"] = _column(table, "sum_sape") / n
     return out
+
+
+def _ints(values: Any) -> list[int]:
+    return np.asarray(values).astype(np.int64).tolist()
+
+
+def _nullable(values: Any) -> list[float | None]:
+    """Floats for the store, NaN and infinities as None (NULL)."""
+    array = np.asarray(values, dtype=np.float64)
+    out = array.astype(object)
+    out[~np.isfinite(array)] = None
+    return out.tolist()
 
 
 def _num(value: Any) -> float | None:
