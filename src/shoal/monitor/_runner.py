@@ -10,7 +10,6 @@ arrived, say) replaces their results.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -351,9 +350,3 @@ def _nullable(values: Any) -> list[float | None]:
     out = array.astype(object)
     out[~np.isfinite(array)] = None
     return out.tolist()
-
-
-def _num(value: Any) -> float | None:
-    """A finite float for the store; NaN and infinities become NULL."""
-    value = float(value)
-    return value if math.isfinite(value) else None
