@@ -152,3 +152,43 @@ def test_compare_two_versions_side_by_side(site: str, page: Any) -> None:
     assert "version 1" in table and "version 2" in table and "demand-train" in table
     assert page.locator("tr.differs").count() >= 3  # artifact, dataset, run at least
     shot(page, "09-compare")
+
+
+@pytest.fixture
+def monitored(tmp_path) -> Iterator[str]:
+    """A fleet monitored over two days, with drift in one model and an alert open on it."""
+    import datetime as dt
+
+    from tests import monitor_world as world
+
+    client = shoal.connect(f"sqlite:///{tmp_path / 'shoal.db'}", str(tmp_path / "artifacts"))
+    fleet = client.fleet("grocer/demand", keys=["store", "sku"])
+    keys = world.keys(3, 4)
+    versions = world.register(fleet, keys)
+    fleet.alerts.add_rule("drift", "psi > 0.2 on any feature")
+    for day in range(2):
+        when = world.DAY + dt.timedelta(days=day)
+        world.write_logs(tmp_path / "logs", versions, keys, day=when, seed=day,
+                         drift=frozenset({"s01/k02"}))  # fmt: skip
+        fleet.monitor("1d", logs=str(tmp_path / "logs"), since=when,
+                      until=when + dt.timedelta(days=1))  # fmt: skip
+    with Server(create_web_app(client)) as http:
+        yield str(http.base_url).rstrip("/")
+    client.close()
+
+
+def test_acknowledge_an_alert_and_read_the_model_drift(monitored: str, page: Any) -> None:
+    page.goto(monitored + "/alerts")
+    row = page.locator("tr", has_text="store=s01,sku=k02")
+    assert "open" in row.inner_text() and "x1" in row.inner_text()
+    shot(page, "01-alerts")
+    page.get_by_role("button", name="Acknowledge alert 1").click()
+    page.wait_for_url("**/alerts")
+    assert "acknowledged" in page.locator("tr", has_text="store=s01,sku=k02").inner_text()
+    shot(page, "02-acknowledged")
+    page.get_by_role("link", name="store=s01,sku=k02").click()
+    page.wait_for_url("**/models/store=s01,sku=k02")
+    page.locator("#trend .main-svg").first.wait_for()  # plotly drew the trend, offline
+    features = page.locator("table", has_text="q (fleet FDR)").inner_text()
+    assert "x1" in features and "yes" in features
+    shot(page, "03-model-drift")

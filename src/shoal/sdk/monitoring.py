@@ -31,6 +31,9 @@ def _row(fleet: Fleet, row: dict[str, Any]) -> dict[str, Any]:
     out["key"] = {d: row.get(f"key.{d}") for d in fleet.keys if f"key.{d}" in row}
     if "window_start" in row:
         out["window"] = window_label(row["window_start"])
+    if "first_window" in row:  # an alert: the windows it spans
+        out["since"] = window_label(row["first_window"])
+        out["window"] = window_label(row["last_window"])
     return out
 
 

@@ -14,6 +14,8 @@ from shoal.errors import ShoalError
 from shoal.http import BodyLimit, install_error_handlers, status_of
 from shoal.sdk.client import Client
 from shoal.web.api import api_router
+from shoal.web.monitoring_api import monitoring_router
+from shoal.web.monitoring_pages import alerts_router
 from shoal.web.pages import page_router, templates
 
 
@@ -49,5 +51,7 @@ def create_web_app(client: Client, *, max_body_bytes: int = 1 * 2**20) -> FastAP
     app.add_exception_handler(ShoalError, page_or_json)
     app.add_exception_handler(RequestValidationError, page_or_json)
     app.include_router(api_router(client))
+    app.include_router(monitoring_router(client))
     app.include_router(page_router(client))
+    app.include_router(alerts_router(client, templates))
     return app

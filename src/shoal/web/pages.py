@@ -21,6 +21,7 @@ from shoal.errors import InvalidInput
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
 from shoal.web.api import parse_model
+from shoal.web.monitoring_pages import model_monitoring
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -138,6 +139,7 @@ def page_router(client: Client) -> APIRouter:
             key_text=", ".join(f"{k}={v}" for k, v in current.key.items()),
             lineage=client.lineage(current), versions=versions, metric_names=metric_names,
             before=before, next_before=versions[-1].version if more and versions else None,
+            monitoring=model_monitoring(target, key),
         )  # fmt: skip
 
     @pages.get("/fleets/{tenant}/{fleet}/models/{model}/compare", response_class=HTMLResponse)
@@ -158,10 +160,6 @@ def page_router(client: Client) -> APIRouter:
     @pages.get("/runs/{run_id}", response_class=HTMLResponse)
     def run_page(request: Request, run_id: int) -> HTMLResponse:
         return render(request, "run.html", run=client.train_run(run_id))
-
-    @pages.get("/alerts", response_class=HTMLResponse)
-    def alerts(request: Request) -> HTMLResponse:
-        return render(request, "alerts.html")
 
     return pages
 

@@ -1,0 +1,65 @@
+"""Pages of monitoring: ``/alerts`` (acknowledge, resolve) and the model page's monitoring part.
+
+The alerts page lists the unresolved alerts of every fleet, newest first, one query per
+fleet (never per model), at most ``ALERT_ROWS`` per fleet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from shoal.sdk.client import Client
+from shoal.sdk.fleet import Fleet
+
+ALERT_ROWS = 200
+TREND_WINDOWS = 60
+"""Windows a model page shows: two months of daily windows."""
+
+
+def model_monitoring(fleet: Fleet, key: Any) -> dict[str, Any]:
+    """The model page's monitoring context: trend rows, newest window's features, chart data."""
+    trend = fleet.monitoring.trend(key)[-TREND_WINDOWS:]
+    if not trend:
+        return {"trend": [], "features": [], "chart": None}
+    features = fleet.monitoring.features(key, at=trend[-1]["window_start"])
+    chart = {
+        "x": [t["window"] for t in trend],
+        "mape": [t["mape"] for t in trend],
+        "mae": [t["mae"] for t in trend],
+        "max_psi": [t["max_psi"] for t in trend],
+    }
+    return {"trend": trend, "features": features, "chart": chart}
+
+
+def alerts_router(client: Client, templates: Jinja2Templates) -> APIRouter:
+    pages = APIRouter(include_in_schema=False)
+
+    @pages.get("/alerts", response_class=HTMLResponse)
+    def alerts(request: Request, state: str = "unresolved") -> HTMLResponse:
+        states = ("open", "acknowledged") if state == "unresolved" else (state,)
+        groups = []
+        for row in client.fleets():
+            fleet = client.fleet(f"{row['tenant']}/{row['name']}")
+            items = fleet.alerts.list(states, limit=ALERT_ROWS)
+            rules = fleet.alerts.rules()
+            if items or rules:
+                groups.append({"path": fleet.path, "keys": fleet.keys, "alerts": items,
+                               "rules": rules})  # fmt: skip
+        return templates.TemplateResponse(
+            request, "alerts.html", {"groups": groups, "state": state, "limit": ALERT_ROWS}
+        )
+
+    @pages.post("/fleets/{tenant}/{fleet}/alerts/{alert_id}")
+    def change(tenant: str, fleet: str, alert_id: int, action: str = Form(...)) -> RedirectResponse:
+        alerts = client.fleet(f"{tenant}/{fleet}").alerts
+        if action == "resolve":
+            alerts.resolve(alert_id)
+        else:
+            alerts.acknowledge(alert_id)
+        return RedirectResponse("/alerts", status_code=303)
+
+    return pages

@@ -1,0 +1,95 @@
+"""Monitoring and alerts over REST and on the pages, after two real monitoring passes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from tests import monitor_world as world
+
+import shoal
+from shoal.web import create_web_app
+
+DRIFTED = "store=s01,sku=k02"
+
+
+@pytest.fixture
+def http(tmp_path: Path) -> Iterator[TestClient]:
+    client = shoal.connect(f"sqlite:///{tmp_path / 'shoal.db'}", str(tmp_path / "artifacts"))
+    fleet = client.fleet("grocer/demand", keys=["store", "sku"])
+    keys = world.keys(3, 4)
+    versions = world.register(fleet, keys)
+    fleet.alerts.add_rule("drift", "psi > 0.2 on any feature")
+    for day in range(2):
+        when = world.DAY + dt.timedelta(days=day)
+        world.write_logs(tmp_path / "logs", versions, keys, day=when, seed=day,
+                         drift=frozenset({"s01/k02"}))  # fmt: skip
+        fleet.monitor("1d", logs=str(tmp_path / "logs"), since=when,
+                      until=when + dt.timedelta(days=1))  # fmt: skip
+    with TestClient(create_web_app(client)) as http:
+        yield http
+    client.close()
+
+
+def ok(http: TestClient, path: str, **params: Any) -> Any:
+    reply = http.get(path, params=params)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+BASE = "/api/v1/fleets/grocer/demand"
+
+
+def test_monitoring_results_rollups_and_a_model_over_rest(http: TestClient) -> None:
+    windows = ok(http, f"{BASE}/monitoring/windows")["items"]
+    assert [w["window"] for w in windows] == ["2026-11-21T00:00Z", "2026-11-20T00:00Z"]
+    worst = ok(http, f"{BASE}/monitoring/results", by="max_psi", n=1)["items"]
+    assert worst[0]["key"] == {"store": "s01", "sku": "k02"} and worst[0]["drifted_features"] == 1
+    older = ok(http, f"{BASE}/monitoring/results", at="2026-11-20T12:00Z")["items"]
+    assert {r["window"] for r in older} == {"2026-11-20T00:00Z"} and len(older) == 12
+    rollup = ok(http, f"{BASE}/monitoring/rollup", by="store")["items"]
+    assert rollup[0]["store"] == "s01" and rollup[0]["drifting"] == 1
+    model = ok(http, f"{BASE}/models/{DRIFTED}/monitoring")
+    assert len(model["trend"]) == 2 and model["features"][0]["feature"] == "x1"
+    bad = http.get(f"{BASE}/monitoring/rollup", params={"by": "region"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "by"
+
+
+def test_alerts_acknowledge_and_resolve_over_rest(http: TestClient) -> None:
+    alerts = ok(http, f"{BASE}/alerts")["items"]
+    assert [(a["rule"], a["key"], a["feature"]) for a in alerts] == [
+        ("drift", {"store": "s01", "sku": "k02"}, "x1")]  # fmt: skip
+    first = alerts[0]["id"]
+    acked = http.post(f"{BASE}/alerts/{first}/acknowledge").json()
+    assert acked["state"] == "acknowledged"
+    assert http.post(f"{BASE}/alerts/{first}/resolve").json()["state"] == "resolved"
+    again = http.post(f"{BASE}/alerts/{first}/resolve")
+    assert again.status_code == 409
+    assert ok(http, f"{BASE}/alerts")["items"] == []
+    assert len(ok(http, f"{BASE}/alerts", state=["resolved"])["items"]) == 1
+    bad = http.post(f"{BASE}/alert-rules", json={"name": "x", "expression": "psi >> 1"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "rule"
+    made = http.post(f"{BASE}/alert-rules", json={"name": "worse", "expression": "mape > 0.5"})
+    assert made.status_code == 201 and made.json()["name"] == "worse"
+    assert [r["name"] for r in ok(http, f"{BASE}/alert-rules")["items"]] == ["drift", "worse"]
+
+
+def test_the_alerts_page_acknowledges_and_the_model_page_shows_drift(http: TestClient) -> None:
+    page = http.get("/alerts")
+    assert page.status_code == 200
+    assert "Acknowledge alert 1" in page.text and "store=s01,sku=k02" in page.text
+    moved = http.post("/fleets/grocer/demand/alerts/1", data={"action": "acknowledge"},
+                      follow_redirects=False)  # fmt: skip
+    assert moved.status_code == 303 and moved.headers["location"] == "/alerts"
+    page = http.get("/alerts")
+    assert "state-acknowledged" in page.text and "Acknowledge alert 1" not in page.text
+    model = http.get(f"/fleets/grocer/demand/models/{DRIFTED}")
+    assert model.status_code == 200
+    assert "Features in the newest window" in model.text and 'id="trend"' in model.text
+    assert "<td>x1</td><td>ks</td>" in model.text
+    quiet = http.get("/fleets/grocer/demand/models/store=s00,sku=k00")
+    assert "1 of 3" not in quiet.text and "0 of 3" in quiet.text
