@@ -204,3 +204,25 @@ def test_a_second_pass_over_a_window_replaces_it(fleet: shoal.Fleet, tmp_path: P
     rows = fleet.monitoring.results()
     assert len(rows) == 6 and {r["predictions"] for r in rows} == {100}
     assert len(fleet.monitoring.windows()) == 1
+
+
+def test_logs_on_s3_are_read_through_fsspec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Logs under an ``s3://`` URL (a local S3 server): DuckDB reads them via s3fs."""
+    fsspec = pytest.importorskip("fsspec")
+    pytest.importorskip("s3fs")
+    from shoal.testing import LocalS3Server
+
+    client = shoal.connect(f"sqlite:///{tmp_path / 'shoal.db'}", str(tmp_path / "artifacts"))
+    fleet = client.fleet("grocer/demand", keys=["store", "sku"])
+    keys = world.keys(2, 3)
+    versions = world.register(fleet, keys)
+    world.write_logs(tmp_path / "logs", versions, keys, drift=frozenset({"s01/k02"}))
+    with LocalS3Server() as s3:
+        monkeypatch.setitem(fsspec.config.conf, "s3", s3.storage_options)
+        fsspec.filesystem("s3").put(str(tmp_path / "logs"), f"{s3.bucket}/logs", recursive=True)
+        outcome = fleet.monitor("1d", logs=s3.url("logs"), **_span())
+    assert (outcome.versions, outcome.predictions, outcome.labelled) == (6, 600, 600)
+    assert _flagged_keys(fleet) == {"s01/k02"}
+    client.close()
