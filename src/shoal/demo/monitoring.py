@@ -39,7 +39,7 @@ def monitor_replay(client: Client, logs: str | None = None) -> Watched:
         fleet.alerts.add_rule(*RULE)
     outcome = fleet.monitor("1d", logs=logs)
     stores = fleet.monitoring.rollup("store") if outcome.versions else []
-    return Watched(outcome, stores, len(fleet.alerts.list(limit=100_000)))
+    return Watched(outcome, stores, fleet.alerts.count())
 
 
 def render_monitoring(

@@ -55,12 +55,18 @@ def check_rules(
             opened, resolved = store_alerts.apply(
                 conn, fleet, declared_rule["id"], recent[0][1], matches, seen, actor=actor
             )
-            fresh = store_alerts.list_alerts(conn, fleet, ids=opened, limit=len(opened) or 1)
+            fresh = [
+                alert
+                for start in range(0, len(opened), 5000)
+                for alert in store_alerts.list_alerts(
+                    conn, fleet, ids=opened[start : start + 5000], limit=5000
+                )
+            ]
         outcome.opened += len(opened)
         outcome.resolved += len(resolved)
         _notify(fleet, declared_rule, fresh, resolved, outcome)
     with registry.store.read() as conn:
-        outcome.open_now = len(store_alerts.list_alerts(conn, fleet, limit=1_000_000))
+        outcome.open_now = store_alerts.count(conn, fleet)
     return outcome
 
 

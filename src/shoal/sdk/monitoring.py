@@ -188,6 +188,12 @@ class FleetAlerts:
                                             limit=limit)  # fmt: skip
         return [_row(self._fleet, r) for r in rows]
 
+    def count(self, state: str | Sequence[str] = ("open", "acknowledged")) -> int:
+        """How many alerts are in ``state`` (unresolved by default)."""
+        states = (state,) if isinstance(state, str) else tuple(state)
+        with self._store.read() as conn:
+            return store_alerts.count(conn, self._fleet.ref, states)
+
     def acknowledge(self, alert_id: int) -> dict[str, Any]:
         return self._set(alert_id, "acknowledged")
 

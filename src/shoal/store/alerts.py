@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shoal.errors import Conflict, InvalidInput, NotFound
+from shoal.store import ids
+from shoal.store.bulk import insert_rows
 from shoal.store.schema import alert_rules, alerts, models, versions
 from shoal.store.tenancy import FleetRef, check_name
 
@@ -121,15 +123,20 @@ def apply(
     existing = unresolved(conn, fleet, rule_id)
     matched = {m.model_id for m in matches}
     fresh = [m for m in matches if m.model_id not in existing]
-    for m in matches:
-        alert = existing.get(m.model_id)
-        if alert is not None:
-            conn.execute(
-                alerts.update()
-                .where(alerts.c.id == alert["id"])
-                .values(last_window=window_start, value=m.value, feature=m.feature,
-                        version_id=m.version_id, updated_at=now)
-            )  # fmt: skip
+    refreshed = [
+        {"_id": existing[m.model_id]["id"], "_value": m.value, "_feature": m.feature,
+         "_version": m.version_id}
+        for m in matches if m.model_id in existing
+    ]  # fmt: skip
+    if refreshed:  # one executemany, not a statement per alert
+        conn.execute(
+            alerts.update()
+            .where(alerts.c.id == sa.bindparam("_id"))
+            .values(last_window=window_start, value=sa.bindparam("_value"),
+                    feature=sa.bindparam("_feature"), version_id=sa.bindparam("_version"),
+                    updated_at=now),
+            refreshed,
+        )  # fmt: skip
     seen_set = set(seen)
     gone = [a["id"] for mid, a in existing.items() if mid not in matched and mid in seen_set]
     for start in range(0, len(gone), 5000):
@@ -138,29 +145,16 @@ def apply(
             .where(alerts.c.id.in_(gone[start : start + 5000]))
             .values(state="resolved", resolved_at=now, updated_at=now, updated_by=actor)
         )
-    opened: list[int] = []
-    for m in fresh:
-        opened.append(
-            conn.execute(
-                alerts.insert()
-                .values(
-                    tenant_id=fleet.tenant_id,
-                    fleet_id=fleet.id,
-                    rule_id=rule_id,
-                    model_id=m.model_id,
-                    version_id=m.version_id,
-                    state="open",
-                    value=m.value,
-                    feature=m.feature,
-                    first_window=window_start,
-                    last_window=window_start,
-                    opened_at=now,
-                    updated_at=now,
-                    updated_by=actor,
-                )
-                .returning(alerts.c.id)
-            ).scalar_one()
-        )
+    opened = ids.allocate(conn, alerts, len(fresh))
+    insert_rows(
+        conn,
+        alerts,
+        ("id", "tenant_id", "fleet_id", "rule_id", "model_id", "version_id", "state", "value",
+         "feature", "first_window", "last_window", "opened_at", "updated_at", "updated_by"),
+        [(aid, fleet.tenant_id, fleet.id, rule_id, m.model_id, m.version_id, "open", m.value,
+          m.feature, window_start, window_start, now, now, actor)
+         for aid, m in zip(opened, fresh, strict=True)],
+    )  # fmt: skip
     return opened, gone
 
 
@@ -202,6 +196,14 @@ def list_alerts(
     if ids is not None:
         query = query.where(alerts.c.id.in_(list(ids)))
     return [dict(r._mapping) for r in conn.execute(query.order_by(alerts.c.id.desc()).limit(limit))]
+
+
+def count(conn: Connection, fleet: FleetRef, states: Sequence[str] = UNRESOLVED) -> int:
+    """How many of the fleet's alerts are in ``states`` (the ``(fleet, state)`` index)."""
+    query = sa.select(sa.func.count()).where(
+        alerts.c.fleet_id == fleet.id, alerts.c.state.in_(list(states))
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 def alert_keys(conn: Connection, fleet: FleetRef, rule: str | None = None) -> list[tuple[str, ...]]:
