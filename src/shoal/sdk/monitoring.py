@@ -123,10 +123,12 @@ class FleetMonitoring:
         out = []
         for value, rows in groups.items():
             mapes = [r["mape"] for r in rows if r["mape"] is not None]
-            drifting = sum(1 for r in rows if r["drifted_features"] > 0)
+            # A model whose alias moved mid-window has a row per version: count it once.
+            models = {r["model_id"] for r in rows}
+            drifting = len({r["model_id"] for r in rows if r["drifted_features"] > 0})
             out.append({
-                by: value, "models": len(rows), "drifting": drifting,
-                "share_drifting": drifting / len(rows),
+                by: value, "models": len(models), "drifting": drifting,
+                "share_drifting": drifting / len(models),
                 "median_mape": statistics.median(mapes) if mapes else None,
                 "predictions": sum(r["predictions"] for r in rows),
                 "labelled": sum(r["labelled"] for r in rows),
