@@ -97,7 +97,8 @@ def main() -> int:
     cpu = time.process_time()
     outcome = fleet.monitor(
         args.window, since=args.since, until=args.until, logs=str(args.logs),
-        threads=args.threads, memory_limit=args.memory_limit, progress=progress,
+        threads=args.threads, progress=progress,
+        **({"memory_limit": args.memory_limit} if args.memory_limit else {}),
     )  # fmt: skip
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu

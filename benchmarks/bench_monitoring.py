@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--threads", type=int, default=None, help="DuckDB threads (default: Shoal's, the CPUs)"
     )
     p.add_argument(
-        "--memory-limit", default=None, help="DuckDB memory_limit (default: Shoal's, none set)"
+        "--memory-limit", default=None, help="DuckDB memory_limit (default: Shoal's, 2GB)"
     )
     p.add_argument("--skip-evidently", action="store_true", help="skip the Evidently side")
     p.add_argument(

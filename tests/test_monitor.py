@@ -226,3 +226,25 @@ def test_logs_on_s3_are_read_through_fsspec(
     assert (outcome.versions, outcome.predictions, outcome.labelled) == (6, 600, 600)
     assert _flagged_keys(fleet) == {"s01/k02"}
     client.close()
+
+
+def test_a_pass_in_parts_equals_a_pass_in_one(fleet: shoal.Fleet, tmp_path: Path) -> None:
+    """Parts split the models by key: the same figures, in bounded memory."""
+    keys = world.keys(4, 5)
+    versions = world.register(fleet, keys)
+    world.write_logs(tmp_path / "logs", versions, keys, drift=DRIFT, rows=60)
+
+    def figures() -> list[dict[str, Any]]:
+        rows = fleet.monitoring.results()
+        return sorted(({k: v for k, v in r.items() if k != "run_id"} for r in rows),
+                      key=lambda r: r["version_id"])  # fmt: skip
+
+    whole = fleet.monitor("1d", logs=str(tmp_path / "logs"), **_span())
+    one = figures()
+    lines: list[str] = []
+    split = fleet.monitor("1d", logs=str(tmp_path / "logs"), rows_per_part=1000,
+                          progress=lines.append, **_span())  # fmt: skip
+    assert "part 2 of 2" in lines
+    assert figures() == one and len(one) == 20
+    assert (split.predictions, split.labelled, split.tests, split.flagged) == (
+        whole.predictions, whole.labelled, whole.tests, whole.flagged)  # fmt: skip

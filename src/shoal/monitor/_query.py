@@ -15,7 +15,7 @@ by day, by Ray task) add up to the whole exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -30,9 +30,12 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _listed(paths: Sequence[str]) -> str:
+    return ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+
+
 def _files(paths: Sequence[str]) -> str:
-    listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
-    return f"read_parquet([{listed}], union_by_name = true)"
+    return f"read_parquet([{_listed(paths)}], union_by_name = true)"
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,19 @@ def describe(con: duckdb.DuckDBPyConnection, files: LogFiles) -> Columns:
 
 
 def build_sql(
-    files: LogFiles, columns: Columns, reference: Reference, span: Span, dims: Sequence[str]
+    files: LogFiles,
+    columns: Columns,
+    reference: Reference,
+    span: Span,
+    dims: Sequence[str],
+    part: tuple[int, int] = (0, 1),
 ) -> str:
-    """The whole pass as one statement (the reference table is registered as ``edges``)."""
+    """Part ``i`` of ``n`` of the pass as one statement (the baselines registered as ``edges``).
+
+    Parts split the models by a hash of their key, so every prediction, actual and
+    (version, window) group of a model falls in one part: the parts' rows are disjoint
+    and together are the whole pass.
+    """
     seconds = span.seconds
     features = [f.column for f in reference.numeric if f.column != "prediction"]
     features += [f.column for f in reference.categorical]
@@ -73,12 +86,16 @@ def build_sql(
     wanted = ["version_id", "request_id", "row", "at", "prediction", *keys, *features]
     wanted += columns.probabilities
     select = ", ".join(quote(c) for c in dict.fromkeys(wanted) if c in columns.predictions)
+    index, parts = part
+    where = f'epoch("at") >= {span.start!r} AND epoch("at") < {span.end!r}'
+    if parts > 1:
+        hashed = ", ".join(f"{quote(k)}::VARCHAR" for k in keys) or "version_id"
+        where += f" AND hash({hashed}) % {parts} = {index}"
     ctes = [
         f'p AS (SELECT {select}, floor(epoch("at") / {seconds}) * {seconds} AS w '
-        f"FROM {_files(files.predictions)} "
-        f'WHERE epoch("at") >= {span.start!r} AND epoch("at") < {span.end!r})'
+        f"FROM {_files(files.predictions)} WHERE {where})"
     ]
-    ctes += _feedback(files, columns, keys)
+    ctes += _feedback(files, columns, keys, semi_join=parts > 1)
     labelled = bool(files.feedback) and "actual" in columns.feedback
     ctes.append(_quality(columns, labelled))
     drift = _drift(reference)
@@ -93,16 +110,18 @@ def build_sql(
     return "WITH " + ",\n".join(ctes) + "\n" + tail
 
 
-def _feedback(files: LogFiles, columns: Columns, keys: list[str]) -> list[str]:
+def _feedback(files: LogFiles, columns: Columns, keys: list[str], *, semi_join: bool) -> list[str]:
     fb = columns.feedback
     if not files.feedback or "actual" not in fb:
         return []
     parts = []
     source = _files(files.feedback)
     if "request_id" in fb:
+        # In a part, only the actuals of this part's requests: the join's hash stays small.
+        mine = " AND request_id IN (SELECT request_id FROM p)" if semi_join else ""
         parts.append(
             f'SELECT request_id, "row", actual, "at", 1 AS prio FROM {source} '
-            "WHERE request_id IS NOT NULL"
+            f"WHERE request_id IS NOT NULL{mine}"
         )
     by_key = [k for k in keys if k in fb]
     if by_key and len(by_key) == len(keys) and "for_time" in fb:
@@ -181,14 +200,14 @@ def _drift(reference: Reference) -> str:
             f"WHEN {x} IS NULL OR isnan({x}) THEN {f.width + 2} "
             f"WHEN {x} < e.n{i}_e0 THEN {f.width + 1} ELSE {above} END AS n{i}"
         )
-        counts += [f"count_if(n{i} = {k}) AS n{i}_{k}" for k in range(f.slots)]
+        counts += [f"count_if(n{i} = {k})::BIGINT AS n{i}_{k}" for k in range(f.slots)]
     for i, f in enumerate(reference.categorical):
         x = f"p.{quote(f.column)}::VARCHAR"
         codes.append(
             f"CASE WHEN e.c{i}_top IS NULL THEN NULL WHEN {x} IS NULL THEN {f.width + 1} "
             f"ELSE coalesce(list_position(e.c{i}_top, {x}), 0) END AS c{i}"
         )
-        counts += [f"count_if(c{i} = {k}) AS c{i}_{k}" for k in range(f.slots)]
+        counts += [f"count_if(c{i} = {k})::BIGINT AS c{i}_{k}" for k in range(f.slots)]
     if not codes:
         return ""
     return (
@@ -206,18 +225,48 @@ def run(
     dims: Sequence[str],
     *,
     con: duckdb.DuckDBPyConnection,
+    parts: int = 1,
+    report: Callable[[str], None] | None = None,
 ) -> pa.Table:
-    """Run the pass; one row per (version, window) that logged predictions."""
+    """Run the pass in ``parts`` parts; one row per (version, window) that logged predictions.
+
+    Parts bound the memory a pass needs (the aggregation state and the feedback join's
+    hash table are a part's, not the fleet's); their rows are disjoint, so they are
+    concatenated, not merged.
+    """
     con.register("edges", reference.table())
     try:
-        return con.sql(build_sql(files, columns, reference, span, dims)).to_arrow_table()
+        tables = []
+        for index in range(parts):
+            if report is not None and parts > 1:
+                report(f"part {index + 1} of {parts}")
+            sql = build_sql(files, columns, reference, span, dims, (index, parts))
+            tables.append(con.sql(sql).to_arrow_table())
     finally:
         con.unregister("edges")
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
-def connect(*, threads: int | None, memory_limit: str | None, filesystem: object = None):
-    """A private in-memory DuckDB with the pass's limits (and the logs' fsspec filesystem)."""
+def predicted_rows(con: duckdb.DuckDBPyConnection, files: LogFiles) -> int:
+    """Rows in the prediction files, from their Parquet footers (no data read)."""
+    found = con.sql(
+        f"SELECT sum(num_rows) FROM parquet_file_metadata([{_listed(files.predictions)}])"
+    ).fetchall()
+    return int(found[0][0] or 0)
+
+
+def connect(
+    *, threads: int | None, memory_limit: str | None, filesystem: object = None,
+    spill: str | None = None,
+) -> duckdb.DuckDBPyConnection:  # fmt: skip
+    """A private in-memory DuckDB with the pass's limits (and the logs' fsspec filesystem).
+
+    Past ``memory_limit`` DuckDB spills to ``spill`` (a folder the caller owns and removes;
+    by default DuckDB would pick ``.tmp`` in the working directory).
+    """
     con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
+    if spill:
+        con.execute("SET temp_directory = ?", [spill])
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:

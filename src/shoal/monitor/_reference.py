@@ -11,11 +11,15 @@ then the number of edges it exceeds, a sum of comparisons with no per-version br
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 MAX_TOP = 20
 """Categorical values tested per feature: the baseline's most frequent; the rest pool in
@@ -88,108 +92,153 @@ class Reference:
         return pa.table(columns)
 
 
-def category_text(value: Any) -> str:
-    """A categorical value as DuckDB's ``CAST(x AS VARCHAR)`` writes it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def build(
-    refs: dict[int, dict[str, Any]],
+    con: duckdb.DuckDBPyConnection,
+    chunks: Iterable[Sequence[tuple[int, int, str | None, str | None]]],
     features: dict[str, str],
     *,
     prediction: bool,
     target: str | None,
 ) -> Reference:
-    """Arrays for the versions in ``refs`` and the logged ``features`` (name → log column).
+    """Arrays for the versions in ``chunks`` (rows of id, model id, profile and signature
+    as JSON text, ids ascending across chunks) and the logged ``features`` (name → column).
 
-    With ``prediction``, the logged predictions are compared with each version's training
-    target: ``target`` when given, else the one numeric baseline column that is neither a
-    signature input nor a logged feature (none when that is ambiguous).
+    DuckDB parses each profile once, pulling only the fields needed (``json_extract``
+    with a list of paths; one call per field would parse a 5 KB profile 30 times), a
+    chunk of versions at a time so the profiles' text never all sits in memory; the
+    padding into arrays is numpy. With ``prediction``, the logged predictions are
+    compared with the training target: ``target`` when given, else the one numeric
+    baseline column that is neither a signature input nor a logged feature, as the
+    fleet's first profiles show it (a fleet trains one function).
     """
-    ids = sorted(refs)
-    version_ids = np.array(ids, dtype=np.int64)
-    model_ids = np.array([refs[v]["model_id"] for v in ids], dtype=np.int64)
-    profiles = [((refs[v]["baseline"] or {}).get("columns") or {}) for v in ids]
-    kinds: dict[str, str] = {}
-    for columns in profiles:
-        for name in features:
-            summary = columns.get(name)
-            if summary is not None and name not in kinds:
-                kinds[name] = summary.get("kind", "other")
-    reference = Reference(version_ids, model_ids)
-    for name, column in features.items():
-        if kinds.get(name) == "numeric":
-            reference.numeric.append(_numeric(name, column, [c.get(name) for c in profiles]))
-        elif kinds.get(name) == "categorical":
-            reference.categorical.append(
-                _categorical(name, column, [c.get(name) for c in profiles])
-            )
-    if prediction:
-        targets = [
-            _target(columns, refs[v]["signature"], features, target)
-            for v, columns in zip(ids, profiles, strict=True)
-        ]
-        summaries = [c.get(t) if t else None for c, t in zip(profiles, targets, strict=True)]
-        if any(s is not None for s in summaries):
-            reference.numeric.append(_numeric("prediction", "prediction", summaries))
+    wanted: dict[str, str] | None = None
+    target_name: str | None = None
+    parts: list[pa.Table] = []
+    version_ids: list[np.ndarray] = []
+    model_ids: list[np.ndarray] = []
+    for rows in chunks:
+        ordered = sorted(rows, key=lambda r: r[0])
+        if not ordered:
+            continue
+        if wanted is None:
+            wanted = dict(features)
+            target_name = (target or _target(ordered, features)) if prediction else None
+            if target_name is not None:
+                wanted.setdefault(target_name, "")
+        table = pa.table({
+            "version_id": pa.array([r[0] for r in ordered], pa.int64()),
+            "profile": pa.array([r[2] for r in ordered], pa.string()),
+        })  # fmt: skip
+        parts.append(_extract(con, table, list(wanted)))
+        version_ids.append(table["version_id"].to_numpy())
+        model_ids.append(np.array([r[1] for r in ordered], dtype=np.int64))
+    if wanted is None:
+        return Reference(np.zeros(0, np.int64), np.zeros(0, np.int64))
+    reference = Reference(np.concatenate(version_ids), np.concatenate(model_ids))
+    got = pa.concat_tables(parts)
+    for i, (name, column) in enumerate(features.items()):
+        kind = _first(got[f"k{i}"])
+        if kind == "numeric":
+            reference.numeric.append(_numeric(got, i, name, column))
+        elif kind == "categorical":
+            reference.categorical.append(_categorical(got, i, name, column))
+    if target_name is not None:
+        i = list(wanted).index(target_name)
+        if _first(got[f"k{i}"]) == "numeric":
+            reference.numeric.append(_numeric(got, i, "prediction", "prediction"))
     return reference
 
 
-def _target(
-    columns: dict[str, Any], signature: Any, features: dict[str, str], target: str | None
-) -> str | None:
-    if target is not None:
-        summary = columns.get(target)
-        return target if summary is not None and summary.get("kind") == "numeric" else None
-    inputs = {i.get("name") for i in (signature or {}).get("inputs", [])}
-    left = [
-        name
-        for name, summary in columns.items()
-        if summary.get("kind") == "numeric" and name not in inputs and name not in features
-    ]
-    return left[0] if len(left) == 1 else None
+def _first(column: pa.ChunkedArray) -> str | None:
+    """The first non-null value of a column (a feature's kind, as profiles say it)."""
+    present = pc.drop_null(column)
+    return present[0].as_py() if len(present) else None
 
 
-def _numeric(name: str, column: str, summaries: list[Any]) -> NumericFeature:
-    usable = [
-        s if s is not None and s.get("kind") == "numeric" and s.get("edges") else None
-        for s in summaries
-    ]
-    width = max((max(len(s["edges"]) - 1, 1) for s in usable if s is not None), default=1)
-    rows = len(summaries)
-    edges = np.full((rows, width + 1), np.inf)
-    edges[:, 0] = np.nan  # no baseline: the query counts nothing for this version
-    bins = np.zeros(rows, dtype=np.int64)
-    counts = np.zeros((rows, width), dtype=np.float64)
-    for i, s in enumerate(usable):
-        if s is None:
-            continue
-        e = s["edges"]
-        if len(e) == 1:  # a constant column: one bin [e0, e0]; above it is "over"
-            e = [e[0], e[0]]
-        edges[i, : len(e)] = e
-        n = len(s["counts"])
-        bins[i] = n
-        counts[i, :n] = s["counts"]
+def _path(name: str, field: str) -> str:
+    """A JSON path to ``columns.<name>.<field>`` (the name quoted: it may hold dots)."""
+    return "$.columns." + json.dumps(name) + "." + field
+
+
+def _extract(con: duckdb.DuckDBPyConnection, table: pa.Table, names: list[str]) -> pa.Table:
+    """Per column name ``i``: ``k{i}`` kind, ``e{i}``/``n{i}`` numeric edges and counts,
+    ``t{i}``/``c{i}``/``total{i}`` categorical top values, their counts and the count."""
+    paths: list[str] = []
+    select: list[str] = []
+    for i, name in enumerate(names):
+        paths += [_path(name, field) for field in ("kind", "edges", "counts", "top", "count")]
+        kind, edges, counts, top, total = (f"j[{len(paths) - 4 + n}]" for n in range(5))
+        select += [
+            f"{kind} ->> '$' AS k{i}",
+            f"CASE WHEN {kind} ->> '$' = 'numeric' THEN {edges}::DOUBLE[] END AS e{i}",
+            f"CASE WHEN {kind} ->> '$' = 'numeric' THEN {counts}::DOUBLE[] END AS n{i}",
+            f"CASE WHEN {kind} ->> '$' = 'categorical' THEN "
+            f"json_extract_string({top}, '$[*].value') END AS t{i}",
+            f"json_extract({top}, '$[*].count')::DOUBLE[] AS c{i}",
+            f"{total}::DOUBLE AS total{i}",
+        ]
+    listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    con.register("profiles", table)
+    try:
+        return con.sql(
+            f"SELECT {', '.join(select)} FROM (SELECT version_id, "
+            f"json_extract(profile, [{listed}]) AS j FROM profiles) ORDER BY version_id"
+        ).to_arrow_table()
+    finally:
+        con.unregister("profiles")
+
+
+def _target(rows: Sequence[tuple[int, int, str | None, str | None]], features: dict) -> str | None:
+    votes: dict[str | None, int] = {}
+    for _vid, _mid, profile, signature in rows[:50]:
+        columns = (json.loads(profile) if profile else {}).get("columns") or {}
+        inputs = {
+            i.get("name") for i in (json.loads(signature) if signature else {}).get("inputs", [])
+        }
+        left = [
+            name for name, summary in columns.items()
+            if summary.get("kind") == "numeric" and name not in inputs and name not in features
+        ]  # fmt: skip
+        found = left[0] if len(left) == 1 else None
+        votes[found] = votes.get(found, 0) + 1
+    return max(votes, key=lambda k: votes[k]) if votes else None
+
+
+def _padded(lists: pa.ChunkedArray, width: int, fill: float) -> tuple[np.ndarray, np.ndarray]:
+    """A list column as a ``(rows, width)`` array padded with ``fill``, and each length."""
+    array = lists.combine_chunks()
+    lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy().astype(np.int64)
+    out = np.full((len(array), width), fill, dtype=np.float64)
+    flat = pc.list_flatten(array).to_numpy(zero_copy_only=False).astype(np.float64)
+    keep = np.minimum(lengths, width)
+    rows = np.repeat(np.arange(len(array)), keep)
+    starts = np.repeat(np.cumsum(lengths) - lengths, keep)
+    position = np.arange(len(rows)) - np.repeat(np.cumsum(keep) - keep, keep)
+    out[rows, position] = flat[starts + position]
+    return out, lengths
+
+
+def _numeric(got: pa.Table, i: int, name: str, column: str) -> NumericFeature:
+    lengths = pc.fill_null(pc.list_value_length(got[f"e{i}"]), 0).to_numpy()
+    width = max(int(lengths.max(initial=0)) - 1, 1)
+    edges, n_edges = _padded(got[f"e{i}"], width + 1, np.inf)
+    constant = n_edges == 1  # one bin [e0, e0]; above it is "over"
+    edges[constant, 1] = edges[constant, 0]
+    edges[n_edges == 0, 0] = np.nan  # no baseline: the query counts nothing for it
+    counts, bins = _padded(got[f"n{i}"], width, 0.0)
+    bins[n_edges == 0] = 0
     return NumericFeature(name, column, width, edges, bins, counts)
 
 
-def _categorical(name: str, column: str, summaries: list[Any]) -> CategoricalFeature:
-    usable = [s if s is not None and s.get("kind") == "categorical" else None for s in summaries]
-    width = min(max((len(s.get("top", [])) for s in usable if s is not None), default=0), MAX_TOP)
-    rows = len(summaries)
-    counts = np.zeros((rows, width + 1), dtype=np.float64)
-    tops: list[list[str]] = []
-    tested = np.zeros(rows, dtype=bool)
-    for i, s in enumerate(usable):
-        if s is None:
-            tops.append([])
-            continue
-        top = s.get("top", [])[:width]
-        tops.append([category_text(t["value"]) for t in top])
-        counts[i, 1 : len(top) + 1] = [t["count"] for t in top]
-        counts[i, 0] = s.get("count", 0) - sum(t["count"] for t in top)
-        tested[i] = True
+def _categorical(got: pa.Table, i: int, name: str, column: str) -> CategoricalFeature:
+    tested = got[f"t{i}"].is_valid().to_numpy(zero_copy_only=False)
+    lengths = pc.fill_null(pc.list_value_length(got[f"t{i}"]), 0).to_numpy()
+    width = min(int(lengths.max(initial=0)), MAX_TOP)
+    top_counts, _ = _padded(got[f"c{i}"], width, 0.0)
+    total = np.nan_to_num(got[f"total{i}"].to_numpy(zero_copy_only=False).astype(np.float64))
+    counts = np.zeros((got.num_rows, width + 1))
+    counts[:, 1:] = top_counts
+    counts[:, 0] = total - top_counts.sum(axis=1)
+    counts[~tested] = 0
+    tops = [t[:width] if t is not None else [] for t in got[f"t{i}"].to_pylist()]
     return CategoricalFeature(name, column, width, tops, counts, tested)

@@ -11,6 +11,8 @@ arrived, say) replaces their results.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,13 +43,20 @@ class MonitorOptions:
     min_psi: float = 0.1
     target: str | None = None
     threads: int | None = None
-    memory_limit: str | None = None
+    memory_limit: str | None = "2GB"
+    rows_per_part: int = 5_000_000
+    """Logged rows per part of the query: bounds its memory (see ``_query.run``)."""
     alerts: bool = True
     actor: str = "shoal"
 
     def check(self) -> None:
         if not 0 < self.alpha < 1:
             raise InvalidInput(f"alpha must be in (0, 1), got {self.alpha!r}", field="alpha")
+        if isinstance(self.rows_per_part, bool) or self.rows_per_part < 1000:
+            raise InvalidInput(
+                f"rows_per_part must be at least 1000, got {self.rows_per_part!r}",
+                field="rows_per_part",
+            )
         if self.min_psi < 0:
             raise InvalidInput(f"min_psi must be >= 0, got {self.min_psi!r}", field="min_psi")
 
@@ -74,6 +83,8 @@ class MonitorOutcome:
 
 
 Report = Callable[[str], None]
+BASELINE_CHUNK = 10_000
+"""Versions whose profiles are read and parsed at a time (about 50 MB of JSON text)."""
 
 
 def monitor_fleet(
@@ -142,9 +153,10 @@ def _pass(
     if not files.predictions:
         timings["find"] = time.perf_counter() - stage
         return
+    spill = tempfile.mkdtemp(prefix="shoal-monitor-")
     con = _query.connect(
         threads=options.threads or os.cpu_count(), memory_limit=options.memory_limit,
-        filesystem=files.filesystem,
+        filesystem=files.filesystem, spill=spill,
     )  # fmt: skip
     try:
         columns = _query.describe(con, files)
@@ -157,23 +169,35 @@ def _pass(
             f"SELECT DISTINCT version_id FROM {_query._files(files.predictions)} "
             f'WHERE epoch("at") >= {covered.start!r} AND epoch("at") < {covered.end!r}'
         ).fetchnumpy()["version_id"]
+        ids = sorted(int(v) for v in ids)
         timings["find"] = time.perf_counter() - stage
         stage = time.perf_counter()
-        with registry.store.read() as conn:
-            refs = monitoring.references(conn, fleet, [int(v) for v in ids])
         features = {
             c[len("feature.") :]: c for c in columns.predictions if c.startswith("feature.")
         }
-        reference = build(
-            refs, features, prediction=not columns.classification, target=options.target
-        )
+        with registry.store.read() as conn:
+            chunks = (
+                monitoring.references(conn, fleet, ids[start : start + BASELINE_CHUNK])
+                for start in range(0, len(ids), BASELINE_CHUNK)
+            )
+            reference = build(
+                con, chunks, features, prediction=not columns.classification,
+                target=options.target,
+            )  # fmt: skip
+        answered = len(reference.version_ids)
         timings["baselines"] = time.perf_counter() - stage
-        say(f"{len(refs):,} versions answered; one pass over the logs")
+        rows = _query.predicted_rows(con, files)
+        parts = max(1, -(-rows // options.rows_per_part))
+        say(f"{answered:,} versions answered; one pass over {rows:,} logged rows"
+            + (f" in {parts} parts" if parts > 1 else ""))  # fmt: skip
         stage = time.perf_counter()
-        table = _query.run(files, columns, reference, covered, fleet.keys, con=con)
+        table = _query.run(
+            files, columns, reference, covered, fleet.keys, con=con, parts=parts, report=say
+        )
         timings["query"] = time.perf_counter() - stage
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
     stage = time.perf_counter()
     known = np.isin(table["version_id"].to_numpy(), reference.version_ids)
     outcome.unknown_versions = int((~known).sum())
@@ -296,21 +320,44 @@ def _figures(
         _ints(tested_count.sum(axis=1)), _nullable(missing_rate),
         _ints(np.broadcast_to(np.asarray(out_of_range), (rows,))),
     ]  # fmt: skip
-    starts = w.tolist()
+    # In primary-key order, (window, version) and then (window, version, feature): the
+    # store's B-trees then grow at their end instead of splitting pages all over.
+    order = np.lexsort((vids, w))
+    starts = w[order].tolist()
     for start in set(starts):
         windows[start] = ([], [])
-    for start, row in zip(starts, zip(*columns, strict=True), strict=True):
+    for start, row in zip(
+        starts,
+        zip(*(np.asarray(c, dtype=object)[order].tolist() for c in columns), strict=True),
+        strict=True,
+    ):
         windows[start][0].append(row)
-    for j, (name, test, t) in enumerate(tested):
-        keep = np.nonzero(t.tested | (t.missing > 0))[0]
-        cells = zip(
-            vids[keep].tolist(), [name] * len(keep), [test] * len(keep), _ints(t.n[keep]),
-            _ints(t.missing[keep]), _ints(t.out_of_range[keep]), _nullable(t.psi[keep]),
-            _nullable(t.statistic[keep]), _nullable(t.p_value[keep]),
-            _nullable(q_values[j][keep]), flagged[j][keep].tolist(), strict=True,
-        )  # fmt: skip
-        for start, row in zip(w[keep].tolist(), cells, strict=True):
-            windows[start][1].append(row)
+    if not tested:
+        return windows
+    kept = [np.nonzero(t.tested | (t.missing > 0))[0] for _, _, t in tested]
+    rank = np.argsort(np.argsort([name for name, _, _ in tested]))
+    at_row = np.concatenate(kept)
+    which = np.concatenate([np.full(len(k), j) for j, k in enumerate(kept)])
+
+    def gather(values: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([v[k] for v, k in zip(values, kept, strict=True)])
+
+    order = np.lexsort((rank[which], vids[at_row], w[at_row]))
+    names = np.array([name for name, _, _ in tested], dtype=object)
+    tests = np.array([test for _, test, _ in tested], dtype=object)
+    cells = zip(
+        vids[at_row][order].tolist(), names[which][order].tolist(),
+        tests[which][order].tolist(),
+        _ints(gather([t.n for _, _, t in tested])[order]),
+        _ints(gather([t.missing for _, _, t in tested])[order]),
+        _ints(gather([t.out_of_range for _, _, t in tested])[order]),
+        _nullable(gather([t.psi for _, _, t in tested])[order]),
+        _nullable(gather([t.statistic for _, _, t in tested])[order]),
+        _nullable(gather([t.p_value for _, _, t in tested])[order]),
+        _nullable(gather(q_values)[order]), gather(flagged)[order].tolist(), strict=True,
+    )  # fmt: skip
+    for start, row in zip(w[at_row][order].tolist(), cells, strict=True):
+        windows[start][1].append(row)
     return windows
 
 

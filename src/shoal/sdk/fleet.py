@@ -361,7 +361,8 @@ class Fleet:
         target: str | None = None,
         alerts: bool = True,
         threads: int | None = None,
-        memory_limit: str | None = None,
+        memory_limit: str | None = "2GB",
+        rows_per_part: int = 5_000_000,
         progress: Callable[[str], None] | None = None,
     ) -> Any:
         """One monitoring pass over the prediction and feedback logs, stored per window.
@@ -372,7 +373,9 @@ class Fleet:
         of the predictions against the version's training baseline; drift flags are
         controlled for false discoveries across the fleet (Benjamini-Hochberg at
         ``alpha``, with PSI at least ``min_psi``). Then the fleet's alert rules are
-        checked. ``logs`` defaults to ``SHOAL_LOGS_URL``. Returns a
+        checked. ``logs`` defaults to ``SHOAL_LOGS_URL``. DuckDB runs on ``threads`` (default:
+        every CPU) within ``memory_limit``; more than ``rows_per_part`` logged rows are
+        split into parts by key, which bounds the memory a pass needs. Returns a
         :class:`shoal.monitor.MonitorOutcome`; read results from :attr:`monitoring`.
         """
         from shoal.monitor import MonitorOptions, as_timestamp, monitor_fleet, parse_window
@@ -381,7 +384,8 @@ class Fleet:
             window=parse_window(window), logs_url=logs or config.logs_url(),
             since=as_timestamp(since, "since"), until=as_timestamp(until, "until"),
             alpha=alpha, min_psi=min_psi, target=target, threads=threads,
-            memory_limit=memory_limit, alerts=alerts, actor=config.actor(),
+            memory_limit=memory_limit, rows_per_part=rows_per_part, alerts=alerts,
+            actor=config.actor(),
         )  # fmt: skip
         return monitor_fleet(self._registry, self.ref, options, progress)
 
