@@ -253,7 +253,7 @@ def notes(results: MonitoringResults) -> list[str]:
             f"Pass: {s['seconds']:.2f} s inside fleet.monitor, {s['process_seconds']:.1f} s for "
             f"the whole process (interpreter and imports too); others' CPUs during it "
             f"{_num(s.get('others_cpus'), 2)}; alerts opened {o['alerts_opened']:,}; DuckDB "
-            f"{s['duckdb']}, memory_limit {s['memory_limit'] or 'DuckDB default (80 % of RAM)'}."
+            f"{s['duckdb']}, memory_limit {s['memory_limit'] or '2GB (the default)'}."
         )
         others = s.get("others_cpus")
         if others is not None and others > 0.25:
