@@ -248,3 +248,34 @@ def test_a_pass_in_parts_equals_a_pass_in_one(fleet: shoal.Fleet, tmp_path: Path
     assert figures() == one and len(one) == 20
     assert (split.predictions, split.labelled, split.tests, split.flagged) == (
         whole.predictions, whole.labelled, whole.tests, whole.flagged)  # fmt: skip
+
+
+def test_classification_quality_matches_scikit_learn(fleet: shoal.Fleet, tmp_path: Path) -> None:
+    """String labels: accuracy, macro F1, and log loss from ``proba.<class>`` columns."""
+    from sklearn.metrics import accuracy_score, f1_score, log_loss
+
+    keys = world.keys(2, 2)
+    versions = world.register(fleet, keys)
+    logged = world.write_logs(tmp_path / "raw", versions, keys, rows=80, by_key_share=0.0)
+    rng = np.random.default_rng(9)
+    classes = np.array(["high", "low", "mid"])
+    logged["actual"] = classes[rng.integers(0, 3, len(logged))]
+    proba = rng.dirichlet([1, 1, 1], len(logged))
+    logged["prediction"] = classes[proba.argmax(axis=1)]
+    for i, name in enumerate(classes):
+        logged[f"proba.{name}"] = proba[:, i]
+    part = "tenant=grocer/fleet=demand"
+    world._write(tmp_path / "logs" / "predictions" / part / "day=2026-11-20",
+                 logged.drop(columns=["actual"]))  # fmt: skip
+    world._write(tmp_path / "logs" / "feedback" / part / "day=2026-11-21",
+                 logged[["at", "actual", "request_id", "row"]])  # fmt: skip
+    outcome = fleet.monitor("1d", logs=str(tmp_path / "logs"), **_span())
+    assert outcome.labelled == len(logged)
+    for row in fleet.monitoring.results():
+        mine = logged[(logged["key.store"] == row["key"]["store"])
+                      & (logged["key.sku"] == row["key"]["sku"])]  # fmt: skip
+        assert row["accuracy"] == pytest.approx(accuracy_score(mine.actual, mine.prediction))
+        assert row["f1"] == pytest.approx(f1_score(mine.actual, mine.prediction, average="macro"))
+        loss = log_loss(mine.actual, mine[[f"proba.{c}" for c in classes]], labels=classes)
+        assert row["log_loss"] == pytest.approx(loss)
+        assert row["mae"] is None and row["prediction_psi"] is None
