@@ -93,3 +93,16 @@ def test_the_alerts_page_acknowledges_and_the_model_page_shows_drift(http: TestC
     assert "<td>x1</td><td>ks</td>" in model.text
     quiet = http.get("/fleets/grocer/demand/models/store=s00,sku=k00")
     assert "1 of 3" not in quiet.text and "0 of 3" in quiet.text
+
+
+def test_home_and_fleet_pages_show_health(http: TestClient) -> None:
+    home = http.get("/")
+    assert home.status_code == 200
+    assert ">1 alert</a>" in home.text and "1 of 12 drifting" in home.text
+    fleet = http.get("/fleets/grocer/demand")
+    assert "<strong>1</strong> unresolved" in fleet.text
+    assert (
+        'href="/fleets/grocer/demand/models/store=s01,sku=k02">store=s01,sku=k02</a>: drift (x1)'
+        in fleet.text
+    )
+    assert "1 of 12 models drifting, 1,200 predictions" in fleet.text

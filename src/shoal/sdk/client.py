@@ -89,6 +89,14 @@ class Client:
         with self._store.read() as conn:
             return store_fleets.list_fleets(conn, self.scope)
 
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Per fleet path: unresolved alerts and its newest monitoring pass (or None)."""
+        from shoal.store.monitoring import health
+
+        with self._store.read() as conn:
+            found = health(conn, self.scope)
+        return {f"{tenant}/{name}": entry for (tenant, name), entry in found.items()}
+
     # -- versions -----------------------------------------------------------------------------
 
     def get_version(self, version_id: int) -> ModelVersion:

@@ -16,13 +16,17 @@ from sqlalchemy.engine import Connection
 from shoal.errors import InvalidInput
 from shoal.store.bulk import insert_rows
 from shoal.store.schema import (
+    alerts,
+    fleets,
     metrics,
     models,
     monitor_features,
     monitor_results,
+    runs,
+    tenants,
     versions,
 )
-from shoal.store.tenancy import FleetRef
+from shoal.store.tenancy import FleetRef, Scope
 
 RESULT_COLUMNS = (
     "version_id", "model_id", "predictions", "labelled", "mae", "rmse", "mape", "smape",
@@ -210,4 +214,48 @@ def version_metrics(
         )
         for vid, name, value in conn.execute(query):
             out[(vid, name)] = value
+    return out
+
+
+def health(conn: Connection, scope: Scope) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per fleet the scope sees: unresolved alerts and its newest monitoring pass's figures.
+
+    Two grouped queries for all fleets (never one per fleet): the alerts' (fleet, state)
+    index, and each fleet's newest succeeded ``monitor`` run, whose counts the pass wrote.
+    """
+    visible = sa.select(fleets.c.id, tenants.c.name.label("tenant"), fleets.c.name).join(
+        tenants, tenants.c.id == fleets.c.tenant_id
+    )
+    if not scope.is_operator:
+        visible = visible.where(tenants.c.name == scope.tenant)
+    names = {row.id: (row.tenant, row.name) for row in conn.execute(visible)}
+    out: dict[tuple[str, str], dict[str, Any]] = {
+        path: {"alerts": 0, "monitored": None} for path in names.values()
+    }
+    if not names:
+        return out
+    ids = list(names)
+    open_alerts = (
+        sa.select(alerts.c.fleet_id, sa.func.count())
+        .where(alerts.c.fleet_id.in_(ids), alerts.c.state.in_(("open", "acknowledged")))
+        .group_by(alerts.c.fleet_id)
+    )
+    for fleet_id, n in conn.execute(open_alerts):
+        out[names[fleet_id]]["alerts"] = int(n)
+    newest = (
+        sa.select(sa.func.max(runs.c.id))
+        .where(runs.c.fleet_id.in_(ids), runs.c.kind == "monitor", runs.c.status == "succeeded")
+        .group_by(runs.c.fleet_id)
+    )
+    query = sa.select(runs.c.fleet_id, runs.c.counts, runs.c.params, runs.c.finished_at).where(
+        runs.c.id.in_(newest)
+    )
+    for fleet_id, counts, params, finished in conn.execute(query):
+        counts = counts if isinstance(counts, dict) else {}
+        out[names[fleet_id]]["monitored"] = {
+            "at": finished, "versions": counts.get("versions", 0),
+            "drifting": counts.get("drifting_models", 0),
+            "predictions": counts.get("predictions", 0),
+            "window": (params or {}).get("window"),
+        }  # fmt: skip
     return out

@@ -28,6 +28,8 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 PAGE_ROWS = 50
 """Rows per table: a screenful."""
 FACET_VALUES = 10
+FLEET_ALERTS = 5
+"""The newest unresolved alerts a fleet page lists (the rest are on /alerts)."""
 FILTERED_FACETS = 20_000
 """Up to this many matches, facets count the filtered models; past it, the whole fleet."""
 
@@ -57,6 +59,7 @@ def page_router(client: Client) -> APIRouter:
     @pages.get("/", response_class=HTMLResponse)
     def home(request: Request) -> HTMLResponse:
         tenants: dict[str, dict[str, Any]] = {}
+        health = client.health()
         for row in client.fleets():
             entry = tenants.setdefault(row["tenant"], {"tenant": row["tenant"], "fleets": [],
                                                        "models": 0})  # fmt: skip
@@ -64,6 +67,7 @@ def page_router(client: Client) -> APIRouter:
                 "tenant": row["tenant"], "fleet": row["name"], "keys": list(row["keys"] or []),
                 "models": row["model_count"], "versions": row["version_count"],
                 "description": row["description"],
+                "health": health.get(f"{row['tenant']}/{row['name']}"),
             })  # fmt: skip
             entry["models"] += int(row["model_count"] or 0)
         return render(request, "home.html", tenants=list(tenants.values()))
@@ -101,6 +105,8 @@ def page_router(client: Client) -> APIRouter:
             sort=sort, cursor=cursor, next_cursor=next_cursor, error=error,
             rows=[_row(target, r) for r in rows], metric_names=metric_names,
             histogram=histogram, histogram_x=centers, facets_filtered=facet_where is not None,
+            health=client.health().get(target.path),
+            alerts=target.alerts.list(limit=FLEET_ALERTS),
         )  # fmt: skip
 
     @pages.post("/fleets/{tenant}/{fleet}/aliases", response_class=HTMLResponse)
