@@ -39,14 +39,21 @@ def run_command(
         float, typer.Option("--alpha", help="False discovery rate of the drift flags.")
     ] = 0.05,
     min_psi: Annotated[float, typer.Option("--min-psi", help="Smallest PSI flagged.")] = 0.1,
+    executor: Annotated[
+        str, typer.Option("--executor", help="local (DuckDB here) or ray (parts as Ray tasks).")
+    ] = "local",
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Ray tasks at once.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """One monitoring pass: every model's quality and drift per window, then alert rules."""
     say = None if quiet or as_json else (lambda text: _output.note(text))
     outcome = fleet(ctx, path).monitor(
-        window, since=since, until=until, logs=logs, alpha=alpha, min_psi=min_psi, progress=say
-    )
+        window, since=since, until=until, logs=logs, alpha=alpha, min_psi=min_psi,
+        executor=executor, workers=workers, progress=say,
+    )  # fmt: skip
     record = {k: v for k, v in vars(outcome).items()}
     if as_json:
         _output.print_json(record)

@@ -46,6 +46,9 @@ class MonitorOptions:
     memory_limit: str | None = "2GB"
     rows_per_part: int = 5_000_000
     """Logged rows per part of the query: bounds its memory (see ``_query.run``)."""
+    executor: str = "local"
+    """``local`` (DuckDB in this process) or ``ray`` (parts as Ray tasks, ``_ray``)."""
+    workers: int | None = None
     alerts: bool = True
     actor: str = "shoal"
 
@@ -56,6 +59,10 @@ class MonitorOptions:
             raise InvalidInput(
                 f"rows_per_part must be at least 1000, got {self.rows_per_part!r}",
                 field="rows_per_part",
+            )
+        if self.executor not in ("local", "ray"):
+            raise InvalidInput(
+                f"executor must be 'local' or 'ray', got {self.executor!r}", field="executor"
             )
         if self.min_psi < 0:
             raise InvalidInput(f"min_psi must be >= 0, got {self.min_psi!r}", field="min_psi")
@@ -188,12 +195,22 @@ def _pass(
         timings["baselines"] = time.perf_counter() - stage
         rows = _query.predicted_rows(con, files)
         parts = max(1, -(-rows // options.rows_per_part))
+        if options.executor == "ray":  # at least a part per worker
+            parts = max(parts, options.workers or os.cpu_count() or 1)
         say(f"{answered:,} versions answered; one pass over {rows:,} logged rows"
             + (f" in {parts} parts" if parts > 1 else ""))  # fmt: skip
         stage = time.perf_counter()
-        table = _query.run(
-            files, columns, reference, covered, fleet.keys, con=con, parts=parts, report=say
-        )
+        if options.executor == "ray":
+            from shoal.monitor._ray import run_parts
+
+            table = run_parts(
+                files, columns, reference, covered, fleet.keys, parts=parts,
+                workers=options.workers, memory_limit=options.memory_limit, report=say,
+            )  # fmt: skip
+        else:
+            table = _query.run(
+                files, columns, reference, covered, fleet.keys, con=con, parts=parts, report=say
+            )
         timings["query"] = time.perf_counter() - stage
     finally:
         con.close()

@@ -363,6 +363,8 @@ class Fleet:
         threads: int | None = None,
         memory_limit: str | None = "2GB",
         rows_per_part: int = 5_000_000,
+        executor: str = "local",
+        workers: int | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> Any:
         """One monitoring pass over the prediction and feedback logs, stored per window.
@@ -375,7 +377,8 @@ class Fleet:
         ``alpha``, with PSI at least ``min_psi``). Then the fleet's alert rules are
         checked. ``logs`` defaults to ``SHOAL_LOGS_URL``. DuckDB runs on ``threads`` (default:
         every CPU) within ``memory_limit``; more than ``rows_per_part`` logged rows are
-        split into parts by key, which bounds the memory a pass needs. Returns a
+        split into parts by key, which bounds the memory a pass needs; ``executor="ray"``
+        runs the parts as Ray tasks (at most ``workers`` at once). Returns a
         :class:`shoal.monitor.MonitorOutcome`; read results from :attr:`monitoring`.
         """
         from shoal.monitor import MonitorOptions, as_timestamp, monitor_fleet, parse_window
@@ -385,7 +388,7 @@ class Fleet:
             since=as_timestamp(since, "since"), until=as_timestamp(until, "until"),
             alpha=alpha, min_psi=min_psi, target=target, threads=threads,
             memory_limit=memory_limit, rows_per_part=rows_per_part, alerts=alerts,
-            actor=config.actor(),
+            executor=executor, workers=workers, actor=config.actor(),
         )  # fmt: skip
         return monitor_fleet(self._registry, self.ref, options, progress)
 

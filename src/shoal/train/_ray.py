@@ -8,22 +8,20 @@ back is small: the saved model bytes, metrics and the key's baseline. The store 
 ever written by the driver, which registers results in batches as they arrive, exactly as
 with the local executors.
 
-Where Ray runs: if Ray is already initialised (``ray.init(address=...)`` by the caller,
-the way to reach a real cluster, see ``docs/scale-out.md``), that cluster is used and left
-running. Otherwise ``RAY_ADDRESS`` names a cluster to join, or a local one is started with
-``workers`` CPUs (default: this machine's CPUs) and shut down when training ends.
+Where Ray runs: see :mod:`shoal.cluster` (an initialised Ray, else ``RAY_ADDRESS``, else
+a local cluster of ``workers`` CPUs, shut down when training ends).
 ``workers`` caps how many tasks run at once; each task takes one CPU.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
 
+from shoal.cluster import import_ray, join_ray
 from shoal.errors import InvalidInput
 from shoal.train._executors import Executor
 from shoal.train._work import KeyRows, Task
@@ -31,13 +29,7 @@ from shoal.train._work import KeyRows, Task
 
 def ray_executor(workers: int | None) -> Executor:
     """``executor="ray"``: import Ray (an optional extra) and size the executor."""
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        raise InvalidInput(
-            "executor 'ray' needs Ray: pip install 'shoal[ray]' (or use executor='local')",
-            field="executor",
-        ) from None
+    import_ray()
     return RayExecutor(workers)
 
 
@@ -69,16 +61,7 @@ class RayExecutor(Executor):
         """Join (or start) the Ray cluster; ``parallelism`` is then its CPUs, or ``workers``."""
         import ray
 
-        if not ray.is_initialized():
-            options: dict[str, Any] = {
-                "include_dashboard": False,
-                "logging_level": logging.WARNING,
-                "log_to_driver": True,
-            }
-            if not os.environ.get("RAY_ADDRESS"):
-                options["num_cpus"] = self.requested or os.cpu_count() or 1
-            ray.init(**options)
-            self._started = True
+        self._started = join_ray(self.requested) or self._started
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = min(self.requested, cpus) if self.requested else cpus
         self.parallelism = max(self.workers, 1)
