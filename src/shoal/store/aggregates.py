@@ -136,7 +136,7 @@ def facets(
     n = sa.func.count().label("n")
     query = (
         sa.select(column.label("value"), n)
-        .select_from(sql.from_clause())
+        .select_from(sql.from_clause(versions=sql.reads_versions))
         .where(*sql.where)
         .group_by(column)
         .order_by(n.desc(), column)

@@ -55,6 +55,8 @@ class Sql:
     cache: dict[tuple[str, ...], Any] = field(default_factory=dict)
     where: list[Any] = field(default_factory=list)
     driver: Any = None
+    terms: bool = False
+    """Whether the filter has terms besides its scope (a top-level ``alias = 'x'``)."""
 
     def __post_init__(self) -> None:
         self.mo = models.alias("mo")
@@ -108,11 +110,20 @@ class Sql:
             self.cache[cache_key] = tt
         return self.cache[cache_key]
 
-    def from_clause(self) -> Any:
+    def from_clause(self, *, versions: bool = True) -> Any:
+        """The joins; ``versions=False`` leaves out the version a model resolves to, which
+        a count or facet of an alias alone never reads (one primary-key lookup a model)."""
         clause: Any = self.mo
         for table, on, outer in self.joins:
+            if table is self.v and not versions:
+                continue
             clause = clause.join(table, on, isouter=outer)
         return clause
+
+    @property
+    def reads_versions(self) -> bool:
+        """Whether the filter reads anything of the resolved version (beyond its alias)."""
+        return self.mode != "alias" or bool(self.terms)
 
 
 @dataclass(frozen=True)
@@ -329,4 +340,5 @@ def build(fleet: FleetRef, where: str | None, versions_scope: str = "latest") ->
     sql = Sql(fleet, mode, alias)
     if rest is not None:
         sql.where.append(compile_node(sql, rest))
+        sql.terms = True
     return sql
