@@ -67,15 +67,13 @@ class CategoricalFeature:
 
 @dataclass
 class Reference:
-    """The baselines of every version a pass saw, in one row order."""
+    """The baselines of every version a pass saw, in one row order (ascending version id,
+    so a version's row is found with ``np.searchsorted``)."""
 
     version_ids: np.ndarray
     model_ids: np.ndarray
     numeric: list[NumericFeature] = field(default_factory=list)
     categorical: list[CategoricalFeature] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.row = {int(v): i for i, v in enumerate(self.version_ids)}
 
     def table(self) -> pa.Table:
         """The edges and top values as one Arrow table keyed by ``version_id``."""
