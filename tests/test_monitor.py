@@ -279,3 +279,22 @@ def test_classification_quality_matches_scikit_learn(fleet: shoal.Fleet, tmp_pat
         loss = log_loss(mine.actual, mine[[f"proba.{c}" for c in classes]], labels=classes)
         assert row["log_loss"] == pytest.approx(loss)
         assert row["mae"] is None and row["prediction_psi"] is None
+
+
+def test_foreign_versions_and_missing_feedback_are_survived(
+    fleet: shoal.Fleet, tmp_path: Path
+) -> None:
+    """Rows naming a version of no model of this fleet are counted and left out; with no
+    feedback yet, quality is empty and drift is still measured."""
+    keys = world.keys(2, 2)
+    versions = world.register(fleet, keys)
+    versions_with_a_stranger = {**versions, "s01/k01": 987_654}
+    world.write_logs(tmp_path / "logs", versions_with_a_stranger, keys, rows=40,
+                     drift=frozenset({"s00/k01"}))  # fmt: skip
+    for folder in (tmp_path / "logs" / "feedback").rglob("*.parquet"):
+        folder.unlink()
+    outcome = fleet.monitor("1d", logs=str(tmp_path / "logs"), **_span())
+    assert (outcome.versions, outcome.unknown_versions, outcome.labelled) == (3, 1, 0)
+    rows = fleet.monitoring.results()
+    assert all(r["mae"] is None and r["labelled"] == 0 for r in rows)
+    assert _flagged_keys(fleet) == {"s00/k01"}
