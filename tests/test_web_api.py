@@ -215,3 +215,11 @@ def test_huge_version_numbers_are_a_422_not_a_500(api) -> None:
                  "/api/v1/fleets/grocer/deep/models/store=s00?version=99999999999",
                  "/fleets/grocer/deep/models/store=s00?before=99999999999"):  # fmt: skip
         assert http.get(path).status_code == 422, path
+
+
+def test_an_unmonitored_fleet_says_what_to_do(api) -> None:
+    http, _ = api
+    page = http.get("/fleets/grocer/demand/monitoring")
+    assert page.status_code == 200 and "Not monitored yet" in page.text
+    assert "shoal monitor run grocer/demand" in page.text
+    assert ok(http, "/api/v1/fleets/grocer/demand/monitoring/windows")["items"] == []

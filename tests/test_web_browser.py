@@ -192,3 +192,10 @@ def test_acknowledge_an_alert_and_read_the_model_drift(monitored: str, page: Any
     features = page.locator("table", has_text="q (fleet FDR)").inner_text()
     assert "x1" in features and "yes" in features
     shot(page, "03-model-drift")
+    page.goto(monitored + "/fleets/grocer/demand/monitoring")
+    page.get_by_role("combobox", name="Roll up by").select_option("sku")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**dim=sku*")
+    assert "By sku" in page.locator("#rollup caption").inner_text()
+    assert "store=s01,sku=k02" in page.locator("#worst tbody tr").first.inner_text()
+    shot(page, "04-monitoring")

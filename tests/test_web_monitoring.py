@@ -106,3 +106,20 @@ def test_home_and_fleet_pages_show_health(http: TestClient) -> None:
         in fleet.text
     )
     assert "1 of 12 models drifting, 1,200 predictions" in fleet.text
+
+
+def test_the_monitoring_page_ranks_models_and_rolls_up(http: TestClient) -> None:
+    page = http.get("/fleets/grocer/demand/monitoring")
+    assert page.status_code == 200
+    assert "Worst 12 by max_psi, window 2026-11-21T00:00Z" in page.text
+    first = page.text.split('id="worst"')[1].split("<tbody>")[1].split("</tr>")[0]
+    assert "store=s01,sku=k02" in first
+    assert "By store, window 2026-11-21T00:00Z" in page.text
+    older = http.get("/fleets/grocer/demand/monitoring",
+                     params={"at": "1795132800.0", "by": "mape", "dim": "sku"})  # fmt: skip
+    assert "Worst 12 by mape, window 2026-11-20T00:00Z" in older.text
+    assert "By sku, window 2026-11-20T00:00Z" in older.text
+    typed = http.get("/fleets/grocer/demand/monitoring", params={"at": "2026-11-20T06:00Z"})
+    assert "window 2026-11-20T00:00Z" in typed.text
+    fleet = http.get("/fleets/grocer/demand")
+    assert 'href="/fleets/grocer/demand/monitoring"' in fleet.text

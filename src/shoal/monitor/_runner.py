@@ -223,10 +223,23 @@ def _pass(
     timings["statistics"] = time.perf_counter() - stage
     stage = time.perf_counter()
     say(f"storing {outcome.versions:,} results of {len(windows)} window(s)")
+    with registry.store.read() as conn:
+        keys = monitoring.model_keys(conn, fleet, reference.model_ids.tolist())
+    rollups = {
+        start: monitoring.compute_rollups(fleet, results, keys)
+        for start, (results, _) in windows.items()
+    }
     with registry.store.write() as conn:
         for start, (results, feature_rows) in sorted(windows.items()):
             monitoring.replace_window(
-                conn, fleet, options.window, start, outcome.run_id, results, feature_rows
+                conn,
+                fleet,
+                options.window,
+                start,
+                outcome.run_id,
+                results,
+                feature_rows,
+                rollups[start],
             )
     timings["store"] = time.perf_counter() - stage
 

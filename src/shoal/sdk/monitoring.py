@@ -7,8 +7,6 @@ each read is one query over one window's rows, never a loop over models.
 from __future__ import annotations
 
 import datetime as dt
-import statistics
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -110,33 +108,17 @@ class FleetMonitoring:
         return sorted(rows, key=lambda f: -(f["psi"] or 0.0))
 
     def rollup(self, by: str, **window: Any) -> list[dict[str, Any]]:
-        """Per value of key dimension ``by``: models, share drifting, median MAPE, sums."""
+        """Per value of key dimension ``by``: models, share drifting, median MAPE, sums;
+        most drifting first (one query, aggregated in the store layer)."""
         if by not in self._fleet.keys:
             raise InvalidInput(
                 f"fleet {self._fleet.path} has no key {by!r}; roll up by one of "
                 f"{list(self._fleet.keys)}",
                 field="by",
             )
-        groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-        for row in self.results(**window):
-            groups[row["key"][by]].append(row)
-        out = []
-        for value, rows in groups.items():
-            mapes = [r["mape"] for r in rows if r["mape"] is not None]
-            # A model whose alias moved mid-window has a row per version: count it once.
-            models = {r["model_id"] for r in rows}
-            drifting = len({r["model_id"] for r in rows if r["drifted_features"] > 0})
-            out.append({
-                by: value, "models": len(models), "drifting": drifting,
-                "share_drifting": drifting / len(models),
-                "median_mape": statistics.median(mapes) if mapes else None,
-                "predictions": sum(r["predictions"] for r in rows),
-                "labelled": sum(r["labelled"] for r in rows),
-                "max_psi": max((r["max_psi"] for r in rows if r["max_psi"] is not None),
-                               default=None),
-            })  # fmt: skip
-        out.sort(key=lambda g: (-g["share_drifting"], -(g["median_mape"] or 0.0), str(g[by])))
-        return out
+        chosen = self._window(window.get("window"), window.get("at"))
+        with self._store.read() as conn:
+            return monitoring.rollup(conn, self._fleet.ref, chosen, by)
 
     def trend(self, key: Any, window: str | int | None = None) -> list[dict[str, Any]]:
         """One model's figures across windows, oldest first."""

@@ -22,6 +22,7 @@ from shoal.store.schema import (
     models,
     monitor_features,
     monitor_results,
+    monitor_rollups,
     runs,
     tenants,
     versions,
@@ -79,10 +80,11 @@ def replace_window(
     run_id: int,
     results: Sequence[tuple[Any, ...]],
     features: Sequence[tuple[Any, ...]],
+    rollups: Sequence[tuple[Any, ...]] = (),
 ) -> None:
     """Store one window's results (``RESULT_COLUMNS`` / ``FEATURE_COLUMNS`` tuples), replacing
     what an earlier pass over the same window stored. Call inside a write transaction."""
-    for table in (monitor_results, monitor_features):
+    for table in (monitor_results, monitor_features, monitor_rollups):
         conn.execute(
             table.delete().where(
                 table.c.fleet_id == fleet.id,
@@ -102,6 +104,12 @@ def replace_window(
         monitor_features,
         ("fleet_id", "window_seconds", "window_start", *FEATURE_COLUMNS),
         [(*head, *row) for row in features],
+    )
+    insert_rows(
+        conn,
+        monitor_rollups,
+        ("fleet_id", "window_seconds", "window_start", *ROLLUP_COLUMNS),
+        [(*head, *row) for row in rollups],
     )
 
 
@@ -258,4 +266,105 @@ def health(conn: Connection, scope: Scope) -> dict[tuple[str, str], dict[str, An
             "predictions": counts.get("predictions", 0),
             "window": (params or {}).get("window"),
         }  # fmt: skip
+    return out
+
+
+ROLLUP_COLUMNS = (
+    "dim", "value", "models", "drifting", "median_mape", "predictions", "labelled", "max_psi",
+)  # fmt: skip
+
+
+def model_keys(
+    conn: Connection, fleet: FleetRef, model_ids: Sequence[int]
+) -> dict[int, tuple[str, ...]]:
+    """The keys of many models of ``fleet`` (primary-key lookups, in chunks)."""
+    columns = [models.c[f"k{i}"] for i in range(len(fleet.keys))]
+    out: dict[int, tuple[str, ...]] = {}
+    ids = sorted(set(model_ids))
+    for start in range(0, len(ids), _CHUNK):
+        query = sa.select(models.c.id, *columns).where(
+            models.c.fleet_id == fleet.id, models.c.id.in_(ids[start : start + _CHUNK])
+        )
+        for row in conn.execute(query):
+            out[row[0]] = tuple(row[1:])
+    return out
+
+
+def compute_rollups(
+    fleet: FleetRef, results: Sequence[tuple[Any, ...]], keys: dict[int, tuple[str, ...]]
+) -> list[tuple[Any, ...]]:
+    """``ROLLUP_COLUMNS`` rows of one window's results, for every key dimension.
+
+    Per value: distinct models (a model whose alias moved mid-window has a row per
+    version), how many of them drift, median MAPE, summed predictions and actuals, the
+    largest PSI. pandas, because SQLite has no median.
+    """
+    import pandas as pd
+
+    if not results or not fleet.keys:
+        return []
+    at = {name: i for i, name in enumerate(RESULT_COLUMNS)}
+    frame = pd.DataFrame({
+        "model_id": [r[at["model_id"]] for r in results],
+        "drifted": [r[at["drifted_features"]] for r in results],
+        "mape": pd.to_numeric(pd.Series([r[at["mape"]] for r in results], dtype=object)),
+        "predictions": [r[at["predictions"]] for r in results],
+        "labelled": [r[at["labelled"]] for r in results],
+        "max_psi": pd.to_numeric(pd.Series([r[at["max_psi"]] for r in results], dtype=object)),
+    })  # fmt: skip
+    out: list[tuple[Any, ...]] = []
+    for dim in range(len(fleet.keys)):
+        frame["value"] = [keys.get(m, ("?",) * len(fleet.keys))[dim] for m in frame["model_id"]]
+        drifting = frame[frame["drifted"] > 0].groupby("value")["model_id"].nunique()
+        groups = frame.groupby("value").agg(
+            models=("model_id", "nunique"), median_mape=("mape", "median"),
+            predictions=("predictions", "sum"), labelled=("labelled", "sum"),
+            max_psi=("max_psi", "max"),
+        )  # fmt: skip
+        groups["drifting"] = drifting.reindex(groups.index, fill_value=0)
+        for value, row in groups.iterrows():
+            out.append((
+                dim, str(value), int(row["models"]), int(row["drifting"]),
+                None if pd.isna(row["median_mape"]) else float(row["median_mape"]),
+                int(row["predictions"]), int(row["labelled"]),
+                None if pd.isna(row["max_psi"]) else float(row["max_psi"]),
+            ))  # fmt: skip
+    return out
+
+
+def rollup(
+    conn: Connection, fleet: FleetRef, window: tuple[int, float], dim: str
+) -> list[dict[str, Any]]:
+    """Per value of key dimension ``dim`` in one window (stored by the pass): models, how
+    many drift, their share, median MAPE, predictions, actuals, the largest PSI; most
+    drifting first."""
+    t = monitor_rollups
+    in_window = (
+        t.c.fleet_id == fleet.id,
+        t.c.window_seconds == window[0],
+        t.c.window_start == window[1],
+    )
+    stored = conn.execute(sa.select(sa.func.count()).where(*in_window)).scalar_one()
+    if not stored:  # a window monitored before roll-ups were stored: compute it now
+        r = monitor_results
+        query = sa.select(*[r.c[c] for c in RESULT_COLUMNS]).where(
+            r.c.fleet_id == fleet.id, r.c.window_seconds == window[0],
+            r.c.window_start == window[1],
+        )  # fmt: skip
+        results = [tuple(row) for row in conn.execute(query)]
+        keys = model_keys(conn, fleet, [row[1] for row in results])
+        index = fleet.keys.index(dim)
+        rows = [row[1:] for row in compute_rollups(fleet, results, keys) if row[0] == index]
+    else:
+        query = sa.select(*[t.c[c] for c in ROLLUP_COLUMNS[1:]]).where(
+            *in_window, t.c.dim == fleet.keys.index(dim)
+        )
+        rows = [tuple(row) for row in conn.execute(query)]
+    out = []
+    for row in rows:
+        entry = dict(zip(ROLLUP_COLUMNS[1:], row, strict=True))
+        entry[dim] = entry.pop("value")
+        entry["share_drifting"] = entry["drifting"] / entry["models"] if entry["models"] else 0.0
+        out.append(entry)
+    out.sort(key=lambda g: (-g["share_drifting"], -(g["median_mape"] or 0.0), str(g[dim])))
     return out

@@ -421,3 +421,23 @@ alerts = sa.Table(
 )
 """Alerts: one per rule and model while unresolved (deduplicated), open → acknowledged →
 resolved. A rule that stops matching resolves its alerts; a later match opens a new one."""
+
+monitor_rollups = sa.Table(
+    "monitor_rollups",
+    metadata,
+    sa.Column("fleet_id", sa.BigInteger, nullable=False),
+    sa.Column("window_seconds", sa.Integer, nullable=False),
+    sa.Column("window_start", Time, nullable=False),
+    sa.Column("dim", sa.Integer, nullable=False),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("models", sa.BigInteger, nullable=False),
+    sa.Column("drifting", sa.BigInteger, nullable=False),
+    sa.Column("median_mape", sa.Float),
+    sa.Column("predictions", sa.BigInteger, nullable=False),
+    sa.Column("labelled", sa.BigInteger, nullable=False),
+    sa.Column("max_psi", sa.Float),
+    sa.PrimaryKeyConstraint("fleet_id", "window_seconds", "window_start", "dim", "value"),
+    sqlite_with_rowid=False,
+)
+"""Per window, key dimension and value: the roll-up a pass computed, so "drift by store"
+reads a few hundred rows instead of aggregating 100,000 (2 s at that size)."""

@@ -14,8 +14,12 @@ from fastapi.templating import Jinja2Templates
 
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
+from shoal.store.monitoring import FIGURES
 
 ALERT_ROWS = 200
+WORST_ROWS = 50
+ROLLUP_ROWS = 50
+WINDOW_LINKS = 30
 TREND_WINDOWS = 60
 """Windows a model page shows: two months of daily windows."""
 
@@ -52,6 +56,37 @@ def alerts_router(client: Client, templates: Jinja2Templates) -> APIRouter:
         return templates.TemplateResponse(
             request, "alerts.html", {"groups": groups, "state": state, "limit": ALERT_ROWS}
         )
+
+    @pages.get("/fleets/{tenant}/{fleet}/monitoring", response_class=HTMLResponse)
+    def monitoring_page(
+        request: Request, tenant: str, fleet: str, by: str = "max_psi", dim: str | None = None,
+        at: str | None = None,
+    ) -> HTMLResponse:  # fmt: skip
+        """Which models went wrong, and where: a window's worst models and a roll-up."""
+        target = client.fleet(f"{tenant}/{fleet}")
+        windows = target.monitoring.windows(limit=WINDOW_LINKS)
+        context: dict[str, Any] = {
+            "fleet": {"path": target.path, "keys": list(target.keys)}, "windows": windows,
+            "by": by, "dim": dim or (target.keys[0] if target.keys else None), "at": at,
+            "figures": sorted(FIGURES), "worst": [], "rollup": [], "window": None,
+        }  # fmt: skip
+        if windows:
+            chosen: Any = windows[0]["start"]
+            if at:
+                try:
+                    chosen = float(at)  # the window selector sends a window's start
+                except ValueError:
+                    chosen = at  # a time a person typed: 2026-11-20T12:00Z
+            context["worst"] = target.monitoring.worst(by, WORST_ROWS, at=chosen)
+            context["window"] = next(
+                (w["window"] for w in windows if w["start"] == chosen),
+                context["worst"][0]["window"] if context["worst"] else None,
+            )
+            if context["dim"]:
+                context["rollup"] = target.monitoring.rollup(context["dim"], at=chosen)[
+                    :ROLLUP_ROWS
+                ]
+        return templates.TemplateResponse(request, "monitoring.html", context)
 
     @pages.post("/fleets/{tenant}/{fleet}/alerts/{alert_id}")
     def change(tenant: str, fleet: str, alert_id: int, action: str = Form(...)) -> RedirectResponse:
