@@ -84,3 +84,19 @@ def test_monitor_refuses_a_bad_window_with_a_clear_error(folder: Path) -> None:
     result = CliRunner().invoke(app, ["monitor", "run", "grocer/demand", "--window", "1y"])
     assert result.exit_code == 2
     assert "window" in result.stderr and "1d" in result.stderr
+
+
+def test_retrain_takes_data_and_fn_from_the_last_training_run(folder: Path) -> None:
+    fleet = shoal.connect().fleet("grocer/demand", keys=["store", "sku"])
+    trained = json.loads(cli("train", "grocer/demand", "sales.parquet", "trainers:fit", "-q",
+                             "--json"))  # fmt: skip
+    assert trained["done"] == 12
+    versions = {f"{v.key['store']}/{v.key['sku']}": v.id for v in fleet.search(limit=100)}
+    world.write_logs(folder / "logs", versions, world.keys(3, 4), drift=frozenset({"s02/k03"}))
+    fleet.alerts.add_rule("drift", "psi > 0.2 on any feature")
+    cli("monitor", "run", "grocer/demand", "--since", "2026-11-20", "--until", "2026-11-21",
+        "--logs", "logs", "-q")  # fmt: skip
+    assert fleet.alerts.keys() == [{"store": "s02", "sku": "k03"}]
+    run = json.loads(cli("retrain", "grocer/demand", "-q", "--json"))
+    assert (run["keys"], run["done"], run["params"]["fn"]) == (1, 1, "trainers:fit")
+    assert fleet.get({"store": "s02", "sku": "k03"}, alias="candidate").version == 2

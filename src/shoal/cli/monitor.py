@@ -240,8 +240,14 @@ def resolve_command(
 def retrain_command(
     ctx: typer.Context,
     path: FleetArgument,
-    data: Annotated[Path, typer.Argument(help="Parquet file or folder with the keys' rows.")],
-    fn: Annotated[str, typer.Argument(metavar="FN", help="package.module:function.")],
+    data: Annotated[
+        Path | None,
+        typer.Argument(help="Parquet file or folder (default: the last training run's)."),
+    ] = None,
+    fn: Annotated[
+        str | None,
+        typer.Argument(metavar="[FN]", help="package.module:function (default: the run's)."),
+    ] = None,
     where: Annotated[str, typer.Option("--where", help="Which keys: alert.open.")] = "alert.open",
     rule: Annotated[str | None, typer.Option("--rule", help="Only this rule's alerts.")] = None,
     alias: Annotated[str, typer.Option("--alias", help="Point it at the new versions.")] = (
@@ -253,7 +259,13 @@ def retrain_command(
 ) -> None:
     """Train FN again for the models with an unresolved alert; point ALIAS at them."""
     run = fleet(ctx, path).retrain(
-        str(data), fn, where=where, rule=rule, alias=alias, workers=workers, progress=not quiet
+        None if data is None else str(data),
+        fn,
+        where=where,
+        rule=rule,
+        alias=alias,
+        workers=workers,
+        progress=not quiet,
     )
     if run is None:
         _output.note("no model has an unresolved alert: nothing to retrain")

@@ -394,8 +394,8 @@ class Fleet:
 
     def retrain(
         self,
-        data: Any,
-        fn: Callable[[Any], Any] | str,
+        data: Any = None,
+        fn: Callable[[Any], Any] | str | None = None,
         *,
         where: str = "alert.open",
         rule: str | None = None,
@@ -404,7 +404,8 @@ class Fleet:
     ) -> TrainRun | None:
         """Train ``fn`` again for the models with an unresolved alert (of ``rule``, or any),
         on their rows of ``data``, and point ``alias`` at the new versions; None when no
-        model has an alert. Other keywords go to :meth:`train`."""
+        model has an alert. ``data`` and ``fn`` default to what the newest training run
+        recorded. Other keywords go to :meth:`train`."""
         from shoal.sdk.monitoring import retrain
 
         return retrain(self, data, fn, where=where, rule=rule, alias=alias, **train)

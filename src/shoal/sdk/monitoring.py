@@ -221,6 +221,8 @@ def retrain(
     """Train ``fn`` again for the keys with an unresolved alert; point ``alias`` at the results.
 
     ``data`` is what :meth:`Fleet.train` takes; only the alerting keys' rows are used.
+    ``data`` and ``fn`` default to what the fleet's newest training run recorded (its
+    Parquet path and its function's importable name).
     Returns the :class:`TrainRun`, or None when no model has an unresolved alert.
     """
     if where.strip() not in RETRAIN_WHERE:
@@ -232,12 +234,32 @@ def retrain(
     keys = fleet.alerts.keys(rule)
     if not keys:
         return None
+    if data is None or fn is None:
+        recorded = _last_training(fleet)
+        data = recorded.get("data") if data is None else data
+        fn = recorded.get("fn") if fn is None else fn
+        by = by or recorded.get("by") or None
+        if data is None or fn is None:
+            raise InvalidInput(
+                f"no training run of {fleet.path} recorded a Parquet path and an importable "
+                "function to train with again: pass data and fn (DATA FN on the command line)",
+                field="data" if data is None else "fn",
+            )
     columns = list(by or fleet.keys)
     rows = _rows_of(data, keys, fleet.keys, columns)
     run = fleet.train(rows, fn, by=columns, dataset_name=f"{fleet.ref.name}-retrain", **train)
     if run.done:
         fleet.promote(alias, f"run = {run.id}")
     return run
+
+
+def _last_training(fleet: Fleet) -> dict[str, Any]:
+    """The params of the fleet's newest training run that recorded its data and fn."""
+    for run in fleet.runs(limit=200):
+        params = run.get("params") or {}
+        if run.get("kind") == "train" and params.get("data") and params.get("fn"):
+            return params
+    return {}
 
 
 def _rows_of(
