@@ -298,3 +298,80 @@ def test_foreign_versions_and_missing_feedback_are_survived(
     rows = fleet.monitoring.results()
     assert all(r["mae"] is None and r["labelled"] == 0 for r in rows)
     assert _flagged_keys(fleet) == {"s00/k01"}
+
+
+def test_actuals_by_key_judge_the_same_predictions_whatever_the_span(
+    fleet: shoal.Fleet, tmp_path: Path
+) -> None:
+    """An actual matched by key and time joins the newest prediction at or before its time,
+    never a prediction of an earlier window because the pass did not read the later one."""
+    keys = world.keys(1, 3)
+    versions = world.register(fleet, keys)
+    for day in range(2):
+        world.write_logs(tmp_path / "logs", versions, keys, day=DAY + dt.timedelta(days=day),
+                         seed=20 + day, rows=30, by_key_share=1.0)  # fmt: skip
+    logs = str(tmp_path / "logs")
+    fleet.monitor("1d", logs=logs, **_span())
+    alone = {r["version_id"]: r["mae"] for r in fleet.monitoring.results(at=DAY)}
+    fleet.monitor("1d", logs=logs, since=DAY, until=DAY + dt.timedelta(days=2))
+    together = {r["version_id"]: r["mae"] for r in fleet.monitoring.results(at=DAY)}
+    assert together == pytest.approx(alone) and len(alone) == 3
+
+
+def test_a_window_without_actuals_does_not_resolve_a_quality_alert(
+    fleet: shoal.Fleet, tmp_path: Path
+) -> None:
+    keys = world.keys(1, 2)
+    versions = world.register(fleet, keys)
+    fleet.alerts.add_rule("worse", "mape > 1.3 * training.mape")
+    world.write_logs(tmp_path / "logs", versions, keys, bias=frozenset({"s00/k01"}), rows=30)
+    fleet.monitor("1d", logs=str(tmp_path / "logs"), **_span())
+    assert [a["key"]["sku"] for a in fleet.alerts.list()] == ["k01"]
+    world.write_logs(tmp_path / "logs", versions, keys, day=NEXT, seed=3, rows=30)
+    for path in (tmp_path / "logs" / "feedback").rglob("day=2026-11-22/*.parquet"):
+        path.unlink()  # the next day's actuals have not arrived
+    second = fleet.monitor("1d", logs=str(tmp_path / "logs"), **_span(NEXT))
+    assert second.alerts_resolved == 0 and len(fleet.alerts.list()) == 1
+
+
+def test_a_feature_gone_missing_and_a_non_ascii_name(fleet: shoal.Fleet, tmp_path: Path) -> None:
+    """missing_rate rules read every feature (not only drift-flagged ones); a feature named
+    with accents is tested like any other."""
+    keys = world.keys(1, 2)
+    rng = np.random.default_rng(5)
+    frame = world.training_slice(rng).rename(columns={"x2": "déjà"})
+    placed = fleet.register([
+        {"key": k, "model": world.LinearModel(3.0, {"x1": 2.0}), "baseline": world.profile(frame)}
+        for k in keys
+    ])  # fmt: skip
+    versions = {f"{p.key['store']}/{p.key['sku']}": p.id for p in placed}
+    logged = world.write_logs(tmp_path / "raw", versions, keys, rows=40, by_key_share=0.0)
+    logged = logged.rename(columns={"feature.x2": "feature.déjà"})
+    logged.loc[logged["key.sku"] == "k01", "feature.x1"] = np.nan
+    part = "tenant=grocer/fleet=demand"
+    world._write(tmp_path / "logs" / "predictions" / part / "day=2026-11-20",
+                 logged.drop(columns=["actual"]))  # fmt: skip
+    fleet.alerts.add_rule("gaps", "missing_rate > 0.5 on any feature")
+    outcome = fleet.monitor("1d", logs=str(tmp_path / "logs"), **_span())
+    assert outcome.alerts_opened == 1
+    assert [(a["key"]["sku"], a["feature"]) for a in fleet.alerts.list()] == [("k01", "x1")]
+    features = {f["feature"]: f for f in fleet.monitoring.features(keys[0])}
+    assert features["déjà"]["test"] == "ks" and features["déjà"]["p_value"] is not None
+
+
+def test_chi_square_stays_quiet_on_many_rare_values_in_small_windows() -> None:
+    """No drift, a Zipf-like categorical of 25 values, 20 values a window: pooling rare
+    values keeps the p-values honest (at most about 1 % below 0.01)."""
+    from shoal.monitor._drift import categorical
+
+    rng = np.random.default_rng(0)
+    weights = 1 / np.arange(1, 26)
+    weights /= weights.sum()
+    tests = 4000
+    base = rng.multinomial(300, weights, size=tests).astype(float)
+    seen = rng.multinomial(20, weights, size=tests).astype(float)
+    # Slots: "other" (nothing beyond the top 25 here), the 25 values, missing.
+    counts = np.column_stack([np.zeros(tests), seen, np.zeros(tests)])
+    baseline = np.column_stack([np.zeros(tests), base])
+    result = categorical(counts, baseline, 25, np.ones(tests, dtype=bool))
+    assert np.mean(result.p_value < 0.01) <= 0.015

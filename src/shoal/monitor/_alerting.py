@@ -73,20 +73,24 @@ def check_rules(
 def _matches(
     conn: Any, fleet: FleetRef, rule: Rule, windows: Sequence[tuple[int, float]]
 ) -> tuple[list[store_alerts.Match], set[int]]:
-    """Models for which ``rule`` holds in every one of ``windows`` (newest first)."""
+    """Models for which ``rule`` holds in every one of ``windows`` (newest first), and the
+    models the newest window could judge (only those may have an alert resolved)."""
     newest_seen: set[int] = set()
     matched: dict[int, store_alerts.Match] | None = None
-    if len(windows) < rule.windows:
-        return [], {r["model_id"] for r in monitoring.window_rows(conn, fleet, windows[0])}
     for index, window in enumerate(windows):
         rows = monitoring.window_rows(conn, fleet, window)
-        if index == 0:
-            newest_seen = {r["model_id"] for r in rows}
         training = _training(conn, fleet, rule, rows)
+        if index == 0:
+            newest_seen = _judged(rule, rows, training)
+            if len(windows) < rule.windows:
+                return [], newest_seen
         found: dict[int, store_alerts.Match] = {}
         if rule.on_feature:
             by_version = {r["version_id"]: r for r in rows}
-            for f in monitoring.feature_rows(conn, fleet, window, drifted_only=True):
+            # Drift figures count only where the fleet-wide control flagged the feature;
+            # missing values and out-of-range counts are facts, read on every feature.
+            gated = rule.figure in ("psi", "statistic")
+            for f in monitoring.feature_rows(conn, fleet, window, drifted_only=gated):
                 row = by_version.get(f["version_id"])
                 value = _feature_value(rule.figure, f)
                 if row is None or not rule.holds(value, training.get(f["version_id"])):
@@ -105,6 +109,20 @@ def _matches(
                     )
         matched = found if matched is None else {k: v for k, v in matched.items() if k in found}
     return list((matched or {}).values()), newest_seen
+
+
+def _judged(
+    rule: Rule, rows: Sequence[dict[str, Any]], training: dict[int, dict[str, float]]
+) -> set[int]:
+    """Models whose figure the window holds: a window with no actuals yet (MAPE NULL), or a
+    version without the training metric, cannot say a quality alert is over."""
+    if rule.on_feature:
+        return {r["model_id"] for r in rows}
+    return {
+        r["model_id"] for r in rows
+        if r[rule.figure] is not None
+        and (rule.metric is None or rule.metric in training.get(r["version_id"], {}))
+    }  # fmt: skip
 
 
 def _feature_value(figure: str, row: dict[str, Any]) -> float | None:
@@ -164,9 +182,10 @@ def _notify(
             "resolved": list(resolved) if start == 0 else [],
         }  # fmt: skip
         error = post_json(url, body)
-        if error is not None:
+        if error is not None:  # the receiver is down: the rest would wait just as long
             outcome.webhook_errors.append(error)
             log.error("alert webhook of rule %s failed: %s", rule["name"], error)
+            break
 
 
 def _short(value: Any) -> str:
@@ -178,21 +197,30 @@ def post_json(url: str, body: dict[str, Any]) -> str | None:
     if not url.startswith(("http://", "https://")):
         return f"webhook {url!r} is not an http(s) URL"
     data = json.dumps(body, default=str).encode()
+    opener = urllib.request.build_opener(_NoRedirect)
     error = None
     for attempt in range(WEBHOOK_ATTEMPTS):
+        if attempt:
+            time.sleep(0.2 * 2 ** (attempt - 1))
         request = urllib.request.Request(
             url, data=data, method="POST", headers={"content-type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as reply:
+            with opener.open(request, timeout=WEBHOOK_TIMEOUT) as reply:
                 if 200 <= reply.status < 300:
                     return None
                 error = f"HTTP {reply.status}"
         except urllib.error.HTTPError as exc:
             error = f"HTTP {exc.code}"
-            if 400 <= exc.code < 500:
-                return error  # the receiver refuses this body; sending it again will not help
+            if 300 <= exc.code < 500:
+                return error  # a redirect or a refusal: sending it again will not help
         except (urllib.error.URLError, OSError) as exc:
             error = str(getattr(exc, "reason", exc))
-        time.sleep(0.2 * 2**attempt)
     return error
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirected POST would be re-sent as a GET and look delivered: treat it as an error."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None

@@ -26,6 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
+MIN_TESTED = 5
+"""Fewer values than this (in the window or the baseline) and a feature is not tested."""
+
 SMOOTHING = 0.5
 """Added to every slot's count before PSI, so an empty bin on either side stays finite."""
 
@@ -79,7 +82,7 @@ def numeric(
     valid[:, width + 1] = True
     n = seen.sum(axis=1)
     m = ref.sum(axis=1)
-    tested = ok & (n > 0) & (m > 0)
+    tested = ok & (n >= MIN_TESTED) & (m >= MIN_TESTED)
     with np.errstate(invalid="ignore", divide="ignore"):
         cdf_seen = np.cumsum(seen, axis=1) / n[:, None]
         cdf_ref = np.cumsum(ref, axis=1) / m[:, None]
@@ -97,10 +100,23 @@ def numeric(
 def categorical(counts: np.ndarray, base: np.ndarray, width: int, ok: np.ndarray) -> Tested:
     """``counts`` is ``(rows, width + 2)``: other, each top value, missing."""
     seen = counts[:, : width + 1].astype(np.float64)
+    base = base.astype(np.float64)
     missing = counts[:, width + 1]
     n = seen.sum(axis=1)
     m = base.sum(axis=1)
-    tested = ok & (n > 0) & (m > 0)
+    tested = ok & (n >= MIN_TESTED) & (m >= MIN_TESTED)
+    # Chi-square's p-value is only sound when each cell expects about 5 counts: values too
+    # rare for that (in this window or in the baseline) are pooled into "other" first, or
+    # small windows over many rare values would flag drift that is not there.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = (seen + base) / (n + m)[:, None]
+    rare = (np.minimum(n, m)[:, None] * share < 5.0) & (np.arange(width + 1) > 0)
+    seen = seen.copy()
+    seen[:, 0] += np.where(rare, seen, 0).sum(axis=1)
+    seen[rare] = 0
+    base = base.copy()
+    base[:, 0] += np.where(rare, base, 0).sum(axis=1)
+    base[rare] = 0
     columns = seen + base
     valid = columns > 0
     total = (n + m)[:, None]

@@ -95,7 +95,7 @@ def build_sql(
         f'p AS (SELECT {select}, floor(epoch("at") / {seconds}) * {seconds} AS w '
         f"FROM {_files(files.predictions)} WHERE {where})"
     ]
-    ctes += _feedback(files, columns, keys, semi_join=parts > 1)
+    ctes += _feedback(files, columns, keys, span, semi_join=parts > 1)
     labelled = bool(files.feedback) and "actual" in columns.feedback
     ctes.append(_quality(columns, labelled))
     drift = _drift(reference)
@@ -110,23 +110,31 @@ def build_sql(
     return "WITH " + ",\n".join(ctes) + "\n" + tail
 
 
-def _feedback(files: LogFiles, columns: Columns, keys: list[str], *, semi_join: bool) -> list[str]:
+def _feedback(
+    files: LogFiles, columns: Columns, keys: list[str], span: Span, *, semi_join: bool
+) -> list[str]:
     fb = columns.feedback
     if not files.feedback or "actual" not in fb:
         return []
     parts = []
     source = _files(files.feedback)
+    # A NaN actual of a regression would turn every sum of its (version, window) into NaN.
+    finite = "" if columns.classification else " AND isfinite(actual::DOUBLE)"
     if "request_id" in fb:
         # In a part, only the actuals of this part's requests: the join's hash stays small.
         mine = " AND request_id IN (SELECT request_id FROM p)" if semi_join else ""
         parts.append(
             f'SELECT request_id, "row", actual, "at", 1 AS prio FROM {source} '
-            f"WHERE request_id IS NOT NULL{mine}"
+            f"WHERE request_id IS NOT NULL{mine}{finite}"
         )
     by_key = [k for k in keys if k in fb]
     if by_key and len(by_key) == len(keys) and "for_time" in fb:
         on = " AND ".join(f"f.{quote(k)}::VARCHAR = p.{quote(k)}::VARCHAR" for k in by_key)
-        guard = "WHERE f.request_id IS NULL" if "request_id" in fb else ""
+        # Only actuals meant for this span: one for a later time belongs to a prediction
+        # after the span, which p does not hold, so the ASOF join would pick the wrong one.
+        guard = f"WHERE epoch(f.for_time) < {span.end!r}{finite.replace('actual', 'f.actual')}"
+        if "request_id" in fb:
+            guard += " AND f.request_id IS NULL"
         parts.append(
             f'SELECT p.request_id, p."row", f.actual, f."at", 0 AS prio FROM {source} f '
             f'ASOF JOIN p ON {on} AND f.for_time >= p."at" {guard}'
@@ -165,13 +173,15 @@ def _quality(columns: Columns, labelled: bool) -> str:
     e = "(p.prediction::DOUBLE - fb.actual::DOUBLE)"
     a = "fb.actual::DOUBLE"
     s = f"(abs({a}) + abs(p.prediction::DOUBLE))"
+    ok = "fb.actual IS NOT NULL AND isfinite(p.prediction::DOUBLE)"  # a NaN prediction: left out
     figures = [
-        "count(fb.actual) AS labelled",
-        f"sum(abs({e})) AS sum_abs",
-        f"sum({e} * {e}) AS sum_sq",
-        f"sum(abs({e}) / abs({a})) FILTER (WHERE {a} <> 0) AS sum_ape",
-        f"count(*) FILTER (WHERE {a} <> 0) AS n_ape",
-        f"sum(CASE WHEN {s} > 0 THEN 2 * abs({e}) / {s} ELSE 0 END) AS sum_sape",
+        f"count(*) FILTER (WHERE {ok}) AS labelled",
+        f"sum(abs({e})) FILTER (WHERE {ok}) AS sum_abs",
+        f"sum({e} * {e}) FILTER (WHERE {ok}) AS sum_sq",
+        f"sum(abs({e}) / abs({a})) FILTER (WHERE {ok} AND {a} <> 0) AS sum_ape",
+        f"count(*) FILTER (WHERE {ok} AND {a} <> 0) AS n_ape",
+        f"sum(CASE WHEN {s} > 0 THEN 2 * abs({e}) / {s} ELSE 0 END) FILTER (WHERE {ok}) "
+        "AS sum_sape",
     ]
     return f"q AS ({head}, {', '.join(figures)} {join})"
 
@@ -194,7 +204,8 @@ def _drift(reference: Reference) -> str:
     counts: list[str] = []
     for i, f in enumerate(reference.numeric):
         x = f"TRY_CAST(p.{quote(f.column)} AS DOUBLE)"
-        above = " + ".join(f"({x} > e.n{i}_e{j})::UTINYINT" for j in range(1, f.width + 1))
+        small = "UTINYINT" if f.width < 255 else "INTEGER"  # the sum must not overflow
+        above = " + ".join(f"({x} > e.n{i}_e{j})::{small}" for j in range(1, f.width + 1))
         codes.append(
             f"CASE WHEN e.n{i}_e0 IS NULL THEN NULL "
             f"WHEN {x} IS NULL OR isnan({x}) THEN {f.width + 2} "

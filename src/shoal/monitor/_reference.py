@@ -148,14 +148,19 @@ def build(
 
 
 def _first(column: pa.ChunkedArray) -> str | None:
-    """The first non-null value of a column (a feature's kind, as profiles say it)."""
-    present = pc.drop_null(column)
-    return present[0].as_py() if len(present) else None
+    """A feature's kind, as most profiles say it: a slice where the column was all null
+    profiles it as "other", and must not decide for the fleet."""
+    counted = pc.value_counts(pc.drop_null(column)).to_pylist()
+    kinds = sorted(
+        ((c["counts"], c["values"]) for c in counted if c["values"] != "other"), reverse=True
+    )
+    return kinds[0][1] if kinds else None
 
 
 def _path(name: str, field: str) -> str:
     """A JSON path to ``columns.<name>.<field>`` (the name quoted: it may hold dots)."""
-    return "$.columns." + json.dumps(name) + "." + field
+    # ensure_ascii=False: DuckDB's JSON paths do not decode \u escapes ("é" must stay "é").
+    return "$.columns." + json.dumps(name, ensure_ascii=False) + "." + field
 
 
 def _extract(con: duckdb.DuckDBPyConnection, table: pa.Table, names: list[str]) -> pa.Table:
@@ -188,7 +193,8 @@ def _extract(con: duckdb.DuckDBPyConnection, table: pa.Table, names: list[str]) 
 
 def _target(rows: Sequence[tuple[int, int, str | None, str | None]], features: dict) -> str | None:
     votes: dict[str | None, int] = {}
-    for _vid, _mid, profile, signature in rows[:50]:
+    with_profiles = [row for row in rows if row[2]][:50]  # versions without one cannot vote
+    for _vid, _mid, profile, signature in with_profiles:
         columns = (json.loads(profile) if profile else {}).get("columns") or {}
         inputs = {
             i.get("name") for i in (json.loads(signature) if signature else {}).get("inputs", [])

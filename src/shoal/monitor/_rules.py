@@ -9,10 +9,12 @@ Examples: ``mape > 1.3 * training.mape``, ``psi > 0.2 on any feature for 2 windo
 
 A model figure is one of the per-version figures of ``monitor_results`` (``mae``,
 ``mape``, ``prediction_psi``, ``drifted_features``, ...). With ``on any feature`` the
-figure is a feature's (``psi``, ``statistic``, ``missing_rate``, ``out_of_range``), and
-only features the fleet-wide false-discovery control flagged count: a rule on raw PSI
-would fire on sampling noise in every small window. ``training.<metric>`` is the metric of
-that name registered with the serving version (a version without it never matches).
+figure is a feature's (``psi``, ``statistic``, ``missing_rate``, ``out_of_range``); for
+``psi`` and ``statistic`` only features the fleet-wide false-discovery control flagged
+count (a rule on raw PSI would fire on sampling noise in every small window), while
+missing rates and out-of-range counts are read on every feature. ``training.<metric>`` is
+the metric of that name registered with the serving version (a version without it never
+matches).
 ``for N windows`` needs the rule to hold in each of the fleet's N newest windows.
 """
 
