@@ -47,10 +47,11 @@ def check_rules(
         recent = monitoring.windows(conn, fleet, window_seconds, limit=100)
     if not recent:
         return outcome
+    rows: dict[tuple[int, float], list[dict[str, Any]]] = {}  # each window read once
     for declared_rule in declared:
         rule = parse(declared_rule["expression"])
         with registry.store.read() as conn:
-            matches, seen = _matches(conn, fleet, rule, recent[: rule.windows])
+            matches, seen = _matches(conn, fleet, rule, recent[: rule.windows], rows)
         with registry.store.write() as conn:
             opened, resolved = store_alerts.apply(
                 conn, fleet, declared_rule["id"], recent[0][1], matches, seen, actor=actor
@@ -71,14 +72,20 @@ def check_rules(
 
 
 def _matches(
-    conn: Any, fleet: FleetRef, rule: Rule, windows: Sequence[tuple[int, float]]
+    conn: Any,
+    fleet: FleetRef,
+    rule: Rule,
+    windows: Sequence[tuple[int, float]],
+    cache: dict[tuple[int, float], list[dict[str, Any]]],
 ) -> tuple[list[store_alerts.Match], set[int]]:
     """Models for which ``rule`` holds in every one of ``windows`` (newest first), and the
     models the newest window could judge (only those may have an alert resolved)."""
     newest_seen: set[int] = set()
     matched: dict[int, store_alerts.Match] | None = None
     for index, window in enumerate(windows):
-        rows = monitoring.window_rows(conn, fleet, window)
+        if window not in cache:
+            cache[window] = monitoring.window_rows(conn, fleet, window)
+        rows = cache[window]
         training = _training(conn, fleet, rule, rows)
         if index == 0:
             newest_seen = _judged(rule, rows, training)

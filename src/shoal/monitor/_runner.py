@@ -90,6 +90,8 @@ class MonitorOutcome:
 
 
 Report = Callable[[str], None]
+MAX_FEATURE_NAME = 200
+"""``monitor_features.feature`` holds this many characters."""
 BASELINE_CHUNK = 10_000
 """Versions whose profiles are read and parsed at a time (about 50 MB of JSON text)."""
 
@@ -182,6 +184,13 @@ def _pass(
         features = {
             c[len("feature.") :]: c for c in columns.predictions if c.startswith("feature.")
         }
+        too_long = [name for name in features if len(name) > MAX_FEATURE_NAME]
+        if too_long:
+            raise InvalidInput(
+                f"feature name(s) {too_long[:3]} are longer than {MAX_FEATURE_NAME} characters, "
+                "which the store keeps per feature; shorten them in the requests",
+                field="features",
+            )
         with registry.store.read() as conn:
             chunks = (
                 monitoring.references(conn, fleet, ids[start : start + BASELINE_CHUNK])

@@ -57,10 +57,12 @@ class FleetMonitoring:
 
         seconds = _seconds(window)
         with self._store.read() as conn:
-            found = monitoring.windows(conn, self._fleet.ref, seconds, limit=1000)
-        if at is not None:
-            when = as_timestamp(at, "at")
-            found = [(s, w) for s, w in found if w <= when < w + s]  # type: ignore[operator]
+            if at is None:
+                found = monitoring.windows(conn, self._fleet.ref, seconds, limit=1)
+            else:
+                when = as_timestamp(at, "at")
+                hit = monitoring.window_at(conn, self._fleet.ref, when, seconds)  # type: ignore[arg-type]
+                found = [] if hit is None else [hit]
         if not found:
             raise NotFound(
                 f"fleet {self._fleet.path} has no monitoring results"

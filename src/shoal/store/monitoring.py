@@ -23,6 +23,7 @@ from shoal.store.schema import (
     monitor_features,
     monitor_results,
     monitor_rollups,
+    monitor_windows,
     runs,
     tenants,
     versions,
@@ -84,7 +85,7 @@ def replace_window(
 ) -> None:
     """Store one window's results (``RESULT_COLUMNS`` / ``FEATURE_COLUMNS`` tuples), replacing
     what an earlier pass over the same window stored. Call inside a write transaction."""
-    for table in (monitor_results, monitor_features, monitor_rollups):
+    for table in (monitor_results, monitor_features, monitor_rollups, monitor_windows):
         conn.execute(
             table.delete().where(
                 table.c.fleet_id == fleet.id,
@@ -105,6 +106,13 @@ def replace_window(
         ("fleet_id", "window_seconds", "window_start", *FEATURE_COLUMNS),
         [(*head, *row) for row in features],
     )
+    at = {name: i for i, name in enumerate(RESULT_COLUMNS)}
+    insert_rows(
+        conn,
+        monitor_windows,
+        ("fleet_id", "window_seconds", "window_start", "run_id", "versions", "predictions"),
+        [(*head, run_id, len(results), sum(r[at["predictions"]] for r in results))],
+    )
     insert_rows(
         conn,
         monitor_rollups,
@@ -117,16 +125,37 @@ def windows(
     conn: Connection, fleet: FleetRef, window_seconds: int | None = None, limit: int = 50
 ) -> list[tuple[int, float]]:
     """The fleet's monitored windows as (seconds, start), newest first."""
+    t = monitor_windows
     query = (
-        sa.select(monitor_results.c.window_seconds, monitor_results.c.window_start)
-        .where(monitor_results.c.fleet_id == fleet.id)
-        .group_by(monitor_results.c.window_seconds, monitor_results.c.window_start)
-        .order_by(monitor_results.c.window_start.desc(), monitor_results.c.window_seconds)
+        sa.select(t.c.window_seconds, t.c.window_start)
+        .where(t.c.fleet_id == fleet.id)
+        .order_by(t.c.window_start.desc(), t.c.window_seconds)
         .limit(limit)
     )
     if window_seconds is not None:
-        query = query.where(monitor_results.c.window_seconds == window_seconds)
+        query = query.where(t.c.window_seconds == window_seconds)
     return [(int(s), float(w)) for s, w in conn.execute(query)]
+
+
+def window_at(
+    conn: Connection, fleet: FleetRef, when: float, window_seconds: int | None = None
+) -> tuple[int, float] | None:
+    """The monitored window holding time ``when`` (the shortest, if lengths differ)."""
+    t = monitor_windows
+    query = (
+        sa.select(t.c.window_seconds, t.c.window_start)
+        .where(
+            t.c.fleet_id == fleet.id,
+            t.c.window_start <= when,
+            t.c.window_start + t.c.window_seconds > when,
+        )
+        .order_by(t.c.window_seconds, t.c.window_start.desc())
+        .limit(1)
+    )
+    if window_seconds is not None:
+        query = query.where(t.c.window_seconds == window_seconds)
+    found = conn.execute(query).first()
+    return None if found is None else (int(found[0]), float(found[1]))
 
 
 def _check_figure(figure: str, field: str) -> str:
