@@ -9,6 +9,7 @@ plotly's JavaScript served from the installed Python package: no CDN, fully offl
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +26,16 @@ from shoal.web.monitoring_pages import model_monitoring
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def when(value: Any) -> str:
+    """A store timestamp (UNIX seconds) as people read it; anything else as it is."""
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "" if value is None else str(value)
+
+
+templates.env.filters["when"] = when
 PAGE_ROWS = 50
 """Rows per table: a screenful."""
 FACET_VALUES = 10
