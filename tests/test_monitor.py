@@ -375,3 +375,19 @@ def test_chi_square_stays_quiet_on_many_rare_values_in_small_windows() -> None:
     baseline = np.column_stack([np.zeros(tests), base])
     result = categorical(counts, baseline, 25, np.ones(tests, dtype=bool))
     assert np.mean(result.p_value < 0.01) <= 0.015
+
+
+def test_a_flag_sent_as_a_number_matches_a_boolean_baseline(
+    fleet: shoal.Fleet, tmp_path: Path
+) -> None:
+    """Requests carry ``promo`` as 0.0/1.0 where training held a bool: no drift."""
+    keys = world.keys(2, 3)
+    versions = world.register(fleet, keys)
+    logged = world.write_logs(tmp_path / "raw", versions, keys, rows=80, by_key_share=0.0)
+    logged["feature.promo"] = logged["feature.promo"].astype(float)
+    world._write(tmp_path / "logs" / "predictions" / "tenant=grocer/fleet=demand/day=2026-11-20",
+                 logged.drop(columns=["actual"]))  # fmt: skip
+    fleet.monitor("1d", logs=str(tmp_path / "logs"), **_span())
+    promo = [f for key in keys for f in fleet.monitoring.features(key) if f["feature"] == "promo"]
+    assert len(promo) == 6 and not any(f["drifted"] for f in promo)
+    assert min(f["p_value"] for f in promo) > 0.001

@@ -98,7 +98,7 @@ def build_sql(
     ctes += _feedback(files, columns, keys, span, semi_join=parts > 1)
     labelled = bool(files.feedback) and "actual" in columns.feedback
     ctes.append(_quality(columns, labelled))
-    drift = _drift(reference)
+    drift = _drift(reference, columns.predictions)
     if drift:
         ctes.append(drift)
         tail = "SELECT * FROM q LEFT JOIN d USING (version_id, w)"
@@ -199,7 +199,26 @@ def _f1() -> str:
     )
 
 
-def _drift(reference: Reference) -> str:
+def _category(column: str, logged: str, top: str) -> str:
+    """A logged value as the baseline's categories are written.
+
+    Requests often carry a flag as a number (``"promo": 1.0``) where the training data held
+    a bool, and a code as a float where it held an int: compared as text, every value would
+    land in "other" and look like total drift. A numeric value is matched as ``true`` or
+    ``false`` when the baseline's categories are those, and a whole number without ``.0``.
+    """
+    if not any(t in logged for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL")):
+        return f"{column}::VARCHAR"
+    return (
+        f"CASE WHEN {column} IS NULL THEN NULL "
+        f"WHEN {column} = 0 AND list_contains({top}, 'false') THEN 'false' "
+        f"WHEN {column} = 1 AND list_contains({top}, 'true') THEN 'true' "
+        f"WHEN isfinite({column}::DOUBLE) AND {column} = trunc({column}) "
+        f"THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) ELSE {column}::VARCHAR END"
+    )
+
+
+def _drift(reference: Reference, types: dict[str, str]) -> str:
     codes: list[str] = []
     counts: list[str] = []
     for i, f in enumerate(reference.numeric):
@@ -213,7 +232,7 @@ def _drift(reference: Reference) -> str:
         )
         counts += [f"count_if(n{i} = {k})::BIGINT AS n{i}_{k}" for k in range(f.slots)]
     for i, f in enumerate(reference.categorical):
-        x = f"p.{quote(f.column)}::VARCHAR"
+        x = _category(f"p.{quote(f.column)}", types.get(f.column, ""), f"e.c{i}_top")
         codes.append(
             f"CASE WHEN e.c{i}_top IS NULL THEN NULL WHEN {x} IS NULL THEN {f.width + 1} "
             f"ELSE coalesce(list_position(e.c{i}_top, {x}), 0) END AS c{i}"
