@@ -30,6 +30,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def is_number(duckdb_type: str) -> bool:
+    """Whether a DuckDB column type (as ``DESCRIBE`` writes it) holds numbers."""
+    return any(t in duckdb_type for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL"))
+
+
 def _listed(paths: Sequence[str]) -> str:
     return ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
 
@@ -48,7 +53,7 @@ class Columns:
     @property
     def classification(self) -> bool:
         kind = self.predictions.get("prediction", "")
-        return not any(t in kind for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL"))
+        return not is_number(kind)
 
     @property
     def probabilities(self) -> list[str]:
@@ -207,7 +212,7 @@ def _category(column: str, logged: str, top: str) -> str:
     land in "other" and look like total drift. A numeric value is matched as ``true`` or
     ``false`` when the baseline's categories are those, and a whole number without ``.0``.
     """
-    if not any(t in logged for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL")):
+    if not is_number(logged):
         return f"{column}::VARCHAR"
     return (
         f"CASE WHEN {column} IS NULL THEN NULL "

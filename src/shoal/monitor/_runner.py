@@ -191,14 +191,16 @@ def _pass(
                 "which the store keeps per feature; shorten them in the requests",
                 field="features",
             )
+        # A regression's predictions against its training target (not when a logged
+        # feature is itself named "prediction": its drift row would take that name).
+        compare_predictions = not columns.classification and "prediction" not in features
         with registry.store.read() as conn:
             chunks = (
                 monitoring.references(conn, fleet, ids[start : start + BASELINE_CHUNK])
                 for start in range(0, len(ids), BASELINE_CHUNK)
             )
             reference = build(
-                con, chunks, features, prediction=not columns.classification,
-                target=options.target,
+                con, chunks, features, prediction=compare_predictions, target=options.target,
             )  # fmt: skip
         answered = len(reference.version_ids)
         timings["baselines"] = time.perf_counter() - stage
@@ -281,63 +283,56 @@ def _figures(
     outcome.predictions = int(predictions.sum())
     outcome.labelled = int(labelled.sum())
     quality = _quality(table, labelled, columns.classification)
+    # One test per (feature, group); the prediction's test (against the training target,
+    # whose spread includes the noise a model does not predict) is a figure to read,
+    # ``prediction_psi``, never a drift flag nor part of the false-discovery family.
     tested: list[tuple[str, str, _drift.Tested]] = []
+    is_feature: list[bool] = []
     for i, f in enumerate(reference.numeric):
         counts = _counts_of(table, f"n{i}", f.slots)
         bins = f.bins[at]
         tested.append((f.name, "ks", _drift.numeric(counts, bins, f.counts[at], f.width, bins > 0)))
+        is_feature.append(f.column != "prediction")
     for i, f in enumerate(reference.categorical):
         counts = _counts_of(table, f"c{i}", f.slots)
         tested.append(
             (f.name, "chi2", _drift.categorical(counts, f.counts[at], f.width, f.tested[at]))
         )
-    # Benjamini-Hochberg over every test of a window, across the whole fleet.
+        is_feature.append(True)
+    # Benjamini-Hochberg over every feature test of a window, across the whole fleet.
     q_values = [np.full(rows, np.nan) for _ in tested]
-    if tested:
-        # The family is the features' tests: prediction tests are not flagged (below).
-        p_all = np.column_stack([
-            t.p_value if name != "prediction" or test != "ks" else np.full(rows, np.nan)
-            for name, test, t in tested
-        ])  # fmt: skip
+    family = [j for j, keep in enumerate(is_feature) if keep]
+    if family:
+        p_all = np.column_stack([tested[j][2].p_value for j in family])
         for start in np.unique(w):
             in_window = w == start
-            q = _drift.benjamini_hochberg(p_all[in_window].ravel()).reshape(-1, len(tested))
-            for j in range(len(tested)):
-                q_values[j][in_window] = q[:, j]
-    # The predictions are compared with the training *target*, whose spread includes the
-    # noise a model does not predict: a difference there is a figure to read
-    # (``prediction_psi``), not a drift flag. Only features are flagged.
+            q = _drift.benjamini_hochberg(p_all[in_window].ravel()).reshape(-1, len(family))
+            for k, j in enumerate(family):
+                q_values[j][in_window] = q[:, k]
     flagged = [
-        (q <= options.alpha) & (t.psi >= options.min_psi) & (name != "prediction" or test != "ks")
-        for (name, test, t), q in zip(tested, q_values, strict=True)
+        (q <= options.alpha) & (t.psi >= options.min_psi) & keep
+        for (_, _, t), q, keep in zip(tested, q_values, is_feature, strict=True)
     ]
-    outcome.tests = int(sum(t.tested.sum() for n, k, t in tested if n != "prediction" or k != "ks"))
+    features = [tested[j][2] for j in family]
+    feature_names = [tested[j][0] for j in family]
+    outcome.tests = int(sum(t.tested.sum() for t in features))
     outcome.flagged = int(sum(f.sum() for f in flagged))
-    is_feature = [name != "prediction" or test != "ks" for name, test, _ in tested]
-    names = [name for name, _, _ in tested]
-    psi = (
-        np.column_stack([np.where(t.tested, t.psi, -np.inf) for _, _, t in tested])
-        if tested
-        else np.zeros((rows, 0))
+
+    def stacked(values: list[np.ndarray], empty: Any) -> np.ndarray:
+        return np.column_stack(values) if values else np.full((rows, 0), empty)
+
+    feature_psi = stacked([np.where(t.tested, t.psi, -np.inf) for t in features], -np.inf)
+    drifted = stacked([flagged[j] for j in family], False)
+    tested_count = stacked([t.tested for t in features], False)
+    missing = stacked([t.missing for t in features], 0.0).sum(axis=1)
+    seen = stacked([t.n for t in features], 0.0).sum(axis=1)
+    out_of_range = stacked([t.out_of_range for t in features], 0.0).sum(axis=1)
+    prediction = next(
+        (t for (_, _, t), keep in zip(tested, is_feature, strict=True) if not keep), None
     )
-    feature_psi = psi[:, is_feature] if tested else psi
-    feature_names = [n for n, keep in zip(names, is_feature, strict=True) if keep]
-    drifted = np.column_stack(flagged)[:, is_feature] if tested else np.zeros((rows, 0), bool)
-    tested_count = (
-        np.column_stack([t.tested for _, _, t in tested])[:, is_feature]
-        if tested
-        else np.zeros((rows, 0), bool)
-    )
-    missing = sum((t.missing for (_, _, t), k in zip(tested, is_feature, strict=True) if k), 0)
-    seen = sum((t.n for (_, _, t), k in zip(tested, is_feature, strict=True) if k), 0)
-    out_of_range = sum(
-        (t.out_of_range for (_, _, t), k in zip(tested, is_feature, strict=True) if k), 0
-    )
-    prediction_at = [i for i, keep in enumerate(is_feature) if not keep]
     windows: dict[float, tuple[list[tuple], list[tuple]]] = {}
     model_ids = reference.model_ids[at]
-    any_drift = drifted.any(axis=1) if drifted.shape[1] else np.zeros(rows, bool)
-    outcome.drifting_models = len(set(model_ids[any_drift].tolist()))
+    outcome.drifting_models = len(set(model_ids[drifted.any(axis=1)].tolist()))
     # Rows for the store, built column by column (a Python loop per cell costs seconds at
     # a million feature rows).
     if feature_psi.shape[1]:
@@ -348,16 +343,16 @@ def _figures(
     else:
         max_psi = np.full(rows, np.nan)
         best_name = np.full(rows, None, dtype=object)
-    seen_all = np.broadcast_to(np.asarray(seen, dtype=np.float64), (rows,))
     with np.errstate(invalid="ignore", divide="ignore"):
-        missing_rate = np.where(seen_all > 0, np.asarray(missing) / seen_all, np.nan)
+        missing_rate = np.where(seen > 0, missing / seen, np.nan)
+    prediction_psi = (
+        np.where(prediction.tested, prediction.psi, np.nan) if prediction else np.full(rows, np.nan)
+    )
     columns = [
         vids.tolist(), model_ids.tolist(), _ints(predictions), _ints(labelled),
-        *(_nullable(quality[name]) for name in _QUALITY),
-        _nullable(psi[:, prediction_at[0]]) if prediction_at else [None] * rows,
+        *(_nullable(quality[name]) for name in _QUALITY), _nullable(prediction_psi),
         _nullable(max_psi), best_name.tolist(), _ints(drifted.sum(axis=1)),
-        _ints(tested_count.sum(axis=1)), _nullable(missing_rate),
-        _ints(np.broadcast_to(np.asarray(out_of_range), (rows,))),
+        _ints(tested_count.sum(axis=1)), _nullable(missing_rate), _ints(out_of_range),
     ]  # fmt: skip
     # In primary-key order, (window, version) and then (window, version, feature): the
     # store's B-trees then grow at their end instead of splitting pages all over.
