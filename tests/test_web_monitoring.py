@@ -87,6 +87,8 @@ def test_the_alerts_page_acknowledges_and_the_model_page_shows_drift(http: TestC
     assert moved.status_code == 303 and moved.headers["location"] == "/alerts"
     page = http.get("/alerts")
     assert "state-acknowledged" in page.text and "Acknowledge alert 1" not in page.text
+    odd = http.post("/fleets/grocer/demand/alerts/1", data={"action": "delete"})
+    assert odd.status_code == 422 and "acknowledge" in odd.text
     model = http.get(f"/fleets/grocer/demand/models/{DRIFTED}")
     assert model.status_code == 200
     assert "Features in the newest window" in model.text and 'id="trend"' in model.text

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from shoal.errors import InvalidInput
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
 from shoal.store.monitoring import FIGURES
@@ -93,8 +94,12 @@ def alerts_router(client: Client, templates: Jinja2Templates) -> APIRouter:
         alerts = client.fleet(f"{tenant}/{fleet}").alerts
         if action == "resolve":
             alerts.resolve(alert_id)
-        else:
+        elif action == "acknowledge":
             alerts.acknowledge(alert_id)
+        else:
+            raise InvalidInput(
+                f"action must be 'acknowledge' or 'resolve', got {action!r}", field="action"
+            )
         return RedirectResponse("/alerts", status_code=303)
 
     return pages
