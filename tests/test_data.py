@@ -522,3 +522,66 @@ def test_small_categorical_profiles_match_the_arrow_path(monkeypatch) -> None:
         monkeypatch.setattr(_profile, "_SMALL", -1)
         assert small == {k: _profile._categorical(array, k) for k in (0, 3, 50)}
         monkeypatch.undo()
+
+
+# ---------------------------------------------------------------------- profile_slices
+
+
+def _slices_world(seed: int) -> tuple[pa.Table, list[tuple[int, int]]]:
+    """Columns of every kind, with the cases profile treats apart, and ragged key ranges."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.choice([0, 1, 2, 3, 7, 50, 50, 50, 120, 5000], size=40)
+    n = int(lengths.sum())
+    stops = np.cumsum(lengths)
+    bounds = list(zip((stops - lengths).tolist(), stops.tolist(), strict=True))
+    with_nan = rng.normal(size=n)
+    with_nan[rng.random(n) < 0.01] = np.nan
+    with_inf = rng.normal(size=n)
+    with_inf[rng.random(n) < 0.01] = np.inf
+    table = pa.table({
+        "f": pa.array(rng.normal(5, 3, n) * rng.choice([1e-9, 1, 1e12], n)),
+        "ties": pa.array(rng.integers(0, 3, n).astype(np.float64)),  # duplicate edges
+        "i": pa.array(rng.integers(-(2**62), 2**62, n)),  # beyond float64's exact ints
+        "u8": pa.array(rng.integers(0, 255, n).astype(np.uint8)),
+        "f32": pa.array(rng.normal(size=n).astype(np.float32)),
+        "const": pa.array(np.full(n, 7.5)),
+        "huge": pa.array(rng.choice([-1.7e308, 1.7e308, 0.0], n)),  # overflowing spreads
+        "nan": pa.array(with_nan),
+        "inf": pa.array(with_inf),
+        "nulls": pa.array([None if v < 0.05 else float(v) for v in rng.random(n)]),
+        "s": pa.array([None if v == 9 else f"k{v}" for v in rng.integers(0, 10, n)]),
+        "b": pa.array(rng.random(n) < 0.3),
+        "d": pa.array(rng.integers(0, 10, n).astype(str)).dictionary_encode(),
+        "day": pa.array(rng.integers(0, 1000, n).astype("datetime64[D]")),
+        "dec": pa.array([int(v) for v in rng.integers(0, 99, n)], pa.decimal128(5, 1)),
+    })  # fmt: skip
+    return table, bounds
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_profile_slices_equal_profile_of_each_slice(seed: int) -> None:
+    """The batched baselines of fleet training are the per-slice profiles, bit for bit."""
+    from shoal.data import profile_slices
+
+    table, bounds = _slices_world(seed)
+    bounds = [*bounds, (3, 3), (10, 60), (0, 1)]  # empty, overlapping, out of order
+    for bins, top_k in ((10, 50), (3, 2), (1, 0)):
+        batched = profile_slices(_rechunk(table, 997), bounds, bins=bins, top_k=top_k)
+        single = [profile(table.slice(a, b - a), bins=bins, top_k=top_k) for a, b in bounds]
+        assert len(batched) == len(single)
+        for got, want in zip(batched, single, strict=True):
+            # JSON text: equal dicts could still differ in -0.0 vs 0.0 or int vs float.
+            assert json.dumps(got, allow_nan=False) == json.dumps(want, allow_nan=False)
+
+
+def test_profile_slices_checks_its_arguments() -> None:
+    from shoal.data import profile_slices
+
+    table = pa.table({"x": [1.0, 2.0, 3.0]})
+    assert profile_slices(table, []) == []
+    with pytest.raises(InvalidInput, match="within the table"):
+        profile_slices(table, [(2, 4)])
+    with pytest.raises(InvalidInput, match="bins"):
+        profile_slices(table, [(0, 3)], bins=0)
+    with pytest.raises(InvalidInput, match="repeated"):
+        profile_slices(pa.table([pa.array([1]), pa.array([2])], names=["a", "a"]), [(0, 1)])

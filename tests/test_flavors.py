@@ -459,3 +459,24 @@ def test_sklearn_save_gives_the_bytes_of_the_public_skops_path() -> None:
         saved = flavor.save(model)
         assert saved == canonical(sio.dumps(model)), type(model).__name__
         assert type(flavor.load(saved)) is type(model)
+
+
+def test_the_fast_zip_writer_gives_zipfiles_bytes() -> None:
+    """Skops archives are zipped by hand for speed; the bytes must be zipfile's own."""
+    import random
+
+    from shoal.flavors._zip import _with_zipfile, write_zip
+
+    rng = random.Random(0)
+    for _ in range(200):
+        entries = []
+        for i in range(rng.randint(0, 6)):
+            size = rng.choice([0, 1, 100, 511, 512, 513, 3000, 70_000])
+            noise = rng.random() < 0.5
+            payload = rng.randbytes(size) if noise else (b"abc" * size)[:size]
+            entries.append((rng.choice([f"{i}.npy", f"{i}/é.npz", "x" * 300 + str(i)]), payload))
+        data = write_zip(entries)
+        assert data == _with_zipfile(entries)
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            assert zf.testzip() is None
+            assert [(n, zf.read(n)) for n in zf.namelist()] == entries

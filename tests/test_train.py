@@ -14,7 +14,7 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 import shoal
-from shoal.data import fingerprint, slice_fingerprints, to_arrow
+from shoal.data import fingerprint, profile, slice_fingerprints, to_arrow
 from shoal.train import Executor, InProcessExecutor
 
 STORES = [f"s{i:02d}" for i in range(30)]
@@ -66,6 +66,9 @@ def test_trains_a_fleet_with_lineage_and_baselines(client: shoal.Client, demand)
     baseline = client.baseline(version)
     # Key columns are constant within a key, so the baseline leaves them out.
     assert baseline["rows"] == 20 and set(baseline["columns"]) == {"price", "units"}
+    # Profiled together with the other keys of its task, equal to its rows profiled alone.
+    own = data[data["store"] == "s07"].drop(columns="store").reset_index(drop=True)
+    assert baseline == profile(own)
     model = demand.load_model("s07")
     assert model.predict(pd.DataFrame({"price": [2.0]}))[0] == pytest.approx(6, abs=0.2)
 

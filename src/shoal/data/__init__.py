@@ -7,7 +7,8 @@ Everything here takes any frame :func:`to_arrow` accepts and works on Arrow unde
   :func:`key_slices` yields each group's rows with it, :func:`key_groups` gives the sorted
   table and each group's row range (per-key training, shipped in batches).
 - :func:`schema_of`: names, Arrow types, nullability.
-- :func:`profile`: the drift baseline; :func:`bin_counts` bins new data on its edges.
+- :func:`profile`: the drift baseline; :func:`profile_slices` one per row range, together
+  (a fleet's per-key baselines); :func:`bin_counts` bins new data on its edges.
 """
 
 from shoal.data._fingerprint import (
@@ -19,6 +20,7 @@ from shoal.data._fingerprint import (
 )
 from shoal.data._frames import schema_of, to_arrow
 from shoal.data._profile import bin_counts, profile
+from shoal.data._profile_slices import profile_slices
 
 __all__ = [
     "KeyGroups",
@@ -27,6 +29,7 @@ __all__ = [
     "key_groups",
     "key_slices",
     "profile",
+    "profile_slices",
     "schema_of",
     "slice_fingerprints",
     "to_arrow",

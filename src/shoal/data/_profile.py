@@ -58,18 +58,8 @@ def profile(frame: Any, *, bins: int = 10, top_k: int = 50) -> dict[str, Any]:
       ISO 8601 strings.
     - ``other`` (binary, nested, durations): ``count``, ``nulls``.
     """
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise InvalidInput(f"bins must be an int >= 1, got {bins!r}.", field="bins")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-        raise InvalidInput(f"top_k must be an int >= 0, got {top_k!r}.", field="top_k")
-    table = to_arrow(frame)
+    table = checked(frame, bins, top_k)
     names = table.column_names
-    if len(set(names)) != len(names):
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        raise InvalidInput(
-            f"cannot profile a table with repeated column names {dupes}; rename them.",
-            field="frame",
-        )
 
     def summarise(column: pa.ChunkedArray) -> dict[str, Any]:
         return _column(column.combine_chunks(), bins, top_k)
@@ -83,6 +73,23 @@ def profile(frame: Any, *, bins: int = 10, top_k: int = 50) -> dict[str, Any]:
         summaries = [summarise(column) for column in table.columns]
     columns = dict(zip(names, summaries, strict=True))
     return {"version": PROFILE_VERSION, "rows": table.num_rows, "columns": columns}
+
+
+def checked(frame: Any, bins: int, top_k: int) -> pa.Table:
+    """``frame`` as Arrow, once the arguments and its column names are fit to profile."""
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise InvalidInput(f"bins must be an int >= 1, got {bins!r}.", field="bins")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise InvalidInput(f"top_k must be an int >= 0, got {top_k!r}.", field="top_k")
+    table = to_arrow(frame)
+    names = table.column_names
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise InvalidInput(
+            f"cannot profile a table with repeated column names {dupes}; rename them.",
+            field="frame",
+        )
+    return table
 
 
 def bin_counts(values: Any, edges: list[float]) -> dict[str, Any]:
@@ -242,13 +249,18 @@ def _categorical_small(array: pa.Array, top_k: int) -> dict[str, Any]:
     """:func:`_categorical` by ``collections.Counter``: the same figures, the same order
     (count descending, then value ascending: Python orders text by code point, which is
     Arrow's UTF-8 byte order)."""
-    counted = Counter(v for v in array.to_pylist() if v is not None)
+    return categorical_values(array.to_pylist(), top_k)
+
+
+def categorical_values(values: list[Any], top_k: int) -> dict[str, Any]:
+    """:func:`_categorical_small` of values already read into Python (None is null)."""
+    counted = Counter(v for v in values if v is not None)
     ranked = sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:top_k]
-    count = len(array) - array.null_count
+    count = counted.total()
     top = [{"value": v, "count": c} for v, c in ranked]
     return {
         "count": count,
-        "nulls": array.null_count,
+        "nulls": len(values) - count,
         "distinct": len(counted),
         "top": top,
         "other": count - sum(c for _, c in ranked),

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from shoal.errors import InvalidInput, UnsafeArtifact
 from shoal.flavors._base import Capabilities, Flavor, corrupt, require_bytes, type_names
 from shoal.flavors._signature import ANY, Signature, select_columns, signature_or_none
+from shoal.flavors._zip import write_zip
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,9 +54,6 @@ DENIED = (
 """Names (or module prefixes) inside the trusted packages that touch files or compile code:
 a FunctionTransformer calling one of them could write files at predict time, so they
 need an explicit ``trusted=`` entry like any foreign type."""
-
-_EPOCH = (1980, 1, 1, 0, 0, 0)
-_COMPRESSION = zipfile.ZIP_DEFLATED
 
 
 class SklearnFlavor(Flavor):
@@ -152,13 +150,17 @@ def canonical(data: bytes) -> bytes:
     return _canonical_parts(schema, files)
 
 
-def _canonical_parts(schema: dict[str, Any], files: dict[str, bytes]) -> bytes:
-    """The canonical zip of a skops schema and its array files (see :func:`canonical`)."""
+def _canonical_parts(schema: Any, files: dict[str, bytes]) -> bytes:
+    """The canonical zip of a skops schema and its array files (see :func:`canonical`).
+
+    ``schema`` (renumbered in place) is skops' state as built or as read back from JSON:
+    both give the same bytes.
+    """
     renamed: dict[str, str] = {}
     _renumber(schema, {}, renamed, files)
     entries = [(new, _canonical_member(new, files[old])) for old, new in renamed.items()]
     entries.append(("schema.json", json.dumps(schema, separators=(",", ":")).encode()))
-    return _write_zip(entries)
+    return write_zip(entries)
 
 
 class _Members:
@@ -198,42 +200,56 @@ def _skops_state(model: Any) -> tuple[dict[str, Any], dict[str, bytes]] | None:
     context.clear_memo()
     state["protocol"] = context.protocol
     state["_skops_version"] = skops.__version__
-    # The JSON round trip gives the schema exactly as skops' loader would read it back
-    # (tuples as lists, keys as strings), which is what the canonical form renumbers.
-    return json.loads(json.dumps(state)), members.files
+    return state, members.files
 
 
 def _renumber(node: Any, ids: dict[int, int], renamed: dict[str, str], files: dict) -> None:
-    """Walk the schema in document order, renumbering ``__id__`` and array file names."""
-    if isinstance(node, list):
-        for item in node:
-            _renumber(item, ids, renamed, files)
+    """Renumber ``__id__`` and array file names in document order, in place.
+
+    Works on skops' state as built (tuples where JSON has lists) as well as on a schema
+    read back from JSON: JSON writes both alike, so the bytes are the same either way,
+    and there is no JSON round trip (a quarter of a tiny model's save) before the walk.
+    """
+    kind = type(node)
+    if kind is dict:
+        if "__loader__" in node:
+            _renumber_node(node, ids, renamed, files)
+        children = node.values()
+    elif kind is list or kind is tuple:
+        children = node
+    else:
         return
-    if not isinstance(node, dict):
-        return
-    if "__loader__" in node:
-        if node["__loader__"] == "JsonNode":
-            # Immutable JSON values: whether two of them share an id is an accident of
-            # interning, and skops neither needs nor uses it to rebuild them.
-            node.pop("__id__", None)
-        elif isinstance(node.get("__id__"), int):
-            node["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
-        if node["__loader__"] == "SetNode" and isinstance(node.get("content"), list):
-            # Set iteration order follows string hashes, which vary between processes.
-            node["content"].sort(key=_sort_key)
-        name = node.get("file")
-        if isinstance(name, str) and name in files:
-            suffix = name[name.rfind(".") :] if "." in name else ""
-            node["file"] = renamed.setdefault(name, f"{len(renamed) + 1}{suffix}")
-    for value in node.values():
-        _renumber(value, ids, renamed, files)
+    for child in children:
+        if type(child) in _CONTAINERS:
+            _renumber(child, ids, renamed, files)
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def _renumber_node(node: dict[str, Any], ids: dict[int, int], renamed: dict[str, str],
+                   files: dict) -> None:  # fmt: skip
+    """Renumber one node's own ``__id__`` and array file name (before its children's)."""
+    if node["__loader__"] == "JsonNode":
+        # Immutable JSON values: whether two of them share an id is an accident of
+        # interning, and skops neither needs nor uses it to rebuild them.
+        node.pop("__id__", None)
+    elif isinstance(node.get("__id__"), int):
+        node["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
+    if node["__loader__"] == "SetNode" and isinstance(node.get("content"), list | tuple):
+        # Set iteration order follows string hashes, which vary between processes.
+        node["content"] = sorted(node["content"], key=_sort_key)
+    name = node.get("file")
+    if isinstance(name, str) and name in files:
+        suffix = name[name.rfind(".") :] if "." in name else ""
+        node["file"] = renamed.setdefault(name, f"{len(renamed) + 1}{suffix}")
 
 
 def _sort_key(item: Any) -> str:
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k != "__id__"}
-        if isinstance(value, list):
+        if isinstance(value, list | tuple):
             return [strip(v) for v in value]
         return value
 
@@ -245,16 +261,4 @@ def _canonical_member(name: str, payload: bytes) -> bytes:
     if not name.endswith(".npz"):
         return payload
     with zipfile.ZipFile(io.BytesIO(payload)) as inner:
-        return _write_zip([(n, inner.read(n)) for n in inner.namelist()])
-
-
-def _write_zip(entries: Sequence[tuple[str, bytes]]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        for name, payload in entries:
-            info = zipfile.ZipInfo(name, date_time=_EPOCH)
-            info.compress_type = _COMPRESSION
-            info.create_system = 3
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, payload, compresslevel=6)
-    return out.getvalue()
+        return write_zip([(n, inner.read(n)) for n in inner.namelist()])

@@ -9,6 +9,7 @@ with training and a model its flavor cannot save is that key's error, not a fail
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from shoal.data import fingerprint, profile
+from shoal.data import fingerprint, profile, profile_slices
 from shoal.errors import InvalidInput, UnsafeArtifact
 from shoal.flavors import get_flavor, infer_flavor
 from shoal.train._result import TrainResult, as_result
@@ -139,16 +140,20 @@ class Work:
             trace = traceback.format_exc()
             error = f"the rows could not be converted to a pandas frame: {_text(exc)}"
             return [failed(rows.key, f"InvalidInput: {error}", trace, 0) for rows in task.keys]
+        baselines = self._baselines(task)
         outcomes: list[Outcome] = []
         try:
-            for rows in task.keys:
-                outcomes.append(self.one(task, frame, rows))
+            for rows, baseline in zip(task.keys, baselines, strict=True):
+                outcomes.append(self.one(task, frame, rows, baseline))
         except KeyboardInterrupt as exc:
             raise Interrupted(outcomes) from exc
         return outcomes
 
-    def one(self, task: Task, frame: Any | None, rows: KeyRows) -> Outcome:
-        """Train one key on its rows of ``frame`` (the task's rows, converted once)."""
+    def one(
+        self, task: Task, frame: Any | None, rows: KeyRows, baseline: dict[str, Any] | None = None
+    ) -> Outcome:
+        """Train one key on its rows of ``frame`` (the task's rows, converted once);
+        ``baseline`` is its rows' profile when the task's keys were profiled together."""
         started = time.perf_counter()
         if rows.stop == rows.start:
             return failed(rows.key, "InvalidInput: this key has no rows to train on", "", 0)
@@ -156,12 +161,10 @@ class Work:
         while True:
             attempts += 1
             try:
-                # Copy-on-write (pandas 3): ``fn`` may change its frame without touching
-                # its neighbours', and a retry gets the rows as they were.
                 if frame is None:
                     part = task.rows.slice(rows.start, rows.stop - rows.start).to_pandas()
                 else:
-                    part = frame.iloc[rows.start : rows.stop].reset_index(drop=True)
+                    part = key_frame(frame, rows.start, rows.stop)
                 with deadline(self.timeout):
                     value = self.fn(part)
             except Exception as exc:
@@ -169,13 +172,14 @@ class Work:
                     continue
                 return failed(rows.key, _text(exc), traceback.format_exc(), attempts, started)
             try:
-                return self._saved(task, rows, as_result(value), attempts, started)
+                return self._saved(task, rows, as_result(value), attempts, started, baseline)
             except Exception as exc:
                 return failed(rows.key, _text(exc), traceback.format_exc(), attempts, started)
 
     def _saved(
-        self, task: Task, rows: KeyRows, result: TrainResult, attempts: int, started: float
-    ) -> Outcome:
+        self, task: Task, rows: KeyRows, result: TrainResult, attempts: int, started: float,
+        baseline: dict[str, Any] | None,
+    ) -> Outcome:  # fmt: skip
         model = result.model
         flavor = get_flavor(result.flavor) if result.flavor else infer_flavor(model)
         if flavor.capabilities.needs_pickle and not self.allow_pickle:
@@ -198,9 +202,20 @@ class Work:
             artifact=artifact, flavor=flavor.name,
             signature=found.to_dict() if found is not None else None,
             metrics=dict(result.metrics), params=dict(result.params), tags=dict(result.tags),
-            baseline=self._baseline(task, rows),
+            baseline=baseline if baseline is not None else self._baseline(task, rows),
             slice_fingerprint=rows.fingerprint or fingerprint(self._own_rows(task, rows)),
         )  # fmt: skip
+
+    def _baselines(self, task: Task) -> list[dict[str, Any] | None]:
+        """Every key's baseline profile, computed together (about 0.2 ms a key less than
+        one by one on tiny models). If that fails, each key profiles its own rows, so the
+        error is reported against the key, like any other."""
+        rows = task.rows
+        try:
+            table = rows.drop_columns([c for c in self.by if c in rows.column_names])
+            return list(profile_slices(table, [(k.start, k.stop) for k in task.keys]))
+        except Exception:
+            return [None] * len(task.keys)
 
     def _baseline(self, task: Task, rows: KeyRows) -> dict[str, Any]:
         own = self._own_rows(task, rows)
@@ -209,6 +224,28 @@ class Work:
     @staticmethod
     def _own_rows(task: Task, rows: KeyRows) -> pa.Table:
         return task.partition.slice(task.offset + rows.start, rows.stop - rows.start)
+
+
+def key_frame(frame: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of a pandas ``frame`` as a frame of their own, indexed from 0.
+
+    ``fn`` may change its frame without touching its neighbours', and a retry must get the
+    rows as they were. Under copy-on-write (always on in pandas 3) a slice with a fresh
+    index is that, without copying (about 0.1 ms a key less than ``reset_index``); older
+    pandas shares a slice's data, so there the rows are copied.
+    """
+    part = frame.iloc[start:stop]
+    if not _copy_on_write():
+        return part.reset_index(drop=True)
+    part.index = range(stop - start)
+    return part
+
+
+@functools.cache
+def _copy_on_write() -> bool:
+    import pandas as pd
+
+    return int(pd.__version__.split(".", 1)[0]) >= 3
 
 
 def widens(table: pa.Table) -> bool:
