@@ -52,7 +52,9 @@ def _compare(results: TrainingResults, s: Step, markup: bool) -> tuple[str, str,
         added = (s.seconds - fit.seconds) * 1000 / s.models
         text = f"{added:+.2f} ms over the fit"
         if dump := get("tiny_dump"):
-            text += f" ({(s.seconds - dump.seconds) * 1000 / s.models:+.2f} over fit + dump)"
+            beside = (s.seconds - dump.seconds) * 1000 / s.models
+            side = "more" if beside >= 0 else "less"
+            text += f" ({abs(beside):.2f} ms {side} than fit + dump)"
         return text, f"< {TARGET_ADDED_MS:g} ms", ok(added < TARGET_ADDED_MS, markup)
     if s.id == "mlflow_tiny" and (shoal := get("shoal_tiny")):
         ratio = s.per_model_ms / shoal.per_model_ms
