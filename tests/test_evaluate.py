@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -103,3 +105,68 @@ def test_prefix_by_and_bad_input(demand: shoal.Fleet) -> None:
         demand.evaluate(holdout, by=["shop"], target="units", prefix="", progress=False)
     with pytest.raises(InvalidInput, match="alias"):
         demand.evaluate(holdout, by=["shop"], target="units", alias="Bad!", progress=False)
+
+
+SEGMENTS = [f"g{i}" for i in range(6)]
+
+
+def labelled(segments: list[str], rows: int = 80, seed: int = 0, flip: float = 0.0,
+             labels: tuple = ("stay", "leave")) -> pd.DataFrame:  # fmt: skip
+    """Churn labels that follow ``x1 + x2`` in every segment, ``flip`` of them swapped."""
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame({"segment": np.repeat(segments, rows),
+                         "x1": rng.normal(size=len(segments) * rows),
+                         "x2": rng.normal(size=len(segments) * rows)})  # fmt: skip
+    leave = (data["x1"] + data["x2"] > 0.3) ^ (rng.random(len(data)) < flip)
+    data["label"] = np.where(leave, labels[1], labels[0])
+    return data
+
+
+def classify(data: pd.DataFrame) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression().fit(data[["x1", "x2"]], data["label"])
+
+
+def test_classifiers_are_scored_by_accuracy_and_macro_f1(client: shoal.Client) -> None:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    churn = client.fleet("shop/churn", keys=["segment"])
+    # Production learnt from noisy labels; the candidate from clean ones, except in g5,
+    # where its labels are inverted (a broken extract), so it must lose there.
+    churn.train(labelled(SEGMENTS, flip=0.45), classify, workers=1, progress=False)
+    churn.set_alias("production", dict.fromkeys(SEGMENTS, 1))
+    churn.train(labelled(SEGMENTS[:5], seed=1), classify, workers=1, progress=False)
+    inverted = labelled(["g5"], seed=2, labels=("leave", "stay"))
+    churn.train(inverted, classify, workers=1, progress=False)
+    churn.set_alias("candidate", dict.fromkeys(SEGMENTS, 2))
+
+    holdout = labelled(SEGMENTS, seed=9)
+    holdout.loc[::17, "label"] = None  # rows without an actual label are left out
+    result = churn.evaluate(holdout, alias="candidate", target="label", progress=False)
+    assert (result.evaluated, result.failed) == (6, 0)
+    assert set(result.summary) == {"accuracy", "f1"}  # chosen from the text target
+    for segment in ("g1", "g5"):
+        rows = holdout[(holdout["segment"] == segment) & holdout["label"].notna()]
+        predicted = churn.load_model(segment, alias="candidate").predict(rows[["x1", "x2"]])
+        version = churn.get(segment, alias="candidate")
+        assert version.metrics["eval_accuracy"] == pytest.approx(
+            accuracy_score(rows["label"], predicted)
+        )
+        assert version.metrics["eval_f1"] == pytest.approx(
+            f1_score(rows["label"], predicted, average="macro")
+        )
+    churn.evaluate(holdout, alias="production", target="label", progress=False)
+    moved = churn.promote("production", where="candidate.eval_accuracy > production.eval_accuracy")
+    assert moved.moved == 5
+    assert churn.get("g5", alias="production").version == 1
+
+    # Integer class labels read as quantities unless the metrics say otherwise.
+    numbered = client.fleet("shop/churn_codes", keys=["segment"])
+    numbered.train(labelled(SEGMENTS[:2], labels=(0, 1)), classify, workers=1, progress=False)
+    numbered.set_alias("candidate", dict.fromkeys(SEGMENTS[:2], 1))
+    codes = labelled(SEGMENTS[:2], seed=9, labels=(0, 1))
+    scored = numbered.evaluate(codes, target="label", metrics=["accuracy", "f1"], progress=False)
+    assert scored.evaluated == 2 and 0.8 < scored.summary["accuracy"] <= 1.0
+    with pytest.raises(InvalidInput, match="mix regression"):
+        numbered.evaluate(codes, target="label", metrics=["mae", "accuracy"], progress=False)

@@ -285,6 +285,22 @@ def test_unknown_executors_and_bad_workers_are_refused(client, demand) -> None:
         demand.train(sales(), fit, executor="slurm", progress=False)
 
 
+def test_params_are_recorded_on_the_run_and_checked(client, demand) -> None:
+    run = demand.train(sales(), fit, workers=1, progress=False,
+                       params={"alpha": 0.5, "lags": [7, 14]})  # fmt: skip
+    assert run.params["alpha"] == 0.5 and run.params["lags"] == [7, 14]
+    assert run.params["by"] == ["store"]  # beside what the run records of itself
+    assert client.train_run(run.id).params["alpha"] == 0.5
+    runs_before = len(demand.runs())
+    with pytest.raises(shoal.InvalidInput, match=r"\['fn'\] are names the run records"):
+        demand.train(sales(), fit, workers=1, progress=False, params={"fn": "mine"})
+    with pytest.raises(shoal.InvalidInput, match="params must be JSON"):
+        demand.train(sales(), fit, workers=1, progress=False, params={"a": float("nan")})
+    with pytest.raises(shoal.InvalidInput, match="dict of name to value"):
+        demand.train(sales(), fit, workers=1, progress=False, params=[1, 2])
+    assert len(demand.runs()) == runs_before  # refused before a run was opened
+
+
 def test_progress_prints_plain_lines_off_a_terminal(client, demand, capsys) -> None:
     demand.train(sales(), fit, workers=1)
     err = capsys.readouterr().err

@@ -33,6 +33,14 @@ ExecutorOption = Annotated[
 WorkersOption = Annotated[
     int | None, typer.Option("--workers", min=1, help="How many keys train at once.")
 ]
+MetricOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--metric",
+        help="A figure to compute, once per figure: mae, rmse, mape, smape (numbers) or "
+        "accuracy, f1 (labels). Default: by the target column's type.",
+    ),
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or lines.")]
 
 
@@ -94,14 +102,16 @@ def evaluate_command(
     data: DataArgument,
     alias: Annotated[str, typer.Option("--alias", help="Whose versions to score.")] = "candidate",
     target: Annotated[str, typer.Option("--target", help="The column of actual values.")] = "y",
+    metric: MetricOption = None,
     by: ByOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Score each key's version at ALIAS on a holdout; record eval_mae, eval_mape... on it."""
+    """Score each key's version at ALIAS on a holdout; record eval_mape (or eval_accuracy)..."""
     result = fleet(ctx, path).evaluate(
-        str(data), alias=alias, target=target, by=by or None, progress=not quiet
-    )
+        str(data), alias=alias, target=target, metrics=metric or None, by=by or None,
+        progress=not quiet,
+    )  # fmt: skip
     if as_json:
         _output.print_json(result.to_dict())
         return
@@ -122,9 +132,18 @@ def evaluate_command(
         "compare and promote: "
         + session(ctx).command(
             "alias", "set", path, "production", "--where",
-            f"{alias}.eval_mape < production.eval_mape", "--dry-run",
+            _winner_rule(alias, result.summary), "--dry-run",
         )
     )  # fmt: skip
+
+
+def _winner_rule(alias: str, summary: dict[str, float]) -> str:
+    """The promote rule to suggest: lower error wins, higher accuracy or F1 wins."""
+    if "accuracy" in summary or "f1" in summary:
+        name = "accuracy" if "accuracy" in summary else "f1"
+        return f"{alias}.eval_{name} > production.eval_{name}"
+    name = "mape" if "mape" in summary or not summary else next(iter(summary))
+    return f"{alias}.eval_{name} < production.eval_{name}"
 
 
 def _report(ctx: typer.Context, run: TrainRun, as_json: bool) -> None:

@@ -221,6 +221,7 @@ class Fleet:
         resume: int | TrainRun | None = None,
         batch_size: int = 500,
         dataset_name: str | None = None,
+        params: Mapping[str, Any] | None = None,
         progress: bool = True,
     ) -> TrainRun:
         """Train ``fn`` once per key of ``data`` and register every model, with lineage.
@@ -239,7 +240,8 @@ class Fleet:
         they complete. A key that raises is retried ``max_retries`` times, then recorded
         with its traceback; it never stops the others. Ctrl-C marks the run interrupted
         and keeps what finished; ``resume=run`` trains only that run's missing or failed
-        keys, continuing the same run.
+        keys, continuing the same run. ``params`` (JSON: hyperparameters every key shares,
+        say) are recorded on the run beside what it records of itself (``run.params``).
 
         ``executor="local"`` runs ``workers`` processes (default: every CPU); with
         ``workers=1`` it trains in this process, which is what lambdas and closures need.
@@ -256,6 +258,8 @@ class Fleet:
             by=tuple(self.keys if by is None else _columns(by)), max_retries=max_retries,
             timeout_per_key=timeout_per_key, batch_size=batch_size,
             dataset_name=dataset_name, progress=progress,
+            params=None if params is None else dict(params) if isinstance(params, Mapping)
+            else params,
         )  # fmt: skip
         resume_id = resume.id if isinstance(resume, TrainRun) else resume
         run_id = train_fleet(
@@ -316,7 +320,7 @@ class Fleet:
         data: Any,
         *,
         alias: str = "candidate",
-        metrics: Sequence[str] = ("mae", "rmse", "mape", "smape"),
+        metrics: Sequence[str] | None = None,
         target: str = "y",
         by: Sequence[str] | None = None,
         prefix: str | None = None,
@@ -327,9 +331,12 @@ class Fleet:
         ``data`` (a frame, or a Parquet file or folder) is grouped by the fleet's keys (or
         the columns ``by`` names); each key's version at ``alias`` (all resolved in one
         query) predicts that key's rows with its flavor, from its signature's inputs, else
-        every column but the keys and ``target``. ``metrics`` (``mae``, ``rmse``, ``mape``
-        as a fraction with zero actuals left out, ``smape``) are recorded as metrics of
-        that version named ``prefix + name`` (default ``eval_``), so
+        every column but the keys and ``target``. ``metrics`` are regression figures
+        (``mae``, ``rmse``, ``mape`` as a fraction with zero actuals left out, ``smape``)
+        or classification ones (``accuracy``, macro ``f1``); by default the first four for
+        a numeric target, the other two for a text or bool one (integer class labels:
+        pass ``metrics=["accuracy", "f1"]``). They are recorded as metrics of that version
+        named ``prefix + name`` (default ``eval_``), so
         ``promote("production", where="candidate.eval_mape < production.eval_mape")``
         compares holdout figures. These are the only metrics added to a version after
         registration; evaluating again overwrites them. Keys with no version at ``alias``
@@ -339,7 +346,8 @@ class Fleet:
 
         options = EvalOptions(
             by=tuple(self.keys if by is None else _columns(by)), alias=alias,
-            metrics=(metrics,) if isinstance(metrics, str) else tuple(metrics), target=target,
+            metrics=None if metrics is None else
+            (metrics,) if isinstance(metrics, str) else tuple(metrics), target=target,
             prefix="eval_" if prefix is None else prefix, progress=progress,
         )  # fmt: skip
         found = evaluate_fleet(self._registry, self.ref, data, options)

@@ -21,6 +21,7 @@ transaction, so plain filters on the latest versions (``eval_mape < 0.2``) see t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -46,7 +47,9 @@ from shoal.train._runner import check_columns
 from shoal.train._source import open_source
 from shoal.train._work import widens
 
-METRICS = ("mae", "rmse", "mape", "smape")
+REGRESSION = ("mae", "rmse", "mape", "smape")
+CLASSIFICATION = ("accuracy", "f1")
+METRICS = REGRESSION + CLASSIFICATION
 MAX_ERRORS = 100
 
 
@@ -56,7 +59,8 @@ class EvalOptions:
 
     by: tuple[str, ...]
     alias: str = "candidate"
-    metrics: tuple[str, ...] = METRICS
+    metrics: tuple[str, ...] | None = None
+    """None: regression figures for a numeric target, classification ones for text or bool."""
     target: str = "y"
     prefix: str = "eval_"
     progress: bool = True
@@ -70,25 +74,36 @@ class EvalOptions:
                 f"is keyed by {list(fleet.keys)}: name one column per key, in that order",
                 field="by",
             )
-        unknown = [name for name in self.metrics if name not in METRICS]
-        if unknown or not self.metrics:
+        if self.metrics is not None:
+            _check_metrics(self.metrics)
+        if not isinstance(self.prefix, str) or not self.prefix:
             raise InvalidInput(
-                f"metrics must name some of {list(METRICS)}, got {list(self.metrics)}",
-                field="metrics",
+                "prefix must be non-empty text (default 'eval_'): evaluation metrics must "
+                "never overwrite the metrics a version was registered with",
+                field="prefix",
             )
-        for name in self.metrics:
-            if not isinstance(self.prefix, str) or not self.prefix:
-                raise InvalidInput(
-                    "prefix must be non-empty text (default 'eval_'): evaluation metrics must "
-                    "never overwrite the metrics a version was registered with",
-                    field="prefix",
-                )
+        for name in self.metrics or METRICS:
             if not NAME.match(self.prefix + name):
                 raise InvalidInput(
                     f"prefix {self.prefix!r} makes metric name {self.prefix}{name!s}, which is "
                     "not a valid metric name: use letters, digits and '_', e.g. 'eval_'",
                     field="prefix",
                 )
+
+
+def _check_metrics(metrics: tuple[str, ...]) -> None:
+    unknown = [name for name in metrics if name not in METRICS]
+    if unknown or not metrics:
+        raise InvalidInput(
+            f"metrics must name some of {list(METRICS)}, got {list(metrics)}", field="metrics"
+        )
+    if any(n in REGRESSION for n in metrics) and any(n in CLASSIFICATION for n in metrics):
+        raise InvalidInput(
+            f"metrics {list(metrics)} mix regression figures ({', '.join(REGRESSION)}) with "
+            f"classification ones ({', '.join(CLASSIFICATION)}): a target is one or the "
+            "other, so pick from one list",
+            field="metrics",
+        )
 
 
 @dataclass
@@ -116,6 +131,10 @@ def evaluate_fleet(
             f"target column {options.target!r} not in the data (columns: "
             f"{source.columns[:20]}); pass target='...' naming the actual values",
             field="target",
+        )
+    if options.metrics is None:
+        options = dataclasses.replace(
+            options, metrics=default_metrics(source.schema.field(options.target).type)
         )
     total = source.key_counts(options.by)
     resolved = resolve_alias(registry, fleet, options.alias)
@@ -163,6 +182,20 @@ def evaluate_fleet(
     return outcome
 
 
+def default_metrics(target: pa.DataType) -> tuple[str, ...]:
+    """Classification figures for a text, bool or dictionary target, else regression ones.
+
+    An integer target is taken as a quantity (units sold), the common case in a fleet;
+    integer class labels need ``metrics=("accuracy", "f1")``.
+    """
+    t = pa.types
+    labels = (
+        t.is_string(target) or t.is_large_string(target) or t.is_boolean(target)
+        or t.is_dictionary(target)
+    )  # fmt: skip
+    return CLASSIFICATION if labels else REGRESSION
+
+
 def resolve_alias(
     registry: Registry, fleet: FleetRef, alias: str
 ) -> dict[tuple[str, ...], dict[str, Any]]:
@@ -184,32 +217,42 @@ class _Holdout:
     def __init__(self, table: pa.Table, options: EvalOptions) -> None:
         self.table = table
         self.options = options
+        self.labels = any(name in CLASSIFICATION for name in options.metrics or ())
         self.frame = None if widens(table) else table.to_pandas()
         self.selected: dict[tuple[str, ...], pd.DataFrame] = {}
         self.target: np.ndarray | None = None
+        self.present: np.ndarray | None = None
         if self.frame is not None:
             try:
-                self.target = self.frame[options.target].to_numpy(dtype=float, na_value=np.nan)
+                self.target, self.present = self._actual(self.frame)
             except (TypeError, ValueError):
                 self.target = None  # each key then says what is wrong with its values
         others = [c for c in table.column_names if c not in (*options.by, options.target)]
         self.default_features = tuple(others)
 
+    def _actual(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The target column (floats, or labels as Python objects) and where it is set."""
+        column = frame[self.options.target]
+        if self.labels:
+            present = column.notna().to_numpy()
+            return column.to_numpy(dtype=object), present
+        actual = column.to_numpy(dtype=float, na_value=np.nan)
+        return actual, ~np.isnan(actual)
+
     def rows(
         self, features: tuple[str, ...], start: int, stop: int
     ) -> tuple[pd.DataFrame, np.ndarray]:
         """The key's feature columns and its target as floats (rows without one dropped)."""
-        if self.frame is None or self.target is None:
+        if self.frame is None or self.target is None or self.present is None:
             frame = self.table.slice(start, stop - start).to_pandas()
-            actual = frame[self.options.target].to_numpy(dtype=float, na_value=np.nan)
+            actual, keep = self._actual(frame)
             X = frame[list(features)]
         else:
             selected = self.selected.get(features)
             if selected is None:
                 selected = self.selected[features] = self.frame[list(features)]
             X = selected.iloc[start:stop]
-            actual = self.target[start:stop]
-        keep = ~np.isnan(actual)
+            actual, keep = self.target[start:stop], self.present[start:stop]
         if not keep.all():
             X, actual = X[keep], actual[keep]
         return X, actual
@@ -231,12 +274,22 @@ def _score(
         location = BlobRef(row["artifact_sha256"], row["artifact_size"], row["pack"],
                            row["offset"] or 0)  # fmt: skip
     model = registry.load(fleet, row, location=location)
-    predicted = np.asarray(get_flavor(row["flavor"]).predict(model, X), dtype=float)
+    predicted = np.asarray(get_flavor(row["flavor"]).predict(model, X))
     if predicted.shape != actual.shape:
         raise InvalidInput(
             f"the model predicted {predicted.shape} values for {actual.shape[0]} rows"
         )
-    scores = compute_metrics(actual, predicted, options.metrics)
+    names = options.metrics or REGRESSION
+    if holdout.labels:
+        return classification_metrics(actual, predicted, names)
+    try:
+        predicted = predicted.astype(float)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"the model predicts labels ({predicted[:3].tolist()}...), not numbers: score it "
+            "with metrics=('accuracy', 'f1')"
+        ) from None
+    scores = compute_metrics(actual, predicted, names)
     bad = [name for name, value in scores.items() if math.isinf(value)]
     if bad or not np.isfinite(predicted).all():
         raise InvalidInput("the model's predictions are not all finite numbers")
@@ -271,6 +324,47 @@ def compute_metrics(
     return out
 
 
+def classification_metrics(
+    actual: np.ndarray, predicted: np.ndarray, names: Sequence[str] = CLASSIFICATION
+) -> dict[str, float]:
+    """Accuracy and macro F1 of predicted labels against actual ones.
+
+    Labels compare as Python values, so ``1`` and ``1.0`` are one class (a holdout whose
+    int labels pandas widened to float still matches). Macro F1 averages the per-class F1
+    over every class in either array, as ``sklearn.metrics.f1_score(average="macro")``
+    does; a class never predicted and never present cannot occur.
+    """
+    hits = np.fromiter(
+        (a == p for a, p in zip(actual.tolist(), predicted.tolist(), strict=True)),
+        dtype=bool, count=len(actual),
+    )  # fmt: skip
+    out: dict[str, float] = {}
+    for name in names:
+        if name == "accuracy":
+            out[name] = float(hits.mean())
+        elif name == "f1":
+            true_positive: dict[Any, int] = {}
+            actual_count: dict[Any, int] = {}
+            predicted_count: dict[Any, int] = {}
+            for a, p, hit in zip(actual.tolist(), predicted.tolist(), hits.tolist(), strict=True):
+                actual_count[a] = actual_count.get(a, 0) + 1
+                predicted_count[p] = predicted_count.get(p, 0) + 1
+                if hit:
+                    true_positive[a] = true_positive.get(a, 0) + 1
+            classes = set(actual_count) | set(predicted_count)
+            f1 = [
+                2 * true_positive.get(c, 0) / (actual_count.get(c, 0) + predicted_count.get(c, 0))
+                for c in classes
+            ]
+            out[name] = float(np.mean(f1))
+        else:
+            raise InvalidInput(
+                f"{name!r} scores numbers; for labels use one of {list(CLASSIFICATION)}",
+                field="metrics",
+            )
+    return out
+
+
 def record_metrics(
     registry: Registry,
     fleet: FleetRef,
@@ -280,7 +374,7 @@ def record_metrics(
     """Replace the evaluation metrics of the scored versions: one write transaction."""
     if not scored:
         return
-    names = [options.prefix + name for name in options.metrics]
+    names = [options.prefix + name for name in options.metrics or ()]
     rows = [
         (row["version_id"], row["model_id"],
          {options.prefix + k: v for k, v in scores.items() if not math.isnan(v)})

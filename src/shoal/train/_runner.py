@@ -22,7 +22,8 @@ the keys that have no version from it yet: failed keys, and keys never reached.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +57,8 @@ class TrainOptions:
     flush_seconds: float = 5.0
     dataset_name: str | None = None
     progress: bool = True
-    params: dict[str, Any] | None = None
+    params: Mapping[str, Any] | None = None
+    """Recorded on the run beside Shoal's own (hyperparameters every key shares)."""
 
     def check(self, fleet: FleetRef) -> None:
         if len(self.by) != len(fleet.keys):
@@ -65,6 +67,7 @@ class TrainOptions:
                 f"is keyed by {list(fleet.keys)}: name one column per key, in that order",
                 field="by",
             )
+        _check_params(self.params)
         _int_at_least(self.max_retries, 0, "max_retries")
         _int_at_least(self.batch_size, 1, "batch_size")
         if self.timeout_per_key is not None and not (
@@ -200,7 +203,7 @@ def _open_run(
                 "by": list(options.by), "executor": executor.name,
                 "workers": getattr(executor, "workers", 1), "max_retries": options.max_retries,
                 "timeout_per_key": options.timeout_per_key, "batch_size": options.batch_size,
-                "dataset": dataset_id, **recorded, **(options.params or {}),
+                "dataset": dataset_id, **(options.params or {}), **recorded,
             }  # fmt: skip
             run_id = store_runs.create(conn, fleet, "train", actor=config.actor(), params=params,
                                        code_ref=code_ref())  # fmt: skip
@@ -235,6 +238,36 @@ def _close(book: RunBook, status: str, error: str) -> None:
 def _dataset_name(fleet: FleetRef, options: TrainOptions) -> str:
     name = options.dataset_name or f"{fleet.name}-train"
     return name.split("/", 1)[1] if "/" in name else name
+
+
+RUN_PARAMS = frozenset({
+    "by", "executor", "workers", "max_retries", "timeout_per_key", "batch_size", "dataset",
+    "fn", "data", "dataset_name",
+})  # fmt: skip
+"""What a train run records of itself: a user's params may not take these names."""
+
+
+def _check_params(params: Any) -> None:
+    if params is None:
+        return
+    if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+        raise InvalidInput(
+            f"params must be a dict of name to value, got {type(params).__name__}",
+            field="params",
+        )
+    taken = sorted(RUN_PARAMS.intersection(params))
+    if taken:
+        raise InvalidInput(
+            f"params {taken} are names the run records itself; rename them (e.g. '{taken[0]}_')",
+            field="params",
+        )
+    try:
+        json.dumps(dict(params), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"params must be JSON (text, numbers, bools, lists, dicts; no NaN): {exc}",
+            field="params",
+        ) from None
 
 
 def _int_at_least(value: Any, low: int, name: str) -> None:
