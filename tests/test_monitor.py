@@ -175,6 +175,28 @@ def test_alert_rules_open_deduplicate_and_resolve_with_a_webhook(
     trend = fleet.monitoring.trend({"store": "s02", "sku": "k03"})
     assert [t["window"] for t in trend] == ["2026-11-20T00:00Z", "2026-11-21T00:00Z"]
 
+    # Every fleet's rules and newest alerts at once (the /alerts page), as fleet by fleet.
+    client = fleet._client
+    other = client.fleet("grocer/other", keys=["store"])
+    other.alerts.add_rule("quiet", "psi > 0.5 on any feature")
+    client.fleet("acme/empty", keys=["store"])  # no rules, no alerts: not listed
+    every = ("open", "acknowledged", "resolved")
+    groups = client.alert_overview(every)
+    assert [g["path"] for g in groups] == ["grocer/demand", "grocer/other"]
+    assert groups[0]["alerts"] == fleet.alerts.list(every)
+    assert groups[0]["rules"] == fleet.alerts.rules() and groups[0]["keys"] == ["store", "sku"]
+    assert groups[1]["alerts"] == [] and [r["name"] for r in groups[1]["rules"]] == ["quiet"]
+    newest = client.alert_overview(every, limit=1)[0]["alerts"]
+    assert newest == fleet.alerts.list(every, limit=1)
+    assert [g["path"] for g in client.alert_overview("open")] == ["grocer/demand", "grocer/other"]
+    scoped = shoal.Client(client.store_url, client.artifacts_url, tenant="acme")
+    try:
+        assert scoped.alert_overview(every) == []
+    finally:
+        scoped.close()
+    with pytest.raises(InvalidInput, match="alert state"):
+        client.alert_overview("closed")
+
 
 def test_rules_and_windows_refuse_bad_input(fleet: shoal.Fleet, tmp_path: Path) -> None:
     for bad, field in [("mape >> 3", "rule"), ("psi > 0.2", "rule"),

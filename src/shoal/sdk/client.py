@@ -97,6 +97,24 @@ class Client:
             found = health(conn, self.scope)
         return {f"{tenant}/{name}": entry for (tenant, name), entry in found.items()}
 
+    def alert_overview(
+        self, state: str | Sequence[str] = ("open", "acknowledged"), *, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Every fleet with alert rules or alerts in ``state``: its ``path``, ``keys``,
+        ``rules`` and newest ``limit`` alerts (as ``fleet.alerts.list`` gives them), in
+        three queries however many fleets there are."""
+        from shoal.sdk.monitoring import readable
+        from shoal.store.alert_overview import alert_overview
+
+        states = (state,) if isinstance(state, str) else tuple(state)
+        with self._store.read() as conn:
+            groups = alert_overview(conn, self.scope, states, limit)
+        return [
+            {"path": f"{g['tenant']}/{g['fleet']}", "keys": g["keys"], "rules": g["rules"],
+             "alerts": [readable(g["keys"], row) for row in g["alerts"]]}
+            for g in groups
+        ]  # fmt: skip
+
     # -- versions -----------------------------------------------------------------------------
 
     def get_version(self, version_id: int) -> ModelVersion:

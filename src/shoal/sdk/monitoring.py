@@ -25,8 +25,13 @@ def window_label(start: float) -> str:
 
 def _row(fleet: Fleet, row: dict[str, Any]) -> dict[str, Any]:
     """A stored result as people read it: its key as a dict, its window as a time."""
+    return readable(fleet.keys, row)
+
+
+def readable(keys: Sequence[str], row: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_row` for a fleet known by its key names."""
     out = {k: v for k, v in row.items() if not k.startswith("key.") and k != "fleet_id"}
-    out["key"] = {d: row.get(f"key.{d}") for d in fleet.keys if f"key.{d}" in row}
+    out["key"] = {d: row.get(f"key.{d}") for d in keys if f"key.{d}" in row}
     if "window_start" in row:
         out["window"] = window_label(row["window_start"])
     if "first_window" in row:  # an alert: the windows it spans

@@ -46,14 +46,7 @@ def alerts_router(client: Client, templates: Jinja2Templates) -> APIRouter:
     @pages.get("/alerts", response_class=HTMLResponse)
     def alerts(request: Request, state: str = "unresolved") -> HTMLResponse:
         states = ("open", "acknowledged") if state == "unresolved" else (state,)
-        groups = []
-        for row in client.fleets():
-            fleet = client.fleet(f"{row['tenant']}/{row['name']}")
-            items = fleet.alerts.list(states, limit=ALERT_ROWS)
-            rules = fleet.alerts.rules()
-            if items or rules:
-                groups.append({"path": fleet.path, "keys": fleet.keys, "alerts": items,
-                               "rules": rules})  # fmt: skip
+        groups = client.alert_overview(states, limit=ALERT_ROWS)
         return templates.TemplateResponse(
             request, "alerts.html", {"groups": groups, "state": state, "limit": ALERT_ROWS}
         )
