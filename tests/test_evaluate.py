@@ -170,3 +170,15 @@ def test_classifiers_are_scored_by_accuracy_and_macro_f1(client: shoal.Client) -
     assert scored.evaluated == 2 and 0.8 < scored.summary["accuracy"] <= 1.0
     with pytest.raises(InvalidInput, match="mix regression"):
         numbered.evaluate(codes, target="label", metrics=["mae", "accuracy"], progress=False)
+
+
+def test_missing_predicted_labels_are_an_error_not_a_class() -> None:
+    from shoal.train._evaluate import classification_metrics
+
+    actual = np.array([1.0, 2.0, 1.0, 2.0], dtype=object)
+    assert classification_metrics(actual, np.array([1, 2, 2, 2]))["f1"] == pytest.approx(
+        0.7333333
+    )  # sklearn's f1_score(average="macro") of the same labels
+    for missing in (np.array([1.0, np.nan, np.nan, 2.0]), np.array([1, None, 2, 2], object)):
+        with pytest.raises(InvalidInput, match="missing labels"):
+            classification_metrics(actual, missing)

@@ -299,6 +299,8 @@ def test_params_are_recorded_on_the_run_and_checked(client, demand) -> None:
     with pytest.raises(shoal.InvalidInput, match="dict of name to value"):
         demand.train(sales(), fit, workers=1, progress=False, params=[1, 2])
     assert len(demand.runs()) == runs_before  # refused before a run was opened
+    with pytest.raises(shoal.InvalidInput, match="resumed run keeps the params"):
+        demand.train(sales(), fit, workers=1, progress=False, resume=run, params={"b": 1})
 
 
 def test_progress_prints_plain_lines_off_a_terminal(client, demand, capsys) -> None:

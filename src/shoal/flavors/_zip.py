@@ -6,8 +6,9 @@ writer object, a seek back to patch the header), which on a fleet of tiny models
 tenth of Shoal's added time per model. The format written here is the subset that
 ``zipfile`` produces for in-memory archives of entries under 2 GiB, no comments, no
 data descriptors, fixed timestamps; a test checks that the bytes are identical to
-``zipfile``'s for stored and deflated entries. Larger entries go through ``zipfile``
-(which adds ZIP64 records), so there is one reader-visible format either way.
+``zipfile``'s for stored and deflated entries. Archives past 2 GiB or 65,535 entries go
+through ``zipfile`` (which adds ZIP64 records), so there is one reader-visible format
+either way.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ STORED_UP_TO = 512
 """Entries of at most this many bytes are stored; larger ones are deflated. Deflating a
 few hundred bytes saves a few dozen and costs a compressor's set-up each time."""
 _LEVEL = 6
-_LIMIT = (1 << 31) - 1  # past this, zipfile writes ZIP64 records: let it
+_LIMIT = int(((1 << 31) - 1) / 1.05)
+"""Past this many bytes in all (or entries), zipfile writes ZIP64 records: let it. One
+entry near 2 GiB is where zipfile starts (it allows 5 % for deflate's growth); holding the
+whole archive under it keeps every offset and size within the 4-byte fields below."""
+_MAX_ENTRIES = 0xFFFF
 _VERSION = 20  # "version needed to extract": 2.0, what zipfile writes without ZIP64
 _UNIX = 3
 _MODE = 0o644 << 16
@@ -37,7 +42,7 @@ _DOS_DATE = (EPOCH[0] - 1980) << 9 | EPOCH[1] << 5 | EPOCH[2]
 
 def write_zip(entries: Sequence[tuple[str, bytes]]) -> bytes:
     """A zip of ``(name, payload)`` entries in order, identical for identical input."""
-    if any(len(payload) > _LIMIT for _, payload in entries):
+    if len(entries) > _MAX_ENTRIES or sum(len(p) for _, p in entries) > _LIMIT:
         return _with_zipfile(entries)
     body = bytearray()
     directory = bytearray()

@@ -212,6 +212,10 @@ def _renumber(node: Any, ids: dict[int, int], renamed: dict[str, str], files: di
     """
     kind = type(node)
     if kind is dict:
+        for key in node:
+            if type(key) is not str:  # a dict of the model's own: JSON's keys are text
+                _text_keys(node)
+                break
         if "__loader__" in node:
             _renumber_node(node, ids, renamed, files)
         children = node.values()
@@ -225,6 +229,16 @@ def _renumber(node: Any, ids: dict[int, int], renamed: dict[str, str], files: di
 
 
 _CONTAINERS = (dict, list, tuple)
+
+
+def _text_keys(node: dict[Any, Any]) -> None:
+    """Turn ``node``'s keys into text as JSON writes and reads them back (``1`` -> ``"1"``,
+    ``True`` -> ``"true"``; of two keys that become one, the later value stays, in the
+    earlier one's place), so the bytes are those of the round trip this walk replaces."""
+    items = list(node.items())
+    node.clear()
+    for key, value in items:
+        node[key if type(key) is str else json.loads(json.dumps({key: 0})).popitem()[0]] = value
 
 
 def _renumber_node(node: dict[str, Any], ids: dict[int, int], renamed: dict[str, str],
@@ -253,7 +267,9 @@ def _sort_key(item: Any) -> str:
             return [strip(v) for v in value]
         return value
 
-    return json.dumps(strip(item), sort_keys=True)
+    # Through JSON first: keys become text (as loading the schema would make them), so
+    # sorting them never compares a number with a string.
+    return json.dumps(json.loads(json.dumps(strip(item))), sort_keys=True)
 
 
 def _canonical_member(name: str, payload: bytes) -> bytes:

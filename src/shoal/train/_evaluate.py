@@ -191,7 +191,7 @@ def default_metrics(target: pa.DataType) -> tuple[str, ...]:
     t = pa.types
     labels = (
         t.is_string(target) or t.is_large_string(target) or t.is_boolean(target)
-        or t.is_dictionary(target)
+        or t.is_dictionary(target) or getattr(t, "is_string_view", lambda _: False)(target)
     )  # fmt: skip
     return CLASSIFICATION if labels else REGRESSION
 
@@ -334,8 +334,11 @@ def classification_metrics(
     over every class in either array, as ``sklearn.metrics.f1_score(average="macro")``
     does; a class never predicted and never present cannot occur.
     """
+    labels = predicted.tolist()
+    if any(p is None or (isinstance(p, float) and math.isnan(p)) for p in labels):
+        raise InvalidInput("the model predicted missing labels (None or NaN) for some rows")
     hits = np.fromiter(
-        (a == p for a, p in zip(actual.tolist(), predicted.tolist(), strict=True)),
+        (a == p for a, p in zip(actual.tolist(), labels, strict=True)),
         dtype=bool, count=len(actual),
     )  # fmt: skip
     out: dict[str, float] = {}
@@ -346,7 +349,7 @@ def classification_metrics(
             true_positive: dict[Any, int] = {}
             actual_count: dict[Any, int] = {}
             predicted_count: dict[Any, int] = {}
-            for a, p, hit in zip(actual.tolist(), predicted.tolist(), hits.tolist(), strict=True):
+            for a, p, hit in zip(actual.tolist(), labels, hits.tolist(), strict=True):
                 actual_count[a] = actual_count.get(a, 0) + 1
                 predicted_count[p] = predicted_count.get(p, 0) + 1
                 if hit:

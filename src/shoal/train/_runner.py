@@ -93,6 +93,12 @@ def train_fleet(
     if not callable(fn):
         raise InvalidInput(f"fn must be callable, got {type(fn).__name__}", field="fn")
     options.check(fleet)
+    if resume is not None and options.params is not None:
+        raise InvalidInput(
+            "params are recorded when a run starts; a resumed run keeps the params it "
+            "started with: leave params out, or start a new run",
+            field="params",
+        )
     source = open_source(data)
     check_columns(source, options.by, fleet)
     work = Work(fn, options.max_retries, options.timeout_per_key, fleet.allow_pickle, options.by)
