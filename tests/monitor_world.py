@@ -119,3 +119,16 @@ def _write(folder: Path, frame: pd.DataFrame) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     pq.write_table(table, folder / f"part-{uuid.uuid4().hex}.parquet")
+
+
+def monitored_two_days(fleet: Any, folder: Path, drift: frozenset[str]) -> None:
+    """Register 3 x 4 keys in ``fleet``, add the rule ``drift``, and monitor two days of
+    logs written under ``folder / "logs"``, with ``drift`` keys drifted both days."""
+    all_keys = keys(3, 4)
+    versions = register(fleet, all_keys)
+    fleet.alerts.add_rule("drift", "psi > 0.2 on any feature")
+    for day in range(2):
+        when = DAY + dt.timedelta(days=day)
+        write_logs(folder / "logs", versions, all_keys, day=when, seed=day, drift=drift)
+        fleet.monitor("1d", logs=str(folder / "logs"), since=when,
+                      until=when + dt.timedelta(days=1))  # fmt: skip

@@ -157,21 +157,11 @@ def test_compare_two_versions_side_by_side(site: str, page: Any) -> None:
 @pytest.fixture
 def monitored(tmp_path) -> Iterator[str]:
     """A fleet monitored over two days, with drift in one model and an alert open on it."""
-    import datetime as dt
-
     from tests import monitor_world as world
 
     client = shoal.connect(f"sqlite:///{tmp_path / 'shoal.db'}", str(tmp_path / "artifacts"))
     fleet = client.fleet("grocer/demand", keys=["store", "sku"])
-    keys = world.keys(3, 4)
-    versions = world.register(fleet, keys)
-    fleet.alerts.add_rule("drift", "psi > 0.2 on any feature")
-    for day in range(2):
-        when = world.DAY + dt.timedelta(days=day)
-        world.write_logs(tmp_path / "logs", versions, keys, day=when, seed=day,
-                         drift=frozenset({"s01/k02"}))  # fmt: skip
-        fleet.monitor("1d", logs=str(tmp_path / "logs"), since=when,
-                      until=when + dt.timedelta(days=1))  # fmt: skip
+    world.monitored_two_days(fleet, tmp_path, drift=frozenset({"s01/k02"}))
     with Server(create_web_app(client)) as http:
         yield str(http.base_url).rstrip("/")
     client.close()

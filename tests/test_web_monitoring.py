@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,7 @@ DRIFTED = "store=s01,sku=k02"
 def http(tmp_path: Path) -> Iterator[TestClient]:
     client = shoal.connect(f"sqlite:///{tmp_path / 'shoal.db'}", str(tmp_path / "artifacts"))
     fleet = client.fleet("grocer/demand", keys=["store", "sku"])
-    keys = world.keys(3, 4)
-    versions = world.register(fleet, keys)
-    fleet.alerts.add_rule("drift", "psi > 0.2 on any feature")
-    for day in range(2):
-        when = world.DAY + dt.timedelta(days=day)
-        world.write_logs(tmp_path / "logs", versions, keys, day=when, seed=day,
-                         drift=frozenset({"s01/k02"}))  # fmt: skip
-        fleet.monitor("1d", logs=str(tmp_path / "logs"), since=when,
-                      until=when + dt.timedelta(days=1))  # fmt: skip
+    world.monitored_two_days(fleet, tmp_path, drift=frozenset({"s01/k02"}))
     with TestClient(create_web_app(client)) as http:
         yield http
     client.close()

@@ -16,9 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from shoal.errors import InvalidInput
-from shoal.store.alerts import STATES
-from shoal.store.schema import MAX_KEYS, alert_rules, alerts, fleets, models, tenants, versions
+from shoal.store.alerts import check_states, with_context
+from shoal.store.schema import MAX_KEYS, alert_rules, alerts, fleets, models, tenants
 from shoal.store.tenancy import Scope
 
 
@@ -31,9 +30,7 @@ def alert_overview(
     Alerts carry the columns of ``alerts``, ``rule``, ``expression``, ``version`` and
     ``key.<dimension>`` for each of the fleet's keys, as a one-fleet listing does.
     """
-    bad = [s for s in states if s not in STATES]
-    if bad:
-        raise InvalidInput(f"alert state must be one of {STATES}, got {bad}", field="state")
+    check_states(states)
     visible = sa.select(fleets.c.id).join(tenants, tenants.c.id == fleets.c.tenant_id)
     if not scope.is_operator:
         visible = visible.where(tenants.c.name == scope.tenant)
@@ -54,19 +51,7 @@ def alert_overview(
     )
     key_cols = [models.c[f"k{i}"] for i in range(MAX_KEYS)]
     alert_rows = conn.execute(
-        sa.select(
-            alerts,
-            alert_rules.c.name.label("rule"),
-            alert_rules.c.expression,
-            versions.c.number.label("version"),
-            *key_cols,
-        )
-        .select_from(
-            ranked.join(alerts, alerts.c.id == ranked.c.id)
-            .join(alert_rules, alert_rules.c.id == alerts.c.rule_id)
-            .join(models, models.c.id == alerts.c.model_id)
-            .join(versions, versions.c.id == alerts.c.version_id)
-        )
+        with_context(key_cols, ranked.join(alerts, alerts.c.id == ranked.c.id))
         .where(ranked.c.rank <= limit)
         .order_by(alerts.c.fleet_id, alerts.c.id.desc())
     ).all()

@@ -160,21 +160,26 @@ def apply(
 
 def _select(fleet: FleetRef) -> sa.Select:
     key_cols = [models.c[f"k{i}"].label(f"key.{dim}") for i, dim in enumerate(fleet.keys)]
-    return (
-        sa.select(
-            alerts,
-            alert_rules.c.name.label("rule"),
-            alert_rules.c.expression,
-            versions.c.number.label("version"),
-            *key_cols,
-        )
-        .select_from(
-            alerts.join(alert_rules, alert_rules.c.id == alerts.c.rule_id)
-            .join(models, models.c.id == alerts.c.model_id)
-            .join(versions, versions.c.id == alerts.c.version_id)
-        )
-        .where(alerts.c.fleet_id == fleet.id)
-    )
+    return with_context(key_cols).where(alerts.c.fleet_id == fleet.id)
+
+
+def with_context(key_cols: Sequence[Any], source: Any = alerts) -> sa.Select:
+    """Alerts with what a person reads beside them: the rule's name and expression, the
+    version's number and ``key_cols``; ``source`` is ``alerts`` or a join ending in it."""
+    return sa.select(
+        alerts, alert_rules.c.name.label("rule"), alert_rules.c.expression,
+        versions.c.number.label("version"), *key_cols,
+    ).select_from(
+        source.join(alert_rules, alert_rules.c.id == alerts.c.rule_id)
+        .join(models, models.c.id == alerts.c.model_id)
+        .join(versions, versions.c.id == alerts.c.version_id)
+    )  # fmt: skip
+
+
+def check_states(states: Sequence[str]) -> None:
+    bad = [s for s in states if s not in STATES]
+    if bad:
+        raise InvalidInput(f"alert state must be one of {STATES}, got {bad}", field="state")
 
 
 def list_alerts(
@@ -187,9 +192,7 @@ def list_alerts(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Alerts newest first, by state (and rule, or ids)."""
-    bad = [s for s in states if s not in STATES]
-    if bad:
-        raise InvalidInput(f"alert state must be one of {STATES}, got {bad}", field="state")
+    check_states(states)
     query = _select(fleet).where(alerts.c.state.in_(list(states)))
     if rule is not None:
         query = query.where(alert_rules.c.name == rule)
