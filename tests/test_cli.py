@@ -211,12 +211,12 @@ def test_alias_dry_run_moves_nothing(home: Path) -> None:
     result = ok("alias", "set", FLEET, "production", "--where", "mape > 0.15", "--dry-run")
     assert "would move 'production' on 4 model(s)" in result.stdout
     assert "s03" in result.stdout and "dry run: nothing moved" in result.stderr
-    assert "undo" not in result.stdout
+    assert "undo" not in result.stdout and "confirm the new alias with --create" in result.stderr
     assert _production_count() == 0
 
 
 def test_alias_set_prints_an_undo_that_works(home: Path) -> None:
-    result = ok("alias", "set", FLEET, "production", "--where", "mape > 0.15")
+    result = ok("alias", "set", FLEET, "production", "--where", "mape > 0.15", "--create")
     assert "moved 'production' on 4 model(s)" in result.stdout
     assert _production_count() == 4
     line = next(x for x in result.stdout.splitlines() if "undo with: " in x)
@@ -235,7 +235,8 @@ def test_alias_undo_command_repeats_explicit_stores(
 ) -> None:
     monkeypatch.setenv("SHOAL_HOME", str(tmp_path / "elsewhere"))
     stores = ["--store", f"sqlite:///{home / 'shoal.db'}", "--artifacts", str(home / "artifacts")]
-    moved = ok_json(*stores, "alias", "set", FLEET, "candidate", "--where", "store = 's01'")
+    moved = ok_json(*stores, "alias", "set", FLEET, "candidate", "--where", "store = 's01'",
+                    "--create")  # fmt: skip
     assert moved["moved"] == 2 and moved["preview"][0]["to"] in (1, 2)
     undo = shlex.split(moved["undo"])
     assert undo[1:5] == stores
@@ -245,9 +246,25 @@ def test_alias_undo_command_repeats_explicit_stores(
     }
 
 
+def test_alias_guards_a_typo_an_empty_filter_and_a_missing_source(home: Path) -> None:
+    ok("alias", "set", FLEET, "production", "--where", "mape > 0.15", "--create")
+    fails(2, "alias", "set", FLEET, "prodution", "--where", "mape > 0.15",
+          says=("'prodution' is on no model", "production", "--create"))  # fmt: skip
+    fails(2, "alias", "set", FLEET, "production", "--where", "mapee > 0.15",
+          says=("no version of fleet", "'mapee'", "mape"))  # fmt: skip
+    fails(2, "alias", "set", FLEET, "candidate", "--where", "mape > 0", "--source", "canddate",
+          says=("source alias 'canddate'", "production"))  # fmt: skip
+    moved = ok_json("alias", "set", FLEET, "production", "--all", "--dry-run")
+    assert moved["moved"] > 0 and moved["creates"] is False
+    fails(
+        2, "alias", "set", FLEET, "production", "--all", "--where", "mape > 0", says=("not both",)
+    )
+    assert _production_count() == 4
+
+
 def test_alias_set_one_model(home: Path) -> None:
     key = ["--key", "store=s02", "--key", "sku=B12"]
-    ok("alias", "set", FLEET, "production", *key, "--version", "1")
+    ok("alias", "set", FLEET, "production", *key, "--version", "1", "--create")
     assert ok_json("model", FLEET, *key, "--alias", "production")["version"] == 1
     again = ok("alias", "set", FLEET, "production", *key)
     assert "on 0 model(s)" in again.stdout and "undo" not in again.stdout

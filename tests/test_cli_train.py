@@ -69,7 +69,7 @@ def test_train_then_evaluate_from_the_shell(folder: Path) -> None:
     fleet = shoal.connect().fleet("grocer/demand")
     assert fleet.get("s03").metrics["r2"] > 0.9
 
-    fleet.promote("candidate", where="version = 1")
+    fleet.promote("candidate", where="version = 1", create=True)
     result = shoal_cli("evaluate", "grocer/demand", "holdout.parquet", "--alias", "candidate",
                        "--target", "units", "-q", "--json")  # fmt: skip
     assert result.exit_code == 0, result.output

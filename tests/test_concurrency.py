@@ -25,7 +25,9 @@ def _promoter(store_url: str, artifacts: str, source: str, barrier) -> None:
     fleet = client.fleet("grocer/demand")
     barrier.wait(timeout=60)
     for round_ in range(ROUNDS):
-        fleet.promote("production", source=source if round_ % 2 == 0 else "latest")
+        fleet.promote(
+            "production", source=source if round_ % 2 == 0 else "latest", all=True, create=True
+        )
     client.close()
 
 
@@ -38,8 +40,8 @@ def test_two_processes_promoting_at_once_lose_no_update(store_url: str, tmp_path
     fleet.register(records(stores=10, skus=40, version_bias=0.1))
     fleet.register(records(stores=10, skus=40, version_bias=0.2))
     all_keys = [v.key for v in fleet.iter_search()]
-    fleet.set_alias("blue", [((k["store"], k["sku"]), 1) for k in all_keys])
-    fleet.set_alias("green", [((k["store"], k["sku"]), 2) for k in all_keys])
+    fleet.set_alias("blue", [((k["store"], k["sku"]), 1) for k in all_keys], create=True)
+    fleet.set_alias("green", [((k["store"], k["sku"]), 2) for k in all_keys], create=True)
 
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(2)
@@ -55,7 +57,7 @@ def test_two_processes_promoting_at_once_lose_no_update(store_url: str, tmp_path
 
     from shoal.store.schema import alias_move_items, alias_moves, aliases
 
-    with client._store.read() as conn:
+    with client.registry._store.read() as conn:
         moves = conn.execute(
             sa.select(alias_moves.c.id, alias_move_items.c.model_id,
                       alias_move_items.c.old_version_id, alias_move_items.c.new_version_id)

@@ -45,6 +45,7 @@ from shoal.demo.traffic import DRIFT_SALES, PREDICT, drifted_stores, replay_week
 from shoal.errors import InvalidInput
 from shoal.flavors import get_flavor
 from shoal.serve import create_app
+from shoal.testing import free_port
 
 QUICK = WorldSpec.quick()
 KEYS = QUICK.stores * QUICK.skus
@@ -113,12 +114,12 @@ def test_training_functions_pickle_and_split_train_from_holdout() -> None:
 
 def test_both_tenants_and_fleets_with_expected_counts(built) -> None:
     client, result = built
-    fleets = {f"{f['tenant']}/{f['name']}": f for f in client.fleets()}
+    fleets = {f.path: f for f in client.fleets()}
     assert result.candidate is not None and result.candidate.registered == PILOT
-    assert fleets[DEMAND]["model_count"] == KEYS
-    assert fleets[DEMAND]["version_count"] == KEYS + PILOT
+    assert fleets[DEMAND].models == KEYS
+    assert fleets[DEMAND].versions == KEYS + PILOT
     assert fleets[DEMAND]["keys"] == ["store", "sku"]
-    assert fleets[APPAREL]["model_count"] == fleets[APPAREL]["version_count"] == QUICK.categories
+    assert fleets[APPAREL].models == fleets[APPAREL].versions == QUICK.categories
     assert client.fleet(DEMAND).coverage() == {"production": KEYS, "candidate": PILOT}
     assert client.fleet(APPAREL).coverage() == {"production": QUICK.categories}
 
@@ -251,7 +252,7 @@ def test_classifier_loads_via_skops_and_predicts(built) -> None:
     fleet = client.fleet(APPAREL)
     version = fleet.get("dresses", alias="production")
     assert version.flavor == "sklearn" and version.tags == {"department": "womenswear"}
-    data = client.registry.read_artifact(version.artifact_sha256)
+    data = client.registry.versions.read_artifact(version.artifact_sha256)
     raw = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
     model = client.load_model(APPAREL, "dresses", alias="production")
     assert isinstance(model, Pipeline) and isinstance(raw, Pipeline)
@@ -365,7 +366,7 @@ def test_cli_quick_demo_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
     # Again, as on a terminal: found built, replayed again, served until SIGTERM (Ctrl-C).
     monkeypatch.setattr(cli_demo, "_interactive", lambda: True)
-    port = _free_port()
+    port = free_port()
     before = signal.getsignal(signal.SIGTERM)
     answered: list[int] = []
     done = threading.Event()
@@ -382,19 +383,13 @@ def test_cli_quick_demo_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert len(_logged(logs, "predictions")) == len(_logged(logs, "feedback")) == 2 * KEYS * 7
     client = shoal.connect()
     try:
-        fleets = {f"{f['tenant']}/{f['name']}": f for f in client.fleets()}
-        assert fleets[DEMAND]["model_count"] == KEYS
-        assert fleets[APPAREL]["model_count"] == QUICK.categories
+        fleets = {f.path: f for f in client.fleets()}
+        assert fleets[DEMAND].models == KEYS
+        assert fleets[APPAREL].models == QUICK.categories
         assert client.fleet(DEMAND).coverage()["production"] == KEYS
         assert Path(client.store_url.removeprefix("sqlite:///")).is_relative_to(tmp_path)
     finally:
         client.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _ask_then_stop(port: int, before: object, answered: list[int], done: threading.Event) -> None:

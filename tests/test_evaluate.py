@@ -35,13 +35,13 @@ def fit(data: pd.DataFrame) -> LinearRegression:
 def demand(client: shoal.Client) -> shoal.Fleet:
     fleet = client.fleet("grocer/demand", keys=["store"])
     fleet.train(frame(STORES, bias=1.5), fit, workers=1, progress=False)  # biased: v1
-    fleet.set_alias("production", {store: 1 for store in STORES})
+    fleet.set_alias("production", {store: 1 for store in STORES}, create=True)
     fleet.train(frame(WINNERS, seed=1), fit, workers=1, progress=False)  # good: v2
     fleet.train(frame([LOSER], seed=2, bias=4.0), fit, workers=1, progress=False)  # worse: v2
     two = frame([BROKEN], seed=3).assign(promo=1.0)
     model = LinearRegression().fit(two[["price", "promo"]], two["y"])
     fleet.register([{"key": BROKEN, "model": model}])
-    fleet.set_alias("candidate", {store: 2 for store in [*WINNERS, LOSER, BROKEN]})
+    fleet.set_alias("candidate", {store: 2 for store in [*WINNERS, LOSER, BROKEN]}, create=True)
     return fleet
 
 
@@ -56,10 +56,16 @@ def test_evaluate_then_promote_moves_only_the_winners(demand: shoal.Fleet) -> No
     assert cand.seconds > 0
 
     spelled = demand.promote(
-        "production", where="eval_mape < production.eval_mape", source="candidate", dry_run=True
+        "production",
+        where="eval_mape < production.eval_mape",
+        source="candidate",
+        dry_run=True,
+        create=True,
     )
     assert spelled.moved == 5
-    moved = demand.promote("production", where="candidate.eval_mape < production.eval_mape")
+    moved = demand.promote(
+        "production", where="candidate.eval_mape < production.eval_mape", create=True
+    )
     assert moved.moved == 5 and moved.source == "candidate"
     for store in STORES:
         expected = 2 if store in WINNERS else 1
@@ -135,11 +141,11 @@ def test_classifiers_are_scored_by_accuracy_and_macro_f1(client: shoal.Client) -
     # Production learnt from noisy labels; the candidate from clean ones, except in g5,
     # where its labels are inverted (a broken extract), so it must lose there.
     churn.train(labelled(SEGMENTS, flip=0.45), classify, workers=1, progress=False)
-    churn.set_alias("production", dict.fromkeys(SEGMENTS, 1))
+    churn.set_alias("production", dict.fromkeys(SEGMENTS, 1), create=True)
     churn.train(labelled(SEGMENTS[:5], seed=1), classify, workers=1, progress=False)
     inverted = labelled(["g5"], seed=2, labels=("leave", "stay"))
     churn.train(inverted, classify, workers=1, progress=False)
-    churn.set_alias("candidate", dict.fromkeys(SEGMENTS, 2))
+    churn.set_alias("candidate", dict.fromkeys(SEGMENTS, 2), create=True)
 
     holdout = labelled(SEGMENTS, seed=9)
     holdout.loc[::17, "label"] = None  # rows without an actual label are left out
@@ -157,14 +163,16 @@ def test_classifiers_are_scored_by_accuracy_and_macro_f1(client: shoal.Client) -
             f1_score(rows["label"], predicted, average="macro")
         )
     churn.evaluate(holdout, alias="production", target="label", progress=False)
-    moved = churn.promote("production", where="candidate.eval_accuracy > production.eval_accuracy")
+    moved = churn.promote(
+        "production", where="candidate.eval_accuracy > production.eval_accuracy", create=True
+    )
     assert moved.moved == 5
     assert churn.get("g5", alias="production").version == 1
 
     # Integer class labels read as quantities unless the metrics say otherwise.
     numbered = client.fleet("shop/churn_codes", keys=["segment"])
     numbered.train(labelled(SEGMENTS[:2], labels=(0, 1)), classify, workers=1, progress=False)
-    numbered.set_alias("candidate", dict.fromkeys(SEGMENTS[:2], 1))
+    numbered.set_alias("candidate", dict.fromkeys(SEGMENTS[:2], 1), create=True)
     codes = labelled(SEGMENTS[:2], seed=9, labels=(0, 1))
     scored = numbered.evaluate(codes, target="label", metrics=["accuracy", "f1"], progress=False)
     assert scored.evaluated == 2 and 0.8 < scored.summary["accuracy"] <= 1.0

@@ -7,7 +7,6 @@ checked against arithmetic, and a moved alias shows in the version that answers.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ import shoal
 from shoal.cli import app as cli_app
 from shoal.flavors.linear import LinearModel
 from shoal.serve import ModelCache, create_app
+from shoal.testing import free_port
 
 STORES = [f"s{i:02d}" for i in range(20)]
 URL = "/api/v1/fleets/grocer/demand/predict"
@@ -51,16 +51,10 @@ def client(tmp_path) -> Iterator[shoal.Client]:
                                   {"price": coefficients(s, version)[1]})}
             for s in STORES
         )  # fmt: skip
-    fleet.set_alias("production", {(s,): 1 for s in STORES})
-    fleet.set_alias("candidate", {(s,): 2 for s in STORES})
+    fleet.set_alias("production", {(s,): 1 for s in STORES}, create=True)
+    fleet.set_alias("candidate", {(s,): 2 for s in STORES}, create=True)
     yield client
     client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -126,7 +120,7 @@ def test_one_request_mixing_versions_with_different_features(client, http) -> No
     fleet = client.fleet("grocer/demand")
     fleet.register([{"key": {"store": "s00"},
                      "model": LinearModel(1.0, {"price": 2.0, "promo": 10.0})}])  # fmt: skip
-    fleet.set_alias("mixed", {("s00",): 3, ("s01",): 1, ("s02",): 1})
+    fleet.set_alias("mixed", {("s00",): 3, ("s01",): 1, ("s02",): 1}, create=True)
     rows = [
         {"store": "s01", "price": 1.0},
         {"store": "s00", "price": 1.0, "promo": 1},
@@ -159,7 +153,7 @@ def test_the_single_model_form(http) -> None:
 def test_a_moved_alias_is_served_within_two_seconds(client, http) -> None:
     rows = [{"store": "s05", "price": 1.0}]
     assert http.post(URL, json={"rows": rows}).json()["predictions"][0]["version"] == 1
-    client.fleet("grocer/demand").set_alias("production", {("s05",): 2})
+    client.fleet("grocer/demand").set_alias("production", {("s05",): 2}, create=True)
     moved_at = time.monotonic()
     while http.post(URL, json={"rows": rows}).json()["predictions"][0]["version"] != 2:
         assert time.monotonic() - moved_at < 2.0, "the alias move was not served in 2 s"
@@ -326,7 +320,7 @@ def test_a_request_in_flight_finishes_on_the_version_it_started_with(client) -> 
             return super().predict(fleet, parts)
 
     fleet = client.fleet("grocer/demand")
-    models = Paused(ModelCache(lambda row: client.registry.load(row["fleet"], row)))
+    models = Paused(ModelCache(lambda row: client.registry.versions.load(row["fleet"], row)))
     predictor = Predictor(client.registry, lambda t, n: client.fleet(f"{t}/{n}").ref, models,
                           refresh_seconds=0.0)  # fmt: skip
     rows = [{"store": "s04", "price": 2.0}]
@@ -336,7 +330,9 @@ def test_a_request_in_flight_finishes_on_the_version_it_started_with(client) -> 
     )
     worker.start()
     assert started.wait(5)
-    fleet.set_alias("production", {("s04",): 2})  # moves while the request is predicting
+    fleet.set_alias(
+        "production", {("s04",): 2}, create=True
+    )  # moves while the request is predicting
     release.set()
     worker.join(5)
     assert result[0].version == 1
@@ -351,7 +347,7 @@ def test_rows_a_model_cannot_predict_are_a_422_not_a_500(client, http) -> None:
     skl = client.fleet("grocer/skl", keys=["store"])
     skl.register([{"key": {"store": "s1"},
                    "model": LinearRegression().fit(frame[["price"]], frame["units"])}])  # fmt: skip
-    skl.set_alias("production", {("s1",): 1})
+    skl.set_alias("production", {("s1",): 1}, create=True)
     url = "/api/v1/fleets/grocer/skl/predict"
     good = http.post(url, json={"rows": [{"store": "s1", "price": 2.0}]})
     assert good.status_code == 200 and good.json()["predictions"][0]["prediction"] == 2.0

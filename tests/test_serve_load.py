@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,18 +21,13 @@ import pytest
 
 import shoal
 from shoal.flavors.linear import LinearModel
+from shoal.testing import free_port
 
 pytestmark = pytest.mark.slow
 
 STORES = [f"s{i:03d}" for i in range(300)]
 SECONDS = 30.0
 CLIENTS = 8
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_bytes(pid: int) -> int:
@@ -52,7 +46,7 @@ def test_thirty_seconds_of_concurrent_traffic_without_errors_or_memory_growth(tm
         {"key": {"store": s}, "model": LinearModel(10.0 + i, {"price": -0.5, "promo": 2.0})}
         for i, s in enumerate(STORES)
     )
-    fleet.set_alias("production", {(s,): 1 for s in STORES})
+    fleet.set_alias("production", {(s,): 1 for s in STORES}, create=True)
     client.close()
 
     port = free_port()

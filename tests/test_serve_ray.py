@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 import time
 from pathlib import Path
@@ -21,13 +20,8 @@ pytestmark = pytest.mark.slow
 sys.path.insert(0, str(Path(__file__).parent))
 from shoal.flavors.linear import LinearModel  # noqa: E402
 from shoal.serve import ray_serve  # noqa: E402
+from shoal.testing import free_port  # noqa: E402
 from test_serve import STORES, URL, coefficients, expected, logged  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -42,7 +36,7 @@ def deployed(tmp_path) -> Any:
                                   {"price": coefficients(s, version)[1]})}
             for s in STORES
         )  # fmt: skip
-    fleet.set_alias("production", {(s,): 1 for s in STORES})
+    fleet.set_alias("production", {(s,): 1 for s in STORES}, create=True)
     if ray.is_initialized():
         ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -73,7 +67,7 @@ def test_ray_serve_answers_multi_key_requests_and_follows_alias_moves(deployed) 
     bad = http.post(URL, json={"rows": [{"store": "s01", "price": "cheap"}]})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "rows[0].price"
 
-    client.fleet("grocer/demand").set_alias("production", {("s03",): 2})
+    client.fleet("grocer/demand").set_alias("production", {("s03",): 2}, create=True)
     one = [{"store": "s03", "price": 1.0}]
     moved_at = time.monotonic()
     while http.post(URL, json={"rows": one}).json()["predictions"][0]["version"] != 2:

@@ -28,7 +28,7 @@ def test_fleet_is_created_once_and_keys_are_checked(client: shoal.Client) -> Non
         client.fleet("no-slash")
     with pytest.raises(shoal.InvalidInput, match="reserved"):
         client.fleet("grocer/bad", keys=["alias"])
-    assert [f["name"] for f in client.fleets()] == ["demand"]
+    assert [f.fleet for f in client.fleets()] == ["demand"]
 
 
 def test_register_counts_facets_and_numbers(demand: shoal.Fleet) -> None:
@@ -59,7 +59,9 @@ def test_filters_cover_keys_metrics_tags_params_time_and_versions(demand: shoal.
     assert demand.count("params.kind = 'ridge' and params.depth = 3") == 20
     assert demand.count("created_at > '2000-01-01' and version = 1") == 20
     assert demand.count("created_at < '2000-01-01'") == 0
-    assert demand.count("tags.missing is null") == 20
+    with pytest.raises(shoal.InvalidInput, match=r"has tag 'missing'; its tags are: region"):
+        demand.count("tags.missing is null")  # a name no version has is a typo, not "none"
+    assert demand.count("tags.region is not null") == 20
     assert demand.count("rmse >= 6 or store = 's000'") == 5 + 3
     assert demand.facets("store", where="mape > 0.1") == {"s003": 5, "s002": 4}
 
@@ -164,7 +166,7 @@ def test_identical_artifacts_are_stored_once(client: shoal.Client, tmp_path) -> 
 
 def test_load_model_by_latest_alias_and_number(demand: shoal.Fleet, client: shoal.Client) -> None:
     key = {"store": "s002", "sku": "k001"}
-    demand.promote("production")
+    demand.promote("production", all=True, create=True)
     demand.register([{"key": key, "model": LinearModel(intercept=42.0)}])
     assert demand.load_model(key).intercept == 42.0
     assert demand.load_model(key, alias="production").intercept == 2.0
@@ -206,27 +208,31 @@ def test_pickle_needs_a_fleet_that_allows_it(client: shoal.Client) -> None:
 
 
 def test_aliases_move_in_bulk_with_compare_and_set_and_undo(demand: shoal.Fleet) -> None:
-    preview = demand.promote("production", dry_run=True)
+    preview = demand.promote("production", dry_run=True, all=True, create=True)
     assert preview.moved == 20 and preview.move_id is None
     assert demand.count("alias = 'production'") == 0
-    first = demand.promote("production")
+    first = demand.promote("production", all=True, create=True)
     assert first.moved == 20 and demand.coverage() == {"production": 20}
     demand.register(records(stores=1, skus=5, version_bias=-0.04))
-    demand.set_alias("candidate", {("s000", f"k{k:03d}"): 2 for k in range(5)})
-    better = demand.promote("production", "candidate.mape < production.mape", dry_run=True)
+    demand.set_alias("candidate", {("s000", f"k{k:03d}"): 2 for k in range(5)}, create=True)
+    better = demand.promote(
+        "production", "candidate.mape < production.mape", dry_run=True, create=True
+    )
     assert better.source == "candidate" and better.moved == 5
     assert {row["to"] for row in better.preview} == {2}
-    moved = demand.promote("production", "candidate.mape < production.mape")
+    moved = demand.promote("production", "candidate.mape < production.mape", create=True)
     assert demand.count("alias = 'production' and version = 2") == 5
     # Someone moves one model again; undo leaves that one alone.
-    demand.set_alias("production", [(("s000", "k000"), 1)])
+    demand.set_alias("production", [(("s000", "k000"), 1)], create=True)
     undone = demand.undo(moved.move_id)
     assert undone.moved == 4 and undone.skipped == 1
     assert demand.count("alias = 'production' and version = 2") == 0
     with pytest.raises(shoal.Conflict, match="already undone"):
         demand.undo(moved.move_id)
     with pytest.raises(shoal.Conflict, match="moved on 1 model"):
-        demand.set_alias("production", [(("s000", "k001"), 2)], expected={("s000", "k001"): 2})
+        demand.set_alias(
+            "production", [(("s000", "k001"), 2)], expected={("s000", "k001"): 2}, create=True
+        )
     assert demand.get(("s000", "k001"), alias="production").version == 1
     assert demand.count("alias = 'production' and mape < 0.02") == 2
     assert demand.coverage() == {"candidate": 5, "production": 20}
@@ -276,7 +282,7 @@ def test_tenants_never_see_each_other(store_url: str, tmp_path) -> None:
     run = apparel.start_run()
 
     scoped = shoal.connect(store_url, str(tmp_path / "a"), tenant="grocer")
-    assert [f["tenant"] for f in scoped.fleets()] == ["grocer"]
+    assert [f.tenant for f in scoped.fleets()] == ["grocer"]
     assert scoped.fleet("grocer/demand").count() == 1
     for call in (
         lambda: scoped.fleet("apparel/demand"),
@@ -311,8 +317,8 @@ def test_audit_log_records_each_write_call(client: shoal.Client) -> None:
 
     fleet = client.fleet("grocer/demand", keys=["store", "sku"])
     fleet.register(records())
-    fleet.promote("production")
-    with client._store.read() as conn:
+    fleet.promote("production", all=True, create=True)
+    with client.registry._store.read() as conn:
         rows = conn.execute(sa.select(audit.c.action, audit.c.actor, audit.c.detail)).all()
     actions = [r.action for r in rows]
     assert actions == ["fleet.create", "register", "alias.promote"]
@@ -327,7 +333,7 @@ def test_migrated_schema_matches_the_code(client: shoal.Client) -> None:
     from shoal.store.schema import metadata
 
     client.fleets()  # first use migrates
-    with client._store.engine.connect() as conn:
+    with client.registry._store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
     assert client.upgrade() == "0007"
@@ -361,11 +367,11 @@ def test_recording_a_known_blob_again_is_harmless(client: shoal.Client) -> None:
     ref = BlobRef("ab" * 32, 10, "p" * 64, 24)
     other = BlobRef("cd" * 32, 5, None, 0)
     client.fleets()
-    with client._store.write() as conn:
+    with client.registry._store.write() as conn:
         writes.insert_blobs(conn, [ref])
-    with client._store.write() as conn:
+    with client.registry._store.write() as conn:
         writes.insert_blobs(conn, [ref, other])
-    with client._store.read() as conn:
+    with client.registry._store.read() as conn:
         found = writes.blob_locations(conn, [ref.sha256, other.sha256])
     assert found[ref.sha256].pack == "p" * 64 and found[other.sha256].size == 5
 
@@ -392,7 +398,7 @@ def test_finishing_a_run_without_counts_keeps_its_counts(client: shoal.Client) -
 
     fleet = client.fleet("grocer/demand", keys=["store"])
     run = fleet.start_run("train")
-    with client._store.write() as conn:
+    with client.registry._store.write() as conn:
         runs.update_counts(conn, run, {"done": 7})
     client.finish_run(run, "failed", error="worker lost")
     record = client.get_run(run)
@@ -420,14 +426,18 @@ def test_review_edge_cases_behave(client: shoal.Client) -> None:
     assert fleet.count("params.max_features > 0.3") == 4
     assert fleet.count("tags.champion = true") == 1
     fleet.register(records(stores=2, skus=3, version_bias=0.1))
-    fleet.set_alias("production", [((f"s00{s}", f"k00{k}"), 1) for s in range(2) for k in range(3)])
+    fleet.set_alias(
+        "production", [((f"s00{s}", f"k00{k}"), 1) for s in range(2) for k in range(3)], create=True
+    )
     walked = [v.id for v in fleet.iter_search(versions="all", sort="production.mape", page_size=2)]
     # every version of the 5 models whose production version has a mape, once each
     assert len(walked) == 10 and len(set(walked)) == 10
     with pytest.raises(shoal.InvalidInput, match="named twice"):
-        fleet.set_alias("production", [(("s000", "k000"), 1), (("s000", "k000"), 2)])
+        fleet.set_alias("production", [(("s000", "k000"), 1), (("s000", "k000"), 2)], create=True)
     with pytest.raises(shoal.NotFound, match="expected"):
-        fleet.set_alias("production", {("s000", "k000"): 2}, expected={("zz", "k000"): None})
+        fleet.set_alias(
+            "production", {("s000", "k000"): 2}, expected={("zz", "k000"): None}, create=True
+        )
     with pytest.raises(shoal.InvalidInput, match="printable"):
         fleet.register([{"key": ("a\x1fb", "c"), "model": LinearModel(1.0)}])
     bad = records(stores=1, skus=1)

@@ -137,13 +137,13 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_finished_keys(client, demand
 
 def test_results_are_registered_in_bulk_batches(client, demand, monkeypatch) -> None:
     calls: list[int] = []
-    real = type(client.registry).register_prepared
+    real = type(client.registry.versions).register_prepared
 
     def counting(self: Any, fleet: Any, items: Any, **kwargs: Any) -> Any:
         calls.append(len(items))
         return real(self, fleet, items, **kwargs)
 
-    monkeypatch.setattr(type(client.registry), "register_prepared", counting)
+    monkeypatch.setattr(type(client.registry.versions), "register_prepared", counting)
     run = demand.train(sales(), fit, workers=1, batch_size=10, progress=False)
     assert run.done == 30 and calls == [10, 10, 10]
 

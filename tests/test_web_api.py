@@ -46,8 +46,8 @@ def api(tmp_path) -> Iterator[tuple[TestClient, shoal.Client]]:
          "metrics": {"mape": mape(s, "A77") / 2}}
         for s in STORES[:10]
     )  # fmt: skip
-    demand.set_alias("production", {(s, k): 1 for s in STORES for k in SKUS})
-    demand.set_alias("candidate", {(s, "A77"): 2 for s in STORES[:10]})
+    demand.set_alias("production", {(s, k): 1 for s in STORES for k in SKUS}, create=True)
+    demand.set_alias("candidate", {(s, "A77"): 2 for s in STORES[:10]}, create=True)
     deep = client.fleet("grocer/deep", keys=["store"])
     for _ in range(120):
         deep.register([{"key": {"store": "s00"}, "model": LinearModel(0.0, {})}])
@@ -126,6 +126,11 @@ def test_bulk_alias_move_with_preview_and_undo(api) -> None:
     http, client = api
     url = "/api/v1/fleets/grocer/demand/aliases/production"
     body = {"where": "candidate.mape < production.mape"}
+    typo = http.post("/api/v1/fleets/grocer/demand/aliases/prodution", json=body)
+    assert typo.status_code == 422 and typo.json()["error"]["field"] == "alias"
+    noted = http.post("/api/v1/fleets/grocer/demand/aliases/prodution",
+                      json={**body, "dry_run": True}).json()  # fmt: skip
+    assert noted["creates"] is True and "prodution" in noted["notes"][0]
     preview = http.post(url, json={**body, "dry_run": True}).json()
     assert (preview["moved"], preview["dry_run"], preview["move_id"]) == (10, True, None)
     assert len(preview["preview"]) == 10
@@ -165,7 +170,7 @@ def test_runs_and_datasets(api) -> None:
         ("get", "/api/v1/fleets/grocer/demand/models", {"params": {"cursor": "junk"}}, 422,
          "cursor"),
         ("get", "/api/v1/fleets/grocer/demand/facets/colour", {}, 422, "dim"),
-        ("get", "/api/v1/fleets/grocer/demand/models/store=s01", {}, 404, None),
+        ("get", "/api/v1/fleets/grocer/demand/models/store=s01", {}, 422, "model"),
         ("get", "/api/v1/fleets/grocer/demand/models/s01", {}, 422, "model"),
         ("get", "/api/v1/versions/999999", {}, 404, None),
         ("post", "/api/v1/fleets/grocer/demand/aliases/production", {"json": {"where": ""}}, 422,
@@ -223,3 +228,29 @@ def test_an_unmonitored_fleet_says_what_to_do(api) -> None:
     assert page.status_code == 200 and "Not monitored yet" in page.text
     assert "shoal monitor run grocer/demand" in page.text
     assert ok(http, "/api/v1/fleets/grocer/demand/monitoring/windows")["items"] == []
+
+
+def test_a_key_holding_a_slash_is_addressable_and_key_mistakes_match_the_cli(api) -> None:
+    http, client = api
+    paths = client.fleet("grocer/paths", keys=["region", "sku"])
+    paths.register([{"key": {"region": "eu/west", "sku": "A/7"}, "model": LinearModel(1.0, {})}])
+    base = "/api/v1/fleets/grocer/paths/models/region=eu/west,sku=A/7"
+    assert ok(http, base)["key"] == {"region": "eu/west", "sku": "A/7"}
+    assert [v["version"] for v in ok(http, f"{base}/versions")["items"]] == [1]
+    page = http.get("/fleets/grocer/paths/models/region=eu/west,sku=A/7")
+    assert page.status_code == 200 and "eu/west" in page.text
+    from shoal.cli._keys import parse_key
+
+    cases = [
+        ("region=eu", ["region=eu"], "missing sku for fleet 'grocer/paths'"),
+        ("region=eu,sku=1,colour=red", ["region=eu", "sku=1", "colour=red"],
+         "'colour' is not a key dimension of fleet 'grocer/paths'"),
+        ("region=eu,region=us,sku=1", ["region=eu", "region=us", "sku=1"], "given twice"),
+    ]  # fmt: skip
+    for text, pairs, said in cases:
+        reply = http.get(f"/api/v1/fleets/grocer/paths/models/{text}")
+        assert reply.status_code == 422 and reply.json()["error"]["field"] == "model"
+        assert said in reply.json()["error"]["message"]
+        with pytest.raises(shoal.InvalidInput, match=said) as cli:
+            parse_key(paths, pairs)
+        assert cli.value.field == "key"

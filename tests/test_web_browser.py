@@ -59,7 +59,7 @@ def site(tmp_path) -> Iterator[str]:
          "metrics": {"mape": round(0.05 + i / 100, 3), "rmse": 1.0 + i}}
         for i, s in enumerate(stores) for k in ("A77", "B12")
     )  # fmt: skip
-    demand.set_alias("production", {(s, k): 1 for s in stores for k in ("A77", "B12")})
+    demand.set_alias("production", {(s, k): 1 for s in stores for k in ("A77", "B12")}, create=True)
     frame = pd.DataFrame({"store": ["s00"] * 4, "sku": ["A77"] * 4, "price": [1.0, 2, 3, 4],
                           "units": [4.0, 3, 2, 1]})  # fmt: skip
     demand.train(frame, fit, workers=1, progress=False)  # version 2 of s00/A77, with lineage

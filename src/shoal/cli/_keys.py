@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from shoal.errors import InvalidInput
 from shoal.sdk.fleet import Fleet
+from shoal.sdk.keys import parse_key_pairs
 
 KEY_HELP = (
     "One key dimension of the model as DIM=VALUE; repeat it for each dimension of the "
@@ -28,39 +28,6 @@ KeyOption = Annotated[
 """The ``--key`` option, declared once so every command documents it the same way."""
 
 
-def _example(fleet: Fleet) -> str:
-    return " ".join(f"--key {dim}=VALUE" for dim in fleet.keys) or "no --key at all"
-
-
 def parse_key(fleet: Fleet, given: Sequence[str] | None) -> dict[str, str]:
     """The ``--key`` options as a complete key of ``fleet``, or an error naming the fix."""
-    key: dict[str, str] = {}
-    for text in given or ():
-        dim, sep, value = text.partition("=")
-        dim = dim.strip()
-        if not sep or not dim or not value:
-            raise InvalidInput(
-                f"--key {text!r} must be DIM=VALUE; fleet '{fleet.path}' takes {_example(fleet)}",
-                field="key",
-            )
-        if dim not in fleet.keys:
-            dims = ", ".join(fleet.keys) or "none (it is a single model)"
-            raise InvalidInput(
-                f"--key {dim!r} is not a key dimension of fleet '{fleet.path}'; its dimensions "
-                f"are {dims}: pass {_example(fleet)}",
-                field="key",
-            )
-        if dim in key:
-            raise InvalidInput(
-                f"--key {dim} is given twice ({key[dim]!r} and {value!r}); give each dimension "
-                "once",
-                field="key",
-            )
-        key[dim] = value
-    missing = [dim for dim in fleet.keys if dim not in key]
-    if missing:
-        raise InvalidInput(
-            f"--key: missing {', '.join(missing)} for fleet '{fleet.path}': pass {_example(fleet)}",
-            field="key",
-        )
-    return key
+    return parse_key_pairs(fleet.path, fleet.keys, list(given or ()), option="--key", field="key")

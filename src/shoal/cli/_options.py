@@ -16,7 +16,12 @@ JsonOption = Annotated[
 """``--json`` on every listing: one parseable document on stdout, nothing else there."""
 
 WHERE_HELP = (
-    "Filter, e.g. \"store = 's012' and mape > 0.3\" or \"alias = 'production'\". Names are "
-    "key dimensions, metrics (mape), tags.X, params.X, ALIAS.metric, version, flavor, "
-    "created_at; operators = != < <= > >= in, is null, and, or, not."
+    "Filter, e.g. \"store = 's012' and mape > 0.3\" or \"alias = 'production'\". "
+    "Names: alias version status flavor created_at run dataset id tags.NAME params.NAME "
+    "metrics.NAME; any other name is a key dimension (store), a metric (mape) or "
+    "ALIAS.METRIC (production.mape). "
+    "Operators: = == != <> < <= > >=; "
+    "Keywords: and or not in is null true false; "
+    "e.g. x in ('a', 'b'), x not in (1, 2), x is not null. See docs/search.md."
 )
+"""``--where`` help; ``tests/test_docs.py`` holds its Names, Operators, Keywords to the parser."""

@@ -55,6 +55,15 @@ def set_command(
             "--version", "-v", help="With --key: the version number (default: the latest)."
         ),
     ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Move it on every model of the fleet (no --where).")
+    ] = False,
+    create: Annotated[
+        bool,
+        typer.Option(
+            "--create", help="Confirm a move that starts an alias no model of the fleet has yet."
+        ),
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would move; change nothing.")
     ] = False,
@@ -73,25 +82,28 @@ def set_command(
     """
     target = open_fleet(ctx, fleet)
     if key or version is not None:
-        if where is not None or source is not None:
-            raise InvalidInput("--key and --version move one model; --where and --source "
-                               "select many: give one or the other", field="where")  # fmt: skip
-        move = _set_one(target, alias, parse_key(target, key), version, dry_run)
-    elif where is None:
+        if where is not None or source is not None or every:
+            raise InvalidInput("--key and --version move one model; --where, --all and "
+                               "--source select many: give one or the other",
+                               field="where")  # fmt: skip
+        move = _set_one(target, alias, parse_key(target, key), version, dry_run, create)
+    elif where is None and not every:
         raise InvalidInput(
-            "alias set needs --where EXPR (every model it selects) or --key DIM=VALUE (one "
-            'model); to move every model, say so: --where "version >= 1"',
+            "alias set needs --where EXPR (every model it selects), --all (every model of "
+            "the fleet) or --key DIM=VALUE (one model)",
             field="where",
         )
     else:
         with _output.working(f"moving {alias!r}"):
-            move = target.promote(alias, where, source=source, dry_run=dry_run, preview=preview)
+            move = target.promote(alias, where, all=every, source=source, dry_run=dry_run,
+                                  create=create, preview=preview)  # fmt: skip
     _report(ctx, move, as_json)
 
 
 def _set_one(
-    fleet: Fleet, alias: str, key: dict[str, str], version: int | None, dry_run: bool
-) -> AliasMove:
+    fleet: Fleet, alias: str, key: dict[str, str], version: int | None, dry_run: bool,
+    create: bool,
+) -> AliasMove:  # fmt: skip
     """Move one model's alias, compare-and-set against what was read for the preview."""
     to = fleet.get(key, version=version)
     try:
@@ -99,10 +111,12 @@ def _set_one(
     except NotFound:
         now = None
     expected = {tuple(key[dim] for dim in fleet.keys): now}
-    move = fleet.set_alias(alias, [(key, to.version)], expected=expected, dry_run=dry_run)
+    move = fleet.set_alias(alias, [(key, to.version)], expected=expected, dry_run=dry_run,
+                           create=create)  # fmt: skip
     shown = [{"key": key, "from": now, "to": to.version}] if move.moved else []
     return AliasMove(move.fleet, move.alias, move.moved, move.unchanged, move.move_id,
-                     dry_run=dry_run, source=f"version {to.version}", preview=shown)  # fmt: skip
+                     dry_run=dry_run, source=f"version {to.version}", preview=shown,
+                     creates=move.creates, notes=move.notes)  # fmt: skip
 
 
 def _report(ctx: typer.Context, move: AliasMove, as_json: bool) -> None:
@@ -117,6 +131,8 @@ def _report(ctx: typer.Context, move: AliasMove, as_json: bool) -> None:
         f"{verb} {move.alias!r} on {move.moved} model(s) of {move.fleet} "
         f"(to {move.source}); {move.unchanged} already there"
     )
+    for note in move.notes:
+        _output.note(note)
     if move.preview:
         _output.table(
             ["key", "from", "to"],
@@ -126,7 +142,10 @@ def _report(ctx: typer.Context, move: AliasMove, as_json: bool) -> None:
         if move.moved > len(move.preview):
             _output.note(f"... and {move.moved - len(move.preview)} more")
     if move.dry_run:
-        _output.note("dry run: nothing moved")
+        _output.note(
+            "dry run: nothing moved"
+            + ("; confirm the new alias with --create" if move.creates else "")
+        )
     elif undo:
         _output.echo(f"move {move.move_id}; undo with: {undo}")
 

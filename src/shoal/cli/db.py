@@ -6,7 +6,7 @@ import typer
 
 from shoal.cli import _output
 from shoal.cli._session import client
-from shoal.store.engine import mask_url
+from shoal.registry import mask_url
 
 db_app = typer.Typer(name="db", help="The metadata store's schema.", no_args_is_help=True)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from shoal.cli import _output
@@ -16,7 +14,7 @@ def fleets_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     The counts are kept by every write, so this stays instant at a million models.
     """
-    rows = [_record(row) for row in client(ctx).fleets()]
+    rows = [info.to_dict() for info in client(ctx).fleets()]
     if as_json:
         _output.print_json(rows)
         return
@@ -30,17 +28,3 @@ def fleets_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
             for r in rows
         ],
     )
-
-
-def _record(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "path": f"{row['tenant']}/{row['name']}",
-        "tenant": row["tenant"],
-        "fleet": row["name"],
-        "keys": list(row["keys"]),
-        "models": row["model_count"],
-        "versions": row["version_count"],
-        "allow_pickle": bool(row["allow_pickle"]),
-        "description": row["description"] or "",
-        "created_at": _output.iso(row["created_at"]),
-    }

@@ -58,7 +58,7 @@ def build_apparel(
         return built(FLEET, dataset, reporter, started)
     fn = functools.partial(fit_category, c=C, holdout_share=HOLDOUT_SHARE)
     build = train(client, fleet, orders, fn, name, reporter, "classifiers", workers=workers)
-    fleet.promote("production", f"run = {build.run_id}")
+    fleet.promote("production", f"run = {build.run_id}", create=True)
     return build
 
 

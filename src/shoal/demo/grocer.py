@@ -68,13 +68,13 @@ def build_demand(
     tags = key_tags(world)
     baseline = train(client, fleet, sales, SeasonalNaive(tags), name, reporter,
                      "seasonal-naive baselines", workers=workers)  # fmt: skip
-    fleet.promote("production", f"run = {baseline.run_id}")
+    fleet.promote("production", f"run = {baseline.run_id}", create=True)
     pilot = pilot_stores(world)
     in_pilot = sales["store"].isin(pilot).to_numpy()
     candidate = train(client, fleet, sales[in_pilot].reset_index(drop=True),
                       PromoRidge(world.spec.start, tags=tags), f"{name}-pilot", reporter,
                       "promo-aware ridge candidates", workers=workers)  # fmt: skip
-    fleet.promote("candidate", f"run = {candidate.run_id}")
+    fleet.promote("candidate", f"run = {candidate.run_id}", create=True)
     # The baselines read only the weekday dummies; each key's slice of a narrower frame
     # converts faster, and evaluation time is per key.
     scored = _evaluate(fleet, holdout[[*KEYS, "sales", *DOW]], "production", reporter)

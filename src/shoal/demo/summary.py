@@ -28,7 +28,7 @@ from shoal.demo.grocer import FLEET as DEMAND
 from shoal.demo.grocer import PROMOTE_WHERE
 from shoal.demo.traffic import DRIFT_SALES, PREDICT, Replay
 from shoal.sdk.client import Client
-from shoal.sdk.results import Dataset, ModelVersion
+from shoal.sdk.results import Dataset, FleetInfo, ModelVersion
 
 MAPE_THRESHOLD = 0.3
 """Where a daily SKU forecast stops being useful."""
@@ -42,7 +42,7 @@ class Summary:
     result: DemoResult
     store_url: str
     artifacts_url: str
-    fleets: list[dict[str, Any]]
+    fleets: list[FleetInfo]
     datasets: list[Dataset]
     """What the production baselines, the candidates and the classifiers trained on."""
     coverage: dict[str, dict[str, int]]
@@ -62,7 +62,7 @@ def collect(client: Client, result: DemoResult, *, worst: int = 5) -> Summary:
         result=result,
         store_url=client.store_url,
         artifacts_url=client.artifacts_url,
-        fleets=[f for f in client.fleets() if f"{f['tenant']}/{f['name']}" in paths],
+        fleets=[f for f in client.fleets() if f.path in paths],
         datasets=_trained_on(client, result),
         coverage={DEMAND: demand.coverage(), APPAREL: apparel.coverage()},
         over=demand.count(OVER),
@@ -167,13 +167,13 @@ def _fleets(summary: Summary) -> Table:
         numeric = name in ("models", "versions", "production", "candidate")
         table.add_column(name, justify="right" if numeric else "left", no_wrap=name == "fleet")
     for fleet in summary.fleets:
-        path = f"{fleet['tenant']}/{fleet['name']}"
+        path = fleet.path
         cover = summary.coverage.get(path, {})
         table.add_row(
             path,
-            ", ".join(fleet["keys"]),
-            f"{fleet['model_count']:,}",
-            f"{fleet['version_count']:,}",
+            ", ".join(fleet.keys),
+            f"{fleet.models:,}",
+            f"{fleet.versions:,}",
             f"{cover.get('production', 0):,}",
             f"{cover.get('candidate', 0):,}",
         )

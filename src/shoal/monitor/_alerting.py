@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.monitor._rules import Rule, parse
-from shoal.registry import Registry
-from shoal.store import alerts as store_alerts
-from shoal.store import monitoring
-from shoal.store.tenancy import FleetRef
+from shoal.registry import FleetRef, Registry
+from shoal.registry.alerts import Match
+from shoal.registry.monitoring import Monitoring
 
 log = logging.getLogger("shoal.alerts")
 WEBHOOK_BATCH = 500
@@ -42,78 +41,65 @@ def check_rules(
     registry: Registry, fleet: FleetRef, window_seconds: int, *, actor: str
 ) -> AlertOutcome:
     outcome = AlertOutcome()
-    with registry.store.read() as conn:
-        declared = [r for r in store_alerts.rules(conn, fleet) if r["enabled"]]
-        recent = monitoring.windows(conn, fleet, window_seconds, limit=100)
+    declared = [r for r in registry.alerts.rules(fleet) if r["enabled"]]
+    recent = registry.monitoring.windows(fleet, window_seconds, limit=100)
     if not recent:
         return outcome
     rows: dict[tuple[int, float], list[dict[str, Any]]] = {}  # each window read once
     for declared_rule in declared:
         rule = parse(declared_rule["expression"])
-        with registry.store.read() as conn:
-            matches, seen = _matches(conn, fleet, rule, recent[: rule.windows], rows)
-        with registry.store.write() as conn:
-            opened, resolved = store_alerts.apply(
-                conn, fleet, declared_rule["id"], recent[0][1], matches, seen, actor=actor
-            )
-            fresh = [
-                alert
-                for start in range(0, len(opened), 5000)
-                for alert in store_alerts.list_alerts(
-                    conn, fleet, ids=opened[start : start + 5000], limit=5000
-                )
-            ]
+        matches, seen = _matches(registry.monitoring, fleet, rule, recent[: rule.windows], rows)
+        opened, resolved, fresh = registry.alerts.apply(
+            fleet, declared_rule["id"], recent[0][1], matches, seen, actor=actor
+        )
         outcome.opened += len(opened)
         outcome.resolved += len(resolved)
         _notify(fleet, declared_rule, fresh, resolved, outcome)
-    with registry.store.read() as conn:
-        outcome.open_now = store_alerts.count(conn, fleet)
+    outcome.open_now = registry.alerts.count(fleet)
     return outcome
 
 
 def _matches(
-    conn: Any,
+    stored: Monitoring,
     fleet: FleetRef,
     rule: Rule,
     windows: Sequence[tuple[int, float]],
     cache: dict[tuple[int, float], list[dict[str, Any]]],
-) -> tuple[list[store_alerts.Match], set[int]]:
+) -> tuple[list[Match], set[int]]:
     """Models for which ``rule`` holds in every one of ``windows`` (newest first), and the
     models the newest window could judge (only those may have an alert resolved)."""
     newest_seen: set[int] = set()
-    matched: dict[int, store_alerts.Match] | None = None
+    matched: dict[int, Match] | None = None
     for index, window in enumerate(windows):
         if window not in cache:
-            cache[window] = monitoring.window_rows(conn, fleet, window)
+            cache[window] = stored.window_rows(fleet, window)
         rows = cache[window]
-        training = _training(conn, fleet, rule, rows)
+        training = _training(stored, fleet, rule, rows)
         if index == 0:
             newest_seen = _judged(rule, rows, training)
             if len(windows) < rule.windows:
                 return [], newest_seen
-        found: dict[int, store_alerts.Match] = {}
+        found: dict[int, Match] = {}
         if rule.on_feature:
             by_version = {r["version_id"]: r for r in rows}
             # Drift figures count only where the fleet-wide control flagged the feature;
             # missing values and out-of-range counts are facts, read on every feature.
             gated = rule.figure in ("psi", "statistic")
-            for f in monitoring.feature_rows(conn, fleet, window, drifted_only=gated):
+            for f in stored.feature_rows(fleet, window, drifted_only=gated):
                 row = by_version.get(f["version_id"])
                 value = _feature_value(rule.figure, f)
                 if row is None or not rule.holds(value, training.get(f["version_id"])):
                     continue
                 best = found.get(row["model_id"])
                 if best is None or (value or 0) > (best.value or 0):
-                    found[row["model_id"]] = store_alerts.Match(
+                    found[row["model_id"]] = Match(
                         row["model_id"], row["version_id"], value, f["feature"]
                     )
         else:
             for row in rows:
                 value = row[rule.figure]
                 if rule.holds(value, training.get(row["version_id"])):
-                    found[row["model_id"]] = store_alerts.Match(
-                        row["model_id"], row["version_id"], value, None
-                    )
+                    found[row["model_id"]] = Match(row["model_id"], row["version_id"], value, None)
         matched = found if matched is None else {k: v for k, v in matched.items() if k in found}
     return list((matched or {}).values()), newest_seen
 
@@ -139,11 +125,11 @@ def _feature_value(figure: str, row: dict[str, Any]) -> float | None:
 
 
 def _training(
-    conn: Any, fleet: FleetRef, rule: Rule, rows: Sequence[dict[str, Any]]
+    stored: Monitoring, fleet: FleetRef, rule: Rule, rows: Sequence[dict[str, Any]]
 ) -> dict[int, dict[str, float]]:
     if rule.metric is None:
         return {}
-    found = monitoring.version_metrics(conn, fleet, [r["version_id"] for r in rows], [rule.metric])
+    found = stored.version_metrics(fleet, [r["version_id"] for r in rows], [rule.metric])
     out: dict[int, dict[str, float]] = {}
     for (vid, name), value in found.items():
         out.setdefault(vid, {})[name] = value

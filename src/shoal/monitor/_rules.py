@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.errors import InvalidInput
-from shoal.store.monitoring import FIGURES
+from shoal.registry import FIGURES
 
 FEATURE_FIGURES = ("psi", "statistic", "missing_rate", "out_of_range")
 _OPS: dict[str, Callable[[float, float], bool]] = {

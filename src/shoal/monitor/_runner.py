@@ -27,10 +27,8 @@ from shoal.monitor._alerting import check_rules
 from shoal.monitor._logs import find
 from shoal.monitor._reference import Reference, build
 from shoal.monitor._window import Span, span
-from shoal.registry import Registry
-from shoal.store import monitoring
-from shoal.store import runs as store_runs
-from shoal.store.tenancy import FleetRef, Scope
+from shoal.registry import FleetRef, Registry, Scope
+from shoal.registry.monitoring import compute_rollups
 
 
 @dataclass(frozen=True)
@@ -107,8 +105,9 @@ def monitor_fleet(
         "window": options.window, "since": covered.start, "until": covered.end,
         "logs": options.logs_url, "alpha": options.alpha, "min_psi": options.min_psi,
     }  # fmt: skip
-    with registry.store.write() as conn:
-        run_id = store_runs.create(conn, fleet, "monitor", actor=options.actor, params=params)
+    run_id = registry.runs.start(
+        fleet, "monitor", params=params, actor=options.actor, with_code_ref=False
+    )
     outcome = MonitorOutcome(run_id=run_id, windows=covered.starts)
     try:
         _pass(registry, fleet, options, covered, outcome, say)
@@ -121,12 +120,10 @@ def monitor_fleet(
             outcome.timings["alerts"] = time.perf_counter() - stage
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        with registry.store.write() as conn:
-            store_runs.finish(conn, fleet_scope(fleet), run_id, status, error=repr(exc)[:2000])
+        registry.runs.finish(fleet_scope(fleet), run_id, status, error=repr(exc)[:2000])
         raise
     outcome.seconds = time.perf_counter() - began
-    with registry.store.write() as conn:
-        store_runs.finish(conn, fleet_scope(fleet), run_id, "succeeded", counts=_counts(outcome))
+    registry.runs.finish(fleet_scope(fleet), run_id, "succeeded", counts=_counts(outcome))
     return outcome
 
 
@@ -194,14 +191,10 @@ def _pass(
         # A regression's predictions against its training target (not when a logged
         # feature is itself named "prediction": its drift row would take that name).
         compare_predictions = not columns.classification and "prediction" not in features
-        with registry.store.read() as conn:
-            chunks = (
-                monitoring.references(conn, fleet, ids[start : start + BASELINE_CHUNK])
-                for start in range(0, len(ids), BASELINE_CHUNK)
-            )
-            reference = build(
-                con, chunks, features, prediction=compare_predictions, target=options.target,
-            )  # fmt: skip
+        chunks = registry.monitoring.references(fleet, ids, BASELINE_CHUNK)
+        reference = build(
+            con, chunks, features, prediction=compare_predictions, target=options.target,
+        )  # fmt: skip
         answered = len(reference.version_ids)
         timings["baselines"] = time.perf_counter() - stage
         rows = _query.predicted_rows(con, files)
@@ -234,24 +227,12 @@ def _pass(
     timings["statistics"] = time.perf_counter() - stage
     stage = time.perf_counter()
     say(f"storing {outcome.versions:,} results of {len(windows)} window(s)")
-    with registry.store.read() as conn:
-        keys = monitoring.model_keys(conn, fleet, reference.model_ids.tolist())
-    rollups = {
-        start: monitoring.compute_rollups(fleet, results, keys)
-        for start, (results, _) in windows.items()
-    }
-    with registry.store.write() as conn:
-        for start, (results, feature_rows) in sorted(windows.items()):
-            monitoring.replace_window(
-                conn,
-                fleet,
-                options.window,
-                start,
-                outcome.run_id,
-                results,
-                feature_rows,
-                rollups[start],
-            )
+    keys = registry.monitoring.model_keys(fleet, reference.model_ids.tolist())
+    registry.monitoring.store_windows(
+        fleet, options.window, outcome.run_id,
+        [(start, results, features, compute_rollups(fleet, results, keys))
+         for start, (results, features) in sorted(windows.items())],
+    )  # fmt: skip
     timings["store"] = time.perf_counter() - stage
 
 

@@ -1,6 +1,109 @@
-"""The registry capability: bulk registration, search, aliases, lineage, loading."""
+"""The registry: the one owner of store transactions, cut by noun.
 
+Everything above it (the SDK, the capabilities train and monitor, the entry points)
+asks a noun of the :class:`Registry` with explicit arguments and gets records back;
+nothing above it imports :mod:`shoal.store` (an import-linter contract holds that).
+What those callers need of the store's vocabulary (``FleetRef``, ``Scope``, key text)
+is re-exported here.
+
+    registry.fleets      get, create, list, health, alert_overview
+    registry.versions    register, search, count, facets, resolve, history, load, ...
+    registry.aliases     set, promote, undo, moves, coverage, describe
+    registry.runs        start, reopen_training, record_progress, finish, get, list
+    registry.datasets    register, get, find, list, trained_on
+    registry.monitoring  windows and results a pass stored, and their reads
+    registry.alerts      rules, alerts, transitions
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+
+import sqlalchemy as sa
+
+from shoal.artifacts import ArtifactStore
+from shoal.registry._guards import MAX_LIMIT, check_limit
+from shoal.registry.alerts import Alerts
+from shoal.registry.aliases import Aliases, Moved, check_alias
+from shoal.registry.datasets import Datasets
+from shoal.registry.fleets import Fleets
+from shoal.registry.monitoring import FIGURES, Monitoring
 from shoal.registry.records import VersionSpec
-from shoal.registry.registry import Registry
+from shoal.registry.runs import Runs
+from shoal.registry.versions import Versions
+from shoal.store.engine import Store, head_revision, mask_url, upgrade
+from shoal.store.filters import Node as FilterNode
+from shoal.store.filters import parse as parse_filter
+from shoal.store.reads import normalize_key
+from shoal.store.run_failures import Failure
+from shoal.store.tenancy import FleetRef, Scope, check_name, split_fleet_path
+from shoal.store.writes import Inserted, key_text, split_key_text
 
-__all__ = ["Registry", "VersionSpec"]
+__all__ = [
+    "FIGURES",
+    "MAX_LIMIT",
+    "Failure",
+    "FilterNode",
+    "FleetRef",
+    "Inserted",
+    "Moved",
+    "Registry",
+    "Scope",
+    "VersionSpec",
+    "check_alias",
+    "check_limit",
+    "check_name",
+    "key_text",
+    "mask_url",
+    "normalize_key",
+    "parse_filter",
+    "split_fleet_path",
+    "split_key_text",
+]
+
+
+class Registry:
+    """Every noun of one metadata store and one artifact store.
+
+    ``artifacts`` is an artifact store or a function that opens one: it is opened on the
+    first call that reads or writes a blob, so a registry costs nothing until used.
+    """
+
+    def __init__(self, store: Store, artifacts: ArtifactStore | Callable[[], ArtifactStore]):
+        self._store = store
+        opener = artifacts if callable(artifacts) else (lambda: artifacts)
+        self.fleets = Fleets(store)
+        self.versions = Versions(store, opener)  # type: ignore[arg-type]
+        self.aliases = Aliases(store)
+        self.runs = Runs(store)
+        self.datasets = Datasets(store)
+        self.monitoring = Monitoring(store)
+        self.alerts = Alerts(store)
+
+    @classmethod
+    def open(cls, store_url: str, artifacts: Callable[[], ArtifactStore]) -> Registry:
+        """A registry over the store at ``store_url`` (connected on first use)."""
+        return cls(Store(store_url), artifacts)
+
+    @property
+    def url(self) -> str:
+        """The store's URL (as normalised: the driver Shoal uses)."""
+        return self._store.url
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        return self.versions.artifacts
+
+    def ping(self) -> None:
+        """Raise unless the store answers a trivial query (readiness)."""
+        with self._store.read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def upgrade(self) -> str:
+        """Bring the store's schema to the code's revision; returns the revision."""
+        upgrade(self._store)
+        return head_revision()
+
+    def close(self) -> None:
+        self._store.dispose()

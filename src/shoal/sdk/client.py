@@ -13,16 +13,10 @@ from typing import Any
 
 from shoal import config
 from shoal.artifacts import ArtifactStore, open_artifact_store
-from shoal.registry import Registry
-from shoal.registry.lineage import lineage as store_lineage
+from shoal.registry import Registry, Scope, split_fleet_path, split_key_text
 from shoal.sdk.datasets import Datasets
 from shoal.sdk.fleet import Fleet
-from shoal.sdk.results import ModelVersion, TrainFailure, TrainRun
-from shoal.store import Scope, Store, audit, reads, run_failures
-from shoal.store import fleets as store_fleets
-from shoal.store import runs as store_runs
-from shoal.store.tenancy import split_fleet_path
-from shoal.store.writes import split_key_text
+from shoal.sdk.results import FleetInfo, ModelVersion, TenantInfo, TrainFailure, TrainRun
 
 
 class Client:
@@ -44,19 +38,15 @@ class Client:
         self.artifacts_url = artifacts_url or config.artifacts_url()
         self.storage_options = storage_options
         self.scope = Scope(tenant)
-        self._store = Store(self.store_url)
+        self.registry = Registry.open(self.store_url, lambda: self.artifacts)
         self.datasets = Datasets(self)
 
     def __repr__(self) -> str:
-        return f"Client(store_url={self._store.url!r}, artifacts_url={self.artifacts_url!r})"
+        return f"Client(store_url={self.registry.url!r}, artifacts_url={self.artifacts_url!r})"
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
         return open_artifact_store(self.artifacts_url, self.storage_options)
-
-    @cached_property
-    def registry(self) -> Registry:
-        return Registry(self._store, self.artifacts)
 
     # -- fleets -------------------------------------------------------------------------------
 
@@ -71,30 +61,24 @@ class Client:
         """Get fleet ``"tenant/name"``; with ``keys``, create it if it does not exist."""
         tenant, name = split_fleet_path(path)
         if keys is None:
-            with self._store.read() as conn:
-                ref = store_fleets.get_fleet(conn, self.scope, tenant, name)
-            return Fleet(self, ref)
-        with self._store.write() as conn:
-            ref, created = store_fleets.create_fleet(
-                conn, self.scope, tenant, name, keys, allow_pickle=allow_pickle,
-                description=description,
-            )  # fmt: skip
-            if created:
-                audit.record(conn, ref.tenant_id, config.actor(), "fleet.create", ref.path,
-                             {"keys": list(ref.keys), "allow_pickle": allow_pickle})  # fmt: skip
+            return Fleet(self, self.registry.fleets.get(self.scope, tenant, name))
+        ref = self.registry.fleets.create(
+            self.scope, tenant, name, keys, allow_pickle=allow_pickle, description=description
+        )
         return Fleet(self, ref)
 
-    def fleets(self) -> list[dict[str, Any]]:
-        """Every fleet this client may see, with model and version counts."""
-        with self._store.read() as conn:
-            return store_fleets.list_fleets(conn, self.scope)
+    def fleets(self, tenant: str | None = None) -> list[FleetInfo]:
+        """Every fleet this client may see (of ``tenant``), with model and version counts."""
+        rows = self.registry.fleets.list(self.scope)
+        return [FleetInfo.from_row(r) for r in rows if tenant is None or r["tenant"] == tenant]
+
+    def tenants(self) -> list[TenantInfo]:
+        """Every tenant this client may see, with its fleets, models and versions counted."""
+        return TenantInfo.roll_up(self.fleets())
 
     def health(self) -> dict[str, dict[str, Any]]:
         """Per fleet path: unresolved alerts and its newest monitoring pass (or None)."""
-        from shoal.store.monitoring import health
-
-        with self._store.read() as conn:
-            found = health(conn, self.scope)
+        found = self.registry.fleets.health(self.scope)
         return {f"{tenant}/{name}": entry for (tenant, name), entry in found.items()}
 
     def alert_overview(
@@ -104,11 +88,9 @@ class Client:
         ``rules`` and newest ``limit`` alerts (as ``fleet.alerts.list`` gives them), in
         three queries however many fleets there are."""
         from shoal.sdk.monitoring import readable
-        from shoal.store.alert_overview import alert_overview
 
         states = (state,) if isinstance(state, str) else tuple(state)
-        with self._store.read() as conn:
-            groups = alert_overview(conn, self.scope, states, limit)
+        groups = self.registry.fleets.alert_overview(self.scope, states, limit)
         return [
             {"path": f"{g['tenant']}/{g['fleet']}", "keys": g["keys"], "rules": g["rules"],
              "alerts": [readable(g["keys"], row) for row in g["alerts"]]}
@@ -118,15 +100,13 @@ class Client:
     # -- versions -----------------------------------------------------------------------------
 
     def get_version(self, version_id: int) -> ModelVersion:
-        with self._store.read() as conn:
-            fleet, row = reads.get_version(conn, self.scope, version_id)
+        fleet, row = self.registry.versions.get(self.scope, version_id)
         return ModelVersion.from_row(fleet.path, row)
 
     def lineage(self, version: ModelVersion | int) -> dict[str, Any]:
         """Which dataset snapshot, key slice, run and code produced a version."""
         version_id = version.id if isinstance(version, ModelVersion) else version
-        with self._store.read() as conn:
-            return store_lineage(conn, self.scope, version_id)
+        return self.registry.versions.lineage(self.scope, version_id)
 
     def load_model(
         self,
@@ -143,14 +123,11 @@ class Client:
     # -- runs ---------------------------------------------------------------------------------
 
     def get_run(self, run_id: int) -> dict[str, Any]:
-        with self._store.read() as conn:
-            return store_runs.get(conn, self.scope, run_id)
+        return self.registry.runs.get(self.scope, run_id)
 
     def train_run(self, run: int) -> TrainRun:
         """A training run: status, counts, durations and its first 100 per-key errors."""
-        with self._store.read() as conn:
-            row = store_runs.get(conn, self.scope, run)
-            failures = run_failures.listing(conn, run, limit=100)
+        row, failures = self.registry.runs.get_with_failures(self.scope, run, limit=100)
         dims = list(row.get("dims") or [])
         errors = [
             TrainFailure(dict(zip(dims, split_key_text(f.key_text), strict=False)), f.error,
@@ -162,25 +139,20 @@ class Client:
     def baseline(self, version: ModelVersion | int) -> dict[str, Any] | None:
         """The baseline profile of the rows a version trained on (None if none was stored)."""
         version_id = version.id if isinstance(version, ModelVersion) else version
-        with self._store.read() as conn:
-            return reads.baseline(conn, self.scope, version_id)
+        return self.registry.versions.baseline(self.scope, version_id)
 
     def finish_run(
         self, run_id: int, status: str = "succeeded", *, counts: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> None:  # fmt: skip
-        with self._store.write() as conn:
-            store_runs.finish(conn, self.scope, run_id, status, counts=counts, error=error)
+        self.registry.runs.finish(self.scope, run_id, status, counts=counts, error=error)
 
     def upgrade(self) -> str:
         """Bring the store's schema to the code's revision; returns the revision."""
-        from shoal.store.engine import head_revision, upgrade
-
-        upgrade(self._store)
-        return head_revision()
+        return self.registry.upgrade()
 
     def close(self) -> None:
-        self._store.dispose()
+        self.registry.close()
 
 
 def connect(

@@ -5,12 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shoal import config, data
+from shoal.registry import check_limit, check_name, split_fleet_path, split_key_text
 from shoal.sdk.results import Dataset
-from shoal.store import audit
-from shoal.store import datasets as store_datasets
-from shoal.store.fleets import ensure_tenant
-from shoal.store.tenancy import check_name, split_fleet_path
-from shoal.store.writes import split_key_text
 
 if TYPE_CHECKING:
     from shoal.sdk.client import Client
@@ -41,38 +37,31 @@ class Datasets:
         fingerprint = data.fingerprint(table)
         schema = data.schema_of(table)
         profile = data.profile(table, bins=bins)
-        actor = config.actor()
-        with self._client._store.write() as conn:
-            tenant_id = ensure_tenant(conn, self._client.scope, tenant)
-            dataset_id, created = store_datasets.upsert(
-                conn, tenant_id, name=short, fingerprint=fingerprint, schema=schema,
-                row_count=table.num_rows, profile=profile, location=location, actor=actor,
-            )  # fmt: skip
-            if created:
-                audit.record(conn, tenant_id, actor, "dataset.register", f"{tenant}/{short}",
-                             {"id": dataset_id, "rows": table.num_rows})  # fmt: skip
-            row = store_datasets.get(conn, self._client.scope, dataset_id)
-        return Dataset.from_row(row)
+        registry, scope = self._client.registry, self._client.scope
+        dataset_id, _ = registry.datasets.register(
+            scope, tenant, short, fingerprint=fingerprint, schema=schema,
+            row_count=table.num_rows, profile=profile, location=location, actor=config.actor(),
+        )  # fmt: skip
+        return Dataset.from_row(registry.datasets.get(scope, dataset_id))
 
     def get(self, dataset_id: int) -> Dataset:
-        with self._client._store.read() as conn:
-            return Dataset.from_row(store_datasets.get(conn, self._client.scope, dataset_id))
+        return Dataset.from_row(self._client.registry.datasets.get(self._client.scope, dataset_id))
 
     def find(self, ref: str) -> list[Dataset]:
         """Datasets by name or fingerprint prefix (8+ hex characters)."""
-        with self._client._store.read() as conn:
-            return [Dataset.from_row(r) for r in store_datasets.find(conn, self._client.scope, ref)]
+        rows = self._client.registry.datasets.find(self._client.scope, ref)
+        return [Dataset.from_row(r) for r in rows]
 
     def list(self, limit: int = 100) -> list[Dataset]:
-        with self._client._store.read() as conn:
-            rows = store_datasets.list_datasets(conn, self._client.scope, limit)
+        rows = self._client.registry.datasets.list(self._client.scope, check_limit(limit))
         return [Dataset.from_row(r) for r in rows]
 
     def models(self, dataset: Dataset | int, limit: int = 1000) -> list[dict[str, Any]]:
         """Versions trained on this dataset: one indexed query."""
         dataset_id = dataset.id if isinstance(dataset, Dataset) else dataset
-        with self._client._store.read() as conn:
-            rows = store_datasets.trained_on(conn, self._client.scope, dataset_id, limit)
+        rows = self._client.registry.datasets.trained_on(
+            self._client.scope, dataset_id, check_limit(limit)
+        )
         return [
             {
                 "fleet": f"{row['tenant']}/{row['fleet']}",

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from shoal import config
 from shoal.errors import InvalidInput
+from shoal.registry import FleetRef, Moved, Registry, check_limit
 from shoal.sdk.results import AliasMove, EvalResult, ModelVersion, Page, Registered, TrainRun
-from shoal.store import runs as store_runs
-from shoal.store.tenancy import FleetRef
 
 if TYPE_CHECKING:
     from shoal.sdk.client import Client
@@ -37,7 +36,7 @@ class Fleet:
         return self.ref.keys
 
     @property
-    def _registry(self) -> Any:
+    def _registry(self) -> Registry:
         return self._client.registry
 
     # -- registering --------------------------------------------------------------------------
@@ -55,7 +54,7 @@ class Fleet:
         timeout, say) returns the versions the first call registered, and registers
         nothing new; the same id with other versions is a Conflict.
         """
-        placed = self._registry.register(self.ref, versions, request_id=request_id)
+        placed = self._registry.versions.register(self.ref, versions, request_id=request_id)
         return [
             Registered(key=dict(zip(self.keys, spot.key, strict=True)), version=spot.number,
                        id=spot.version_id, model_id=spot.model_id)
@@ -74,8 +73,8 @@ class Fleet:
         versions: str = "latest",
     ) -> Page:
         """One page of versions matching ``where`` (see the filter grammar in the docs)."""
-        rows, next_cursor = self._registry.search(
-            self.ref, where=where, sort=sort, limit=limit, cursor=cursor, versions_scope=versions
+        rows, next_cursor = self._registry.versions.search(
+            self.ref, where=where, sort=sort, limit=limit, cursor=cursor, versions=versions
         )
         return Page([ModelVersion.from_row(self.path, row) for row in rows], next_cursor)
 
@@ -94,42 +93,40 @@ class Fleet:
             cursor = page.next_cursor
 
     def count(self, where: str | None = None, *, versions: str = "latest") -> int:
-        return self._registry.count(self.ref, where=where, versions_scope=versions)
+        return self._registry.versions.count(self.ref, where=where, versions=versions)
 
     def facets(
         self, dim: str, where: str | None = None, *, limit: int = 100, versions: str = "latest"
     ) -> dict[str, int]:
         """Models per value of key dimension ``dim``, largest first."""
-        return self._registry.facets(
-            self.ref, dim, where=where, limit=limit, versions_scope=versions
+        return self._registry.versions.facets(
+            self.ref, dim, where=where, limit=check_limit(limit), versions=versions
         )
 
     def get(
         self, key: Any, *, alias: str | None = None, version: int | None = None
     ) -> ModelVersion:
         """The version a key resolves to: ``alias``, ``version`` number, or the latest."""
-        row = self._registry.resolve(self.ref, key, alias=alias, version=version)
+        row = self._registry.versions.resolve(self.ref, key, alias=alias, version=version)
         return ModelVersion.from_row(self.path, row)
 
-    def versions(
-        self, key: Any, *, limit: int | None = None, before: int | None = None
-    ) -> list[ModelVersion]:
+    def versions(self, key: Any, *, limit: int | None = None, before: int | None = None) -> Page:
         """Versions of one model, newest first: every one, or a page of ``limit`` numbered
-        below ``before`` (pass the last number seen to get the next page)."""
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                                  or not 1 <= limit <= 10_000):  # fmt: skip
-            raise InvalidInput(f"limit must be an int from 1 to 10000, got {limit!r}",
-                               field="limit")  # fmt: skip
-        rows = self._registry.versions_of(self.ref, key, limit=limit, before=before)
-        return [ModelVersion.from_row(self.path, r) for r in rows]
+        below ``before``; ``next_cursor`` is the number to pass as ``before`` for the next
+        page (None after the last)."""
+        wanted = None if limit is None else check_limit(limit) + 1
+        rows = self._registry.versions.history(self.ref, key, limit=wanted, before=before)
+        items = [ModelVersion.from_row(self.path, r) for r in rows[:limit]]
+        more = limit is not None and len(rows) > limit
+        return Page(items, str(items[-1].version) if more and items else None)
 
     def load_model(
         self, key: Any, *, alias: str | None = None, version: int | None = None,
         trusted: Sequence[str] = (),
     ) -> Any:  # fmt: skip
         """Load the model a key resolves to, verified against its content hash."""
-        row = self._registry.resolve(self.ref, key, alias=alias, version=version)
-        return self._registry.load(self.ref, row, trusted=trusted)
+        row = self._registry.versions.resolve(self.ref, key, alias=alias, version=version)
+        return self._registry.versions.load(self.ref, row, trusted=trusted)
 
     # -- aliases ------------------------------------------------------------------------------
 
@@ -140,71 +137,72 @@ class Fleet:
         *,
         expected: Mapping[Any, int | None] | None = None,
         dry_run: bool = False,
+        create: bool = False,
     ) -> AliasMove:
         """Point ``alias`` at many (key, version number) pairs in one transaction.
 
         ``version None`` means the model's latest version. ``expected`` maps keys to the
         version number you last saw (None: no alias): if any differs, nothing moves.
+        An alias no model of the fleet carries yet is refused unless ``create=True``.
         """
-        pairs = _targets(targets)
-        expected_items = _expected(expected)
-        result = self._registry.set_alias(
-            self.ref, alias, pairs, expected=expected_items, dry_run=dry_run
-        )
-        return AliasMove(self.path, alias, result.moved, result.unchanged, result.move_id,
-                         dry_run=dry_run, source="explicit")  # fmt: skip
+        moved = self._registry.aliases.set(
+            self.ref, alias, _targets(targets), expected=_expected(expected), dry_run=dry_run,
+            create=create,
+        )  # fmt: skip
+        return self._move(alias, moved, dry_run=dry_run)
 
     def promote(
         self,
         alias: str,
         where: str | None = None,
         *,
+        all: bool = False,
         source: str | None = None,
         dry_run: bool = False,
+        create: bool = False,
         preview: int = 20,
     ) -> AliasMove:
         """Move ``alias`` to the ``source`` version of every model ``where`` selects.
 
+        A filter is required; ``all=True`` moves every model of the fleet instead.
         ``source`` defaults to the one other alias the filter compares (so
         ``where="candidate.mape < production.mape"`` promotes the candidate), else each
         model's latest version. A dry run says what would move and changes nothing;
-        a real move returns ``move_id`` for :meth:`undo`.
+        a real move returns ``move_id`` for :meth:`undo`. A move that would start an
+        alias no model carries yet (a typo?) is refused unless ``create=True``.
         """
-        result, changes, used = self._registry.promote(
-            self.ref, alias, where=where, source=source, dry_run=dry_run
-        )
-        shown = self._registry.describe_changes(self.ref, changes, preview) if preview else []
+        moved = self._registry.aliases.promote(
+            self.ref, alias, where=where, everything=all, source=source, dry_run=dry_run,
+            create=create,
+        )  # fmt: skip
+        return self._move(alias, moved, dry_run=dry_run, preview=preview)
+
+    def _move(self, alias: str, moved: Moved, *, dry_run: bool, preview: int = 20) -> AliasMove:
+        shown = self._registry.aliases.describe(self.ref, moved.changes, preview) if preview else []
+        result = moved.result
         return AliasMove(self.path, alias, result.moved, result.unchanged, result.move_id,
-                         dry_run=dry_run, source=used, preview=shown)  # fmt: skip
+                         dry_run=dry_run, source=moved.source, preview=shown,
+                         creates=moved.creates, notes=list(moved.notes))  # fmt: skip
 
     def undo(self, move_id: int) -> AliasMove:
         """Put back an alias move, except where the alias has moved again since."""
-        result = self._registry.undo(self.ref, move_id)
+        result = self._registry.aliases.undo(self.ref, move_id)
         return AliasMove(self.path, result.alias, result.moved, 0, result.move_id,
                          skipped=result.skipped, source="undo")  # fmt: skip
 
     def alias_moves(self, limit: int = 50) -> list[dict[str, Any]]:
-        from shoal.store import aliases
-
-        with self._client._store.read() as conn:
-            return aliases.list_moves(conn, self.ref, limit)
+        """The fleet's alias moves, newest first."""
+        return self._registry.aliases.moves(self.ref, check_limit(limit))
 
     def metric_histogram(self, name: str, *, bins: int = 20) -> dict[str, Any]:
         """How a metric spreads over the fleet's latest versions: ``edges`` and ``counts``
         of ``bins`` equal-width bins, counted in the store (no rows leave it)."""
-        from shoal.store.distributions import metric_histogram
-
-        if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 200:
-            raise InvalidInput(f"bins must be an int from 1 to 200, got {bins!r}", field="bins")
-        with self._client._store.read() as conn:
-            return metric_histogram(conn, self.ref, name, bins=bins)
+        check_limit(bins, "bins", 200)
+        return self._registry.versions.histogram(self.ref, name, bins=bins)
 
     def coverage(self) -> dict[str, int]:
         """How many models carry each alias."""
-        from shoal.store import aliases
-
-        with self._client._store.read() as conn:
-            return aliases.coverage(conn, self.ref)
+        return self._registry.aliases.coverage(self.ref)
 
     # -- training -----------------------------------------------------------------------------
 
@@ -436,15 +434,11 @@ class Fleet:
 
     def start_run(self, kind: str = "train", params: dict[str, Any] | None = None) -> int:
         """Open a run to name as the lineage of the versions it registers."""
-        from shoal.registry.lineage import code_ref
-
-        with self._client._store.write() as conn:
-            return store_runs.create(conn, self.ref, kind, actor=config.actor(), params=params,
-                                     code_ref=code_ref())  # fmt: skip
+        return self._registry.runs.start(self.ref, kind, params=params)
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        with self._client._store.read() as conn:
-            return store_runs.list_runs(conn, self.ref, limit)
+        """The fleet's runs, newest first."""
+        return self._registry.runs.list(self.ref, check_limit(limit))
 
 
 def _columns(by: Any) -> list[str]:

@@ -10,10 +10,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from shoal import config
 from shoal.errors import InvalidInput, NotFound
-from shoal.store import alerts as store_alerts
-from shoal.store import monitoring
+from shoal.registry import Registry, check_limit
 
 if TYPE_CHECKING:
     from shoal.sdk.fleet import Fleet
@@ -47,27 +45,26 @@ class FleetMonitoring:
         self._fleet = fleet
 
     @property
-    def _store(self) -> Any:
-        return self._fleet._client._store
+    def _registry(self) -> Registry:
+        return self._fleet._client.registry
 
     def windows(self, window: str | int | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Monitored windows, newest first: ``{"seconds", "start", "window"}``."""
         seconds = _seconds(window)
-        with self._store.read() as conn:
-            found = monitoring.windows(conn, self._fleet.ref, seconds, limit)
+        found = self._registry.monitoring.windows(self._fleet.ref, seconds, check_limit(limit))
         return [{"seconds": s, "start": w, "window": window_label(w)} for s, w in found]
 
     def _window(self, window: str | int | None, at: Any) -> tuple[int, float]:
         from shoal.monitor import as_timestamp
 
         seconds = _seconds(window)
-        with self._store.read() as conn:
-            if at is None:
-                found = monitoring.windows(conn, self._fleet.ref, seconds, limit=1)
-            else:
-                when = as_timestamp(at, "at")
-                hit = monitoring.window_at(conn, self._fleet.ref, when, seconds)  # type: ignore[arg-type]
-                found = [] if hit is None else [hit]
+        stored = self._registry.monitoring
+        if at is None:
+            found = stored.windows(self._fleet.ref, seconds, limit=1)
+        else:
+            when = as_timestamp(at, "at")
+            hit = stored.window_at(self._fleet.ref, when, seconds)  # type: ignore[arg-type]
+            found = [] if hit is None else [hit]
         if not found:
             raise NotFound(
                 f"fleet {self._fleet.path} has no monitoring results"
@@ -88,10 +85,10 @@ class FleetMonitoring:
         """One window's per-version results (the newest window unless ``at`` names a time),
         sorted by figure ``by`` (worst first: highest, or lowest with ``ascending``)."""
         chosen = self._window(window, at)
-        with self._store.read() as conn:
-            rows = monitoring.window_rows(
-                conn, self._fleet.ref, chosen, order_by=by, descending=not ascending, limit=n
-            )
+        rows = self._registry.monitoring.window_rows(
+            self._fleet.ref, chosen, order_by=by, descending=not ascending,
+            limit=None if n is None else check_limit(n, "n"),
+        )  # fmt: skip
         return [_row(self._fleet, r) for r in rows]
 
     def worst(self, by: str = "max_psi", n: int = 20, **window: Any) -> list[dict[str, Any]]:
@@ -100,18 +97,12 @@ class FleetMonitoring:
 
     def features(self, key: Any, **window: Any) -> list[dict[str, Any]]:
         """One model's per-feature drift figures in a window, most drifted first."""
-        from shoal.store.reads import model_id, normalize_key
-
         chosen = self._window(window.get("window"), window.get("at"))
-        ref = self._fleet.ref
-        with self._store.read() as conn:
-            mid = model_id(conn, ref, normalize_key(ref, key))
-            versions = [r["version_id"] for r in monitoring.trend(conn, ref, mid, chosen[0])
-                        if r["window_start"] == chosen[1]]  # fmt: skip
-            rows = [
-                f for vid in versions
-                for f in monitoring.feature_rows(conn, ref, chosen, version_id=vid)
-            ]  # fmt: skip
+        ref, stored = self._fleet.ref, self._registry.monitoring
+        mid = self._registry.versions.model_id(ref, key)
+        versions = [r["version_id"] for r in stored.trend(ref, mid, chosen[0])
+                    if r["window_start"] == chosen[1]]  # fmt: skip
+        rows = stored.feature_rows(ref, chosen, version_ids=versions)
         return sorted(rows, key=lambda f: -(f["psi"] or 0.0))
 
     def rollup(self, by: str, **window: Any) -> list[dict[str, Any]]:
@@ -124,17 +115,13 @@ class FleetMonitoring:
                 field="by",
             )
         chosen = self._window(window.get("window"), window.get("at"))
-        with self._store.read() as conn:
-            return monitoring.rollup(conn, self._fleet.ref, chosen, by)
+        return self._registry.monitoring.rollup(self._fleet.ref, chosen, by)
 
     def trend(self, key: Any, window: str | int | None = None) -> list[dict[str, Any]]:
         """One model's figures across windows, oldest first."""
-        from shoal.store.reads import model_id, normalize_key
-
         ref = self._fleet.ref
-        with self._store.read() as conn:
-            mid = model_id(conn, ref, normalize_key(ref, key))
-            rows = monitoring.trend(conn, ref, mid, _seconds(window))
+        mid = self._registry.versions.model_id(ref, key)
+        rows = self._registry.monitoring.trend(ref, mid, _seconds(window))
         return [_row(self._fleet, r) for r in rows]
 
 
@@ -145,8 +132,8 @@ class FleetAlerts:
         self._fleet = fleet
 
     @property
-    def _store(self) -> Any:
-        return self._fleet._client._store
+    def _registry(self) -> Registry:
+        return self._fleet._client.registry
 
     def add_rule(self, name: str, expression: str, *, webhook: str | None = None) -> dict:
         """Declare a rule (see ``docs/monitoring.md`` for the grammar); checked after each pass."""
@@ -155,18 +142,13 @@ class FleetAlerts:
         parse(expression)
         if webhook is not None and not webhook.startswith(("http://", "https://")):
             raise InvalidInput(f"webhook {webhook!r} must be an http(s) URL", field="webhook")
-        with self._store.write() as conn:
-            return store_alerts.add_rule(
-                conn, self._fleet.ref, name, expression, webhook=webhook, actor=config.actor()
-            )
+        return self._registry.alerts.add_rule(self._fleet.ref, name, expression, webhook=webhook)
 
     def rules(self) -> list[dict[str, Any]]:
-        with self._store.read() as conn:
-            return store_alerts.rules(conn, self._fleet.ref)
+        return self._registry.alerts.rules(self._fleet.ref)
 
     def remove_rule(self, rule: int | str) -> dict[str, Any]:
-        with self._store.write() as conn:
-            return store_alerts.remove_rule(conn, self._fleet.ref, rule)
+        return self._registry.alerts.remove_rule(self._fleet.ref, rule)
 
     def list(
         self, state: str | Sequence[str] = ("open", "acknowledged"), *, rule: str | None = None,
@@ -174,16 +156,15 @@ class FleetAlerts:
     ) -> list[dict[str, Any]]:  # fmt: skip
         """Alerts newest first (unresolved by default)."""
         states = (state,) if isinstance(state, str) else tuple(state)
-        with self._store.read() as conn:
-            rows = store_alerts.list_alerts(conn, self._fleet.ref, states=states, rule=rule,
-                                            limit=limit)  # fmt: skip
+        rows = self._registry.alerts.list(
+            self._fleet.ref, states=states, rule=rule, limit=check_limit(limit)
+        )
         return [_row(self._fleet, r) for r in rows]
 
     def count(self, state: str | Sequence[str] = ("open", "acknowledged")) -> int:
         """How many alerts are in ``state`` (unresolved by default)."""
         states = (state,) if isinstance(state, str) else tuple(state)
-        with self._store.read() as conn:
-            return store_alerts.count(conn, self._fleet.ref, states)
+        return self._registry.alerts.count(self._fleet.ref, states)
 
     def acknowledge(self, alert_id: int) -> dict[str, Any]:
         return self._set(alert_id, "acknowledged")
@@ -192,16 +173,12 @@ class FleetAlerts:
         return self._set(alert_id, "resolved")
 
     def _set(self, alert_id: int, state: str) -> dict[str, Any]:
-        with self._store.write() as conn:
-            row = store_alerts.transition(
-                conn, self._fleet.ref, alert_id, state, actor=config.actor()
-            )
+        row = self._registry.alerts.transition(self._fleet.ref, alert_id, state)
         return _row(self._fleet, row)
 
     def keys(self, rule: str | None = None) -> list[dict[str, str]]:
         """The keys of the models with an unresolved alert (what ``shoal retrain`` trains)."""
-        with self._store.read() as conn:
-            found = store_alerts.alert_keys(conn, self._fleet.ref, rule)
+        found = self._registry.alerts.keys(self._fleet.ref, rule)
         return [dict(zip(self._fleet.keys, key, strict=True)) for key in found]
 
 
@@ -256,7 +233,7 @@ def retrain(
     rows = _rows_of(data, keys, fleet.keys, columns)
     run = fleet.train(rows, fn, by=columns, dataset_name=f"{fleet.ref.name}-retrain", **train)
     if run.done:
-        fleet.promote(alias, f"run = {run.id}")
+        fleet.promote(alias, f"run = {run.id}", create=True)
     return run
 
 

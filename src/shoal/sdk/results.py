@@ -82,6 +82,9 @@ class Page(Sequence[ModelVersion]):
     def __repr__(self) -> str:
         return f"Page({len(self.items)} versions, next_cursor={self.next_cursor!r})"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": [v.to_dict() for v in self.items], "next_cursor": self.next_cursor}
+
 
 @dataclass(frozen=True)
 class Registered:
@@ -106,6 +109,69 @@ class AliasMove:
     source: str | None = None
     skipped: int = 0
     preview: list[dict[str, Any]] = field(default_factory=list)
+    creates: bool = False
+    """The move starts an alias no model of the fleet carried (``create=True`` confirms it)."""
+    notes: list[str] = field(default_factory=list)
+    """What a person should read before confirming the move (a new alias, say)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class FleetInfo:
+    """One fleet as listed: its path, key dimensions and the counts every write keeps."""
+
+    tenant: str
+    fleet: str
+    keys: tuple[str, ...]
+    models: int
+    versions: int
+    allow_pickle: bool = False
+    description: str = ""
+    created_at: float | None = None
+
+    @property
+    def path(self) -> str:
+        return f"{self.tenant}/{self.fleet}"
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> FleetInfo:
+        return cls(
+            tenant=row["tenant"], fleet=row["name"], keys=tuple(row["keys"] or ()),
+            models=int(row["model_count"] or 0), versions=int(row["version_count"] or 0),
+            allow_pickle=bool(row.get("allow_pickle")), description=row.get("description") or "",
+            created_at=row.get("created_at"),
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "tenant": self.tenant, "fleet": self.fleet,
+            "keys": list(self.keys), "models": self.models, "versions": self.versions,
+            "allow_pickle": self.allow_pickle, "description": self.description,
+            "created_at": _iso(self.created_at),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    """One tenant rolled up over its fleets."""
+
+    tenant: str
+    fleets: int
+    models: int
+    versions: int
+
+    @classmethod
+    def roll_up(cls, fleets: Sequence[FleetInfo]) -> list[TenantInfo]:
+        """Per tenant, sorted by name: how many fleets, models and versions it has."""
+        totals: dict[str, list[int]] = {}
+        for f in fleets:
+            entry = totals.setdefault(f.tenant, [0, 0, 0])
+            entry[0] += 1
+            entry[1] += f.models
+            entry[2] += f.versions
+        return [cls(t, *totals[t]) for t in sorted(totals)]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,12 +32,12 @@ from shoal.artifacts import BlobRef
 from shoal.errors import InvalidInput
 from shoal.http import BodyLimit, error_response, install_error_handlers
 from shoal.http.errors import TooLarge
+from shoal.registry import FleetRef
 from shoal.sdk.client import Client
 from shoal.serve.cache import ModelCache
 from shoal.serve.logbook import ParquetLog, now
 from shoal.serve.metrics import ServerMetrics
 from shoal.serve.predictor import Answer, LocalModels, Models, Predictor
-from shoal.store.tenancy import FleetRef
 
 
 class PredictRequest(BaseModel):
@@ -95,7 +94,7 @@ def create_app(
     metrics = ServerMetrics()
     registry = client.registry
     cache = ModelCache(
-        lambda row: registry.load(row["fleet"], row, location=location(row)),
+        lambda row: registry.versions.load(row["fleet"], row, location=location(row)),
         max_models=cache_models, max_bytes=cache_bytes, on_load=metrics.observe_load,
     )  # fmt: skip
     fleets = _fleet_lookup(client)
@@ -158,8 +157,7 @@ def create_app(
     @app.get("/readyz")
     def readyz() -> Any:
         try:
-            with registry.store.read() as conn:
-                conn.execute(sa.text("SELECT 1"))
+            registry.ping()
         except Exception as exc:  # the store is what readiness is about
             return error_response(503, "NotReady", f"the store does not answer: {exc}", None)
         return {"status": "ready", "models_cached": len(cache)}

@@ -6,7 +6,7 @@ explicit version number), groups the rows by version, predicts each group with o
 to its model, and puts the answers back in request order, each naming its version.
 
 Alias moves: resolutions are cached per (fleet, alias), and a fleet's alias generation
-(its latest alias move id, see :mod:`shoal.store.serving`) is checked at most every
+(its latest alias move id, see ``Versions.alias_generation``) is checked at most every
 ``refresh_seconds``; when it changed, the fleet's cached resolutions are dropped, so a
 moved alias is served within ``refresh_seconds`` plus one request. A request resolves
 once, at its start, and holds its models, so requests in flight finish on the versions
@@ -30,10 +30,8 @@ from shoal.errors import InvalidInput, NotFound
 from shoal.flavors import Signature, get_flavor
 from shoal.flavors._signature import ANY
 from shoal.http.errors import TooLarge
-from shoal.registry import Registry
+from shoal.registry import FleetRef, Registry
 from shoal.serve.cache import ModelCache
-from shoal.store import serving
-from shoal.store.tenancy import FleetRef
 
 MAX_RESOLVED = 100_000
 """Resolutions kept per (fleet, alias); past it they are dropped and read again as needed."""
@@ -138,9 +136,7 @@ class Predictor:
     ) -> dict[tuple[str, ...], dict[str, Any]]:
         unique = list(dict.fromkeys(keys))
         if version is not None:
-            with self.registry.store.read() as conn:
-                found = serving.versions_for_keys(conn, fleet, unique,
-                                                  numbers=[version] * len(unique))  # fmt: skip
+            found = self.registry.versions.for_keys(fleet, unique, numbers=[version] * len(unique))
             what = f"version {version}"
         else:
             assert alias is not None
@@ -166,8 +162,7 @@ class Predictor:
             known.clear()  # bounded: ~2 KB a key; re-resolving costs one query per request
             wanted = list(keys)
         if wanted:
-            with self.registry.store.read() as conn:
-                known.update(serving.versions_for_keys(conn, fleet, wanted, alias=alias))
+            known.update(self.registry.versions.for_keys(fleet, wanted, alias=alias))
         return {key: known[key] for key in keys if key in known}
 
     def _fresh(self, fleet: FleetRef) -> _Resolved:
@@ -177,8 +172,7 @@ class Predictor:
             state = self._resolved.get(fleet.id)
             if state is not None and now - state.checked < self.refresh_seconds:
                 return state
-        with self.registry.store.read() as conn:
-            generation = serving.alias_generation(conn, fleet)
+        generation = self.registry.versions.alias_generation(fleet)
         with self._lock:
             state = self._resolved.get(fleet.id)
             if state is None or state.generation != generation:

@@ -23,8 +23,8 @@ from typing import Any
 
 import pandas as pd
 
+from shoal.registry import FleetRef
 from shoal.serve.predictor import Models, predict_rows
-from shoal.store.tenancy import FleetRef
 
 APP_NAME = "shoal"
 MODELS = "ShoalModels"
@@ -78,7 +78,7 @@ def models_deployment(store_url: str, artifacts_url: str, models_per_replica: in
 
             with self.lock:
                 row = self.rows[model_id]
-            return self.client.registry.load(row["fleet"], row, location=location(row))
+            return self.client.registry.versions.load(row["fleet"], row, location=location(row))
 
         async def predict(self, row: dict[str, Any], frame: pd.DataFrame) -> list[Any]:
             model_id = serve.get_multiplexed_model_id()

@@ -11,22 +11,24 @@ from shoal.errors import InvalidInput
 from shoal.store import filters as F
 from shoal.store.aliases import alias_count
 from shoal.store.fleets import fleet_counts
-from shoal.store.query import NAMESPACES, VERSION_FIELDS, Sql, build, compile_node
+from shoal.store.query import NAMESPACES, VERSION_FIELDS, Sql, Where, as_node, build, compile_node
 from shoal.store.schema import key_counts, metrics
 from shoal.store.tenancy import FleetRef
+from shoal.store.vocabulary import check_names
 
 
 def count(
-    conn: Connection, fleet: FleetRef, *, where: str | None = None, versions_scope: str = "latest"
+    conn: Connection, fleet: FleetRef, *, where: Where = None, versions_scope: str = "latest"
 ) -> int:
     """How many versions match; a whole fleet's count comes from the kept aggregates."""
-    sql = build(fleet, where, versions_scope)
-    if where is None or not where.strip():
+    node = as_node(where)
+    sql = build(fleet, node, versions_scope)
+    if node is None:
         models_n, versions_n = fleet_counts(conn, fleet)
         return versions_n if sql.mode == "all" else models_n
+    check_names(conn, sql)
     if sql.mode == "alias" and len(sql.where) == 2:
         return alias_count(conn, fleet, sql.alias or "")
-    node = F.parse(where)
     if sql.mode == "latest" and _metrics_only(fleet, node):
         sql = _MetricSql(fleet, "latest")
         sql.where.append(compile_node(sql, node))  # type: ignore[arg-type]
@@ -111,7 +113,7 @@ def facets(
     fleet: FleetRef,
     dim: str,
     *,
-    where: str | None = None,
+    where: Where = None,
     limit: int = 100,
     versions_scope: str = "latest",
 ) -> dict[str, int]:
@@ -123,7 +125,8 @@ def facets(
             field="dim",
         )
     index = fleet.keys.index(dim)
-    if where is None or not where.strip():
+    node = as_node(where)
+    if node is None:
         rows = conn.execute(
             sa.select(key_counts.c.value, key_counts.c.n)
             .where(key_counts.c.fleet_id == fleet.id, key_counts.c.dim == index)
@@ -131,7 +134,8 @@ def facets(
             .limit(limit)
         )
         return {row.value: int(row.n) for row in rows}
-    sql = build(fleet, where, versions_scope)
+    sql = build(fleet, node, versions_scope)
+    check_names(conn, sql)
     column = sql.mo.c[f"k{index}"]
     n = sa.func.count().label("n")
     query = (

@@ -73,18 +73,27 @@ class Not:
 
 Node = Compare | In | IsNull | And | Or | Not
 
+OPERATORS = ("=", "==", "!=", "<>", "<", "<=", ">", ">=")
+"""Every comparison operator the parser accepts (``cmp`` above); docs and help list these."""
+SYNONYMS = {"==": "=", "<>": "!="}
+"""Operators that parse as another: a parsed :class:`Compare` holds only ``= != < <= > >=``."""
+KEYWORDS = frozenset({"and", "or", "not", "in", "is", "null", "true", "false"})
+"""Words the parser reserves, in any case (``AND`` too); no bare field can be named one."""
+
+# Longest first, so "<=" is not read as "<" then "=".
+_OP_PATTERN = "|".join(re.escape(op) for op in sorted(OPERATORS, key=len, reverse=True))
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<string>'(?:[^']|'')*'|"(?:[^"]|"")*")
     | (?P<number>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|-?\.\d+(?:[eE][-+]?\d+)?)
-    | (?P<op><=|>=|!=|<>|==|=|<|>)
+    | (?P<op>"""
+    + _OP_PATTERN
+    + r""")
     | (?P<punct>[(),])
     | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)
     )""",
     re.VERBOSE,
 )
-_KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false"}
-_OPS = {"==": "=", "<>": "!="}
 
 
 @dataclass(frozen=True)
@@ -111,7 +120,7 @@ def _tokenize(text: str) -> list[_Tok]:
         kind = match.lastgroup or ""
         value = match.group(kind)
         start = match.start(kind)
-        if kind == "name" and value.lower() in _KEYWORDS:
+        if kind == "name" and value.lower() in KEYWORDS:
             kind, value = "kw", value.lower()
         tokens.append(_Tok(kind, value, start))
         pos = match.end()
@@ -203,7 +212,7 @@ class _Parser:
                 "such as a key, a metric or a tag",
                 field="where",
             )
-        return Compare(left, _OPS.get(op.value, op.value), right)
+        return Compare(left, SYNONYMS.get(op.value, op.value), right)
 
     def parse_list(self) -> tuple[Literal, ...]:
         self.expect("punct", "(", "'(' after 'in'")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from shoal.errors import FilterSyntaxError, InvalidInput
+from shoal.errors import InvalidInput
 from shoal.store import filters as F
 from shoal.store.query import Sql, resolve
 
@@ -27,7 +28,12 @@ class Sort:
     nullable: bool = False
 
 
+SORT_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?")
+"""A sort names one field as the filter grammar spells it: ``mape``, ``production.mape``."""
+
+
 def sort_order(sql: Sql, sort: str | None) -> Sort:
+    """The order ``sort`` asks for (``-`` first for descending), over ``sql``'s fields."""
     text = (sort or "").strip()
     descending = text.startswith("-")
     name = text.lstrip("-+")
@@ -44,16 +50,15 @@ def sort_order(sql: Sql, sort: str | None) -> Sort:
                 field="sort",
             )
         return Sort("", unique, unique, False)
-    try:
-        parsed = F.parse(f"{name} is null")
-    except FilterSyntaxError:
+    if not SORT_FIELD.fullmatch(name) or name.lower() in F.KEYWORDS:
         raise InvalidInput(
             f"sort {sort!r} is not a field name: use e.g. 'mape', '-mape', 'store' or "
             "'-created_at'",
             field="sort",
-        ) from None
-    assert isinstance(parsed, F.IsNull)
-    res = resolve(sql, parsed.field, outer=False)
+        )
+    sql.naming = "sort"
+    res = resolve(sql, F.Field(tuple(name.split("."))), outer=False)
+    sql.naming = "where"
     if res.kind in ("alias", "tag", "param"):
         raise InvalidInput(
             f"sort: cannot sort by {name!r}; sort by a key dimension, a metric, version or "
@@ -75,17 +80,19 @@ def sort_order(sql: Sql, sort: str | None) -> Sort:
     return Sort(text, res.column, tiebreak, descending, nullable=nullable)
 
 
-def encode_cursor(sort: str, value: Any, ident: int) -> str:
-    raw = json.dumps({"s": sort, "v": value, "i": ident}, separators=(",", ":"))
+def encode_cursor(sort: str, value: Any, ident: int, digest: str = "") -> str:
+    """The position after (value, ident), bound to its sort and its filter's ``digest``."""
+    raw = json.dumps({"s": sort, "v": value, "i": ident, "w": digest}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
+def decode_cursor(cursor: str, sort: str, digest: str = "") -> tuple[Any, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         value, ident, cursor_sort = data["v"], int(data["i"]), data["s"]
-    except (ValueError, KeyError, TypeError):
+        cursor_digest = data.get("w", "")
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise InvalidInput(
             "cursor is not one this server issued: pass next_cursor from the previous page "
             "unchanged",
@@ -95,6 +102,12 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
         raise InvalidInput(
             f"cursor was issued for sort {cursor_sort!r}, not {sort!r}: keep the same sort "
             "while paging",
+            field="cursor",
+        )
+    if cursor_digest != digest:
+        raise InvalidInput(
+            "cursor was issued for another filter (or versions scope): keep the same where "
+            "while paging, or start again without a cursor",
             field="cursor",
         )
     return value, ident

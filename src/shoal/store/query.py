@@ -18,6 +18,7 @@ column and a unique id, which follow an index instead of counting past OFFSET ro
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +58,13 @@ class Sql:
     driver: Any = None
     terms: bool = False
     """Whether the filter has terms besides its scope (a top-level ``alias = 'x'``)."""
+    named: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(kind, name) of every metric, tag and param a filter or sort named -> who named it
+    (``where`` or ``sort``); :func:`shoal.store.vocabulary.check_names` checks they exist."""
+    checked: set[tuple[str, str]] = field(default_factory=set)
+    naming: str = "where"
+    digest: str = ""
+    """A digest of the filter and scope: a cursor carries it, so it pages only this query."""
 
     def __post_init__(self) -> None:
         self.mo = models.alias("mo")
@@ -136,6 +144,14 @@ class Resolved:
 
 
 def resolve(sql: Sql, fld: F.Field, *, outer: bool = True) -> Resolved:
+    found = _resolve(sql, fld, outer=outer)
+    if found.kind in ("metric", "tag", "param"):
+        name = found.name.split(".", 1)[1] if found.kind != "metric" else fld.parts[-1]
+        sql.named.setdefault((found.kind, name), sql.naming)
+    return found
+
+
+def _resolve(sql: Sql, fld: F.Field, *, outer: bool = True) -> Resolved:
     fleet = sql.fleet
     parts = fld.parts
     if len(parts) == 1:
@@ -333,11 +349,21 @@ def scope_of(node: F.Node | None, versions_scope: str) -> tuple[str, str | None,
     return versions_scope, None, node
 
 
-def build(fleet: FleetRef, where: str | None, versions_scope: str = "latest") -> Sql:
-    """Parse and compile a filter into FROM and WHERE for this fleet."""
-    node = F.parse(where) if where is not None else None
+Where = str | F.Node | None
+"""A filter as text (parsed here) or as the tree a caller parsed once and passes down."""
+
+
+def as_node(where: Where) -> F.Node | None:
+    """The parsed tree of ``where``; None for no filter (None, or blank text)."""
+    return F.parse(where) if isinstance(where, str) else where
+
+
+def build(fleet: FleetRef, where: Where, versions_scope: str = "latest") -> Sql:
+    """Compile a filter (text or tree) into FROM and WHERE for this fleet."""
+    node = as_node(where)
     mode, alias, rest = scope_of(node, versions_scope)
     sql = Sql(fleet, mode, alias)
+    sql.digest = hashlib.sha256(repr((node, versions_scope)).encode()).hexdigest()[:16]
     if rest is not None:
         sql.where.append(compile_node(sql, rest))
         sql.terms = True

@@ -13,9 +13,10 @@ from sqlalchemy.engine import Connection
 
 from shoal.errors import InvalidInput
 from shoal.store.paging import decode_cursor, encode_cursor, keyset_after, sort_order
-from shoal.store.query import build
+from shoal.store.query import Where, build
 from shoal.store.schema import aliases, metrics, version_tags
 from shoal.store.tenancy import FleetRef
+from shoal.store.vocabulary import check_names
 
 MAX_LIMIT = 1000
 
@@ -24,7 +25,7 @@ def search(
     conn: Connection,
     fleet: FleetRef,
     *,
-    where: str | None = None,
+    where: Where = None,
     sort: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
@@ -35,11 +36,12 @@ def search(
         raise InvalidInput(f"limit must be 1..{MAX_LIMIT}, got {limit!r}", field="limit")
     sql = build(fleet, where, versions_scope)
     order = sort_order(sql, sort)
+    check_names(conn, sql)
     conditions = list(sql.where)
     if order.nullable:
         conditions.append(order.column.is_not(None))
     if cursor:
-        value, ident = decode_cursor(cursor, order.text)
+        value, ident = decode_cursor(cursor, order.text, sql.digest)
         conditions.append(keyset_after(order, value, ident))
     direction = sa.desc if order.descending else sa.asc
     ordering = [direction(order.column)]
@@ -68,7 +70,7 @@ def search(
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = encode_cursor(order.text, last["_sort_value"], last["_tiebreak"])
+        next_cursor = encode_cursor(order.text, last["_sort_value"], last["_tiebreak"], sql.digest)
     for row in rows:
         row.pop("_sort_value", None)
         row.pop("_tiebreak", None)
@@ -112,10 +114,11 @@ def attach_details(conn: Connection, fleet: FleetRef, rows: list[dict[str, Any]]
 
 
 def select_versions(
-    conn: Connection, fleet: FleetRef, where: str | None, versions_scope: str = "latest"
+    conn: Connection, fleet: FleetRef, where: Where, versions_scope: str = "latest"
 ) -> list[tuple[int, int]]:
     """Every (model id, version id) the filter selects, in one query (for bulk moves)."""
     sql = build(fleet, where, versions_scope)
+    check_names(conn, sql)
     query = (
         sa.select(sql.mo.c.id, sql.v.c.id)
         .select_from(sql.from_clause())

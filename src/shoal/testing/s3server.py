@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from types import TracebackType
 from typing import Any
 
 from shoal.errors import MissingDependency
+from shoal.testing.servers import free_port
 
 _DUMMY_KEY = "shoal-test-key"
 _DUMMY_SECRET = "shoal-test-secret"
@@ -66,7 +66,7 @@ class LocalS3Server:
         self._saved_log_level = _REQUEST_LOG.level
         _REQUEST_LOG.setLevel(logging.WARNING)
         try:
-            port = _free_port()
+            port = free_port()
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
             self._server.start()
             self.endpoint_url = f"http://127.0.0.1:{port}"
@@ -112,10 +112,3 @@ class LocalS3Server:
             client.create_bucket(Bucket=self.bucket)
         finally:
             client.close()
-
-
-def _free_port() -> int:
-    """A port that was free on 127.0.0.1 a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

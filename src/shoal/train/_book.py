@@ -16,13 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from shoal.errors import ShoalError
-from shoal.registry import Registry
+from shoal.registry import Failure, FleetRef, Registry, Scope, key_text
 from shoal.registry.records import Prepared
-from shoal.store import run_failures
-from shoal.store import runs as store_runs
-from shoal.store.run_failures import Failure
-from shoal.store.tenancy import FleetRef, Scope
-from shoal.store.writes import key_text
 from shoal.train._work import Outcome, failed
 
 
@@ -46,7 +41,7 @@ class RunBook:
         self.key_seconds: list[float] = []
         self.last_flush = time.monotonic()
         self.started = time.perf_counter()
-        self.preparer = registry.preparer(fleet)
+        self.preparer = registry.versions.preparer(fleet)
 
     def add(self, outcome: Outcome) -> bool:
         """Take one key's outcome; returns whether it failed. Flushes when a batch is due."""
@@ -85,25 +80,21 @@ class RunBook:
         self.last_flush = time.monotonic()
         trained: list[str] = []
         if self.pending:
-            placed = self.registry.register_prepared(self.fleet, self.pending)
+            placed = self.registry.versions.register_prepared(self.fleet, self.pending)
             self.counts["done"] += len(placed)
             trained = [key_text(spot.key) for spot in placed]
             self.pending = []
-        with self.registry.store.write() as conn:
-            if self.resuming and trained:  # keys that failed before and trained now
-                run_failures.forget(conn, self.run_id, trained)
-            if self.failures:
-                run_failures.record(conn, self.run_id, self.failures)
-                self.failures = []
-            self.counts["failed"] = run_failures.count(conn, self.run_id)
-            self._timings()
-            store_runs.update_counts(conn, self.run_id, self.counts)
+        self._timings()
+        self.registry.runs.record_progress(
+            self.run_id, self.counts, failures=self.failures,
+            trained_again=trained if self.resuming else (),  # keys that failed before
+        )  # fmt: skip
+        self.failures = []
 
     def finish(self, status: str, error: str | None = None) -> None:
         self._timings()
-        with self.registry.store.write() as conn:
-            store_runs.finish(conn, Scope(self.fleet.tenant), self.run_id, status,
-                              counts=self.counts, error=error)  # fmt: skip
+        self.registry.runs.finish(Scope(self.fleet.tenant), self.run_id, status,
+                                  counts=self.counts, error=error)  # fmt: skip
 
     def _timings(self) -> None:
         elapsed = time.perf_counter() - self.started

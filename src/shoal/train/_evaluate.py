@@ -32,15 +32,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from shoal import config
 from shoal.artifacts import BlobRef
 from shoal.data import key_groups
 from shoal.errors import InvalidInput
-from shoal.registry import Registry
+from shoal.registry import FleetRef, Registry, check_alias
 from shoal.registry.records import NAME
-from shoal.registry.registry import check_alias
-from shoal.store import audit, reads, writes
-from shoal.store.tenancy import FleetRef
 from shoal.train._book import key_strings
 from shoal.train._progress import reporter
 from shoal.train._runner import check_columns
@@ -200,8 +196,7 @@ def resolve_alias(
     registry: Registry, fleet: FleetRef, alias: str
 ) -> dict[tuple[str, ...], dict[str, Any]]:
     """Every model's version at ``alias``, by key, with its blob's location, in one query."""
-    with registry.store.read() as conn:
-        return reads.versions_at_alias(conn, fleet, alias)
+    return registry.versions.at_alias(fleet, alias)
 
 
 class _Holdout:
@@ -273,7 +268,7 @@ def _score(
     if row["pack"] is not None or row["offset"] is not None:
         location = BlobRef(row["artifact_sha256"], row["artifact_size"], row["pack"],
                            row["offset"] or 0)  # fmt: skip
-    model = registry.load(fleet, row, location=location)
+    model = registry.versions.load(fleet, row, location=location)
     predicted = np.asarray(get_flavor(row["flavor"]).predict(model, X))
     if predicted.shape != actual.shape:
         raise InvalidInput(
@@ -383,9 +378,4 @@ def record_metrics(
          {options.prefix + k: v for k, v in scores.items() if not math.isnan(v)})
         for row, scores in scored
     ]  # fmt: skip
-    with registry.store.write() as conn:
-        writes.replace_metrics(conn, fleet, rows, names)
-        audit.record(
-            conn, fleet.tenant_id, config.actor(), "evaluate", fleet.path,
-            {"alias": options.alias, "versions": len(scored), "metrics": names},
-        )  # fmt: skip
+    registry.versions.record_evaluation(fleet, rows, names, alias=options.alias)

@@ -13,16 +13,13 @@ from __future__ import annotations
 import hashlib
 
 from shoal import config, data
-from shoal.store import audit
-from shoal.store import datasets as store_datasets
-from shoal.store.engine import Store
-from shoal.store.tenancy import FleetRef
+from shoal.registry import FleetRef, Registry, Scope
 from shoal.train._source import Source, TableSource
 
 _MAGIC = b"shoal.partitions.v1\0"
 
 
-def register_input(store: Store, fleet: FleetRef, source: Source, name: str) -> int:
+def register_input(registry: Registry, fleet: FleetRef, source: Source, name: str) -> int:
     """Record the input as dataset ``name`` of the fleet's tenant; returns its id."""
     if isinstance(source, TableSource):
         table = source.table
@@ -40,13 +37,8 @@ def register_input(store: Store, fleet: FleetRef, source: Source, name: str) -> 
     schema = [
         {"name": f.name, "type": str(f.type), "nullable": bool(f.nullable)} for f in source.schema
     ]
-    actor = config.actor()
-    with store.write() as conn:
-        dataset_id, created = store_datasets.upsert(
-            conn, fleet.tenant_id, name=name, fingerprint=fingerprint, schema=schema,
-            row_count=rows, profile=profile, location=source.location, actor=actor,
-        )  # fmt: skip
-        if created:
-            audit.record(conn, fleet.tenant_id, actor, "dataset.register",
-                         f"{fleet.tenant}/{name}", {"id": dataset_id, "rows": rows})  # fmt: skip
+    dataset_id, _ = registry.datasets.register(
+        Scope(fleet.tenant), fleet.tenant, name, fingerprint=fingerprint, schema=schema,
+        row_count=rows, profile=profile, location=source.location, actor=config.actor(),
+    )  # fmt: skip
     return dataset_id

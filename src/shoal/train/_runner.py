@@ -30,12 +30,7 @@ from typing import Any
 from shoal import config
 from shoal.data import key_groups
 from shoal.errors import InvalidInput
-from shoal.registry import Registry
-from shoal.registry.lineage import code_ref
-from shoal.store import run_failures
-from shoal.store import runs as store_runs
-from shoal.store.tenancy import FleetRef, Scope
-from shoal.store.writes import key_text
+from shoal.registry import FleetRef, Registry, key_text
 from shoal.train._book import RunBook, key_strings
 from shoal.train._executors import Executor
 from shoal.train._functions import function_ref
@@ -104,7 +99,7 @@ def train_fleet(
     work = Work(fn, options.max_retries, options.timeout_per_key, fleet.allow_pickle, options.by)
     executor.check(work)
     total = source.key_counts(options.by)
-    dataset_id = register_input(registry.store, fleet, source, _dataset_name(fleet, options))
+    dataset_id = register_input(registry, fleet, source, _dataset_name(fleet, options))
     recorded = {"fn": function_ref(fn), "data": source.location,
                 "dataset_name": options.dataset_name}  # fmt: skip
     run_id, skip, counts = _open_run(
@@ -203,34 +198,19 @@ def _open_run(
 ) -> tuple[int, set[str], dict[str, Any]]:  # fmt: skip
     """A new run, or the resumed one reopened; the keys to skip; the counts to carry on."""
     counts: dict[str, Any] = {"keys": total, "done": 0, "failed": 0, "skipped": 0}
-    with registry.store.write() as conn:
-        if resume is None:
-            params = {
-                "by": list(options.by), "executor": executor.name,
-                "workers": getattr(executor, "workers", 1), "max_retries": options.max_retries,
-                "timeout_per_key": options.timeout_per_key, "batch_size": options.batch_size,
-                "dataset": dataset_id, **(options.params or {}), **recorded,
-            }  # fmt: skip
-            run_id = store_runs.create(conn, fleet, "train", actor=config.actor(), params=params,
-                                       code_ref=code_ref())  # fmt: skip
-            store_runs.update_counts(conn, run_id, counts)
-            return run_id, set(), counts
-        run = store_runs.get(conn, Scope(fleet.tenant), resume)
-        if run["fleet_id"] != fleet.id or run["kind"] != "train":
-            raise InvalidInput(
-                f"run {resume} is a {run['kind']!r} run of fleet '{run['tenant']}/{run['fleet']}'"
-                f"; resume takes a train run of '{fleet.path}'",
-                field="resume",
-            )
-        skip = run_failures.trained_keys(conn, resume)
-        before = run["counts"] or {}
-        counts.update(
-            done=len(skip), failed=run_failures.count(conn, resume),
-            resumes=int(before.get("resumes", 0)) + 1,
-            seconds_before=float(before.get("seconds", 0.0)),
-        )  # fmt: skip
-        store_runs.reopen(conn, resume, counts)
-    return resume, skip, counts
+    if resume is None:
+        params = {
+            "by": list(options.by), "executor": executor.name,
+            "workers": getattr(executor, "workers", 1), "max_retries": options.max_retries,
+            "timeout_per_key": options.timeout_per_key, "batch_size": options.batch_size,
+            "dataset": dataset_id, **(options.params or {}), **recorded,
+        }  # fmt: skip
+        run_id = registry.runs.start(
+            fleet, "train", params=params, counts=counts, actor=config.actor()
+        )
+        return run_id, set(), counts
+    reopened = registry.runs.reopen_training(fleet, resume, counts)
+    return reopened.run_id, reopened.trained, reopened.counts
 
 
 def _close(book: RunBook, status: str, error: str) -> None:

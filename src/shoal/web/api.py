@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from shoal.errors import InvalidInput, NotFound
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
+from shoal.sdk.keys import parse_key_pairs
 
 Where = Annotated[str | None, Query(description="Filter in the SDK's grammar.")]
 Sort = Annotated[str | None, Query(description="e.g. -mape, or store,sku.")]
@@ -29,9 +29,11 @@ class AliasRequest(BaseModel):
     """Move an alias on every model ``where`` selects (the fleet page's bulk action)."""
 
     model_config = ConfigDict(extra="forbid")
-    where: str = Field(min_length=1)
+    where: str | None = Field(None, description="The models to move (the filter grammar)")
+    all: bool = Field(False, description="Move every model of the fleet instead of a filter")
     source: str | None = None
     dry_run: bool = False
+    create: bool = Field(False, description="Confirm a move that starts a new alias")
 
 
 def api_router(client: Client) -> APIRouter:
@@ -44,21 +46,12 @@ def api_router(client: Client) -> APIRouter:
     @api.get("/tenants")
     def tenants() -> dict[str, Any]:
         """Tenants with how many fleets, models and versions each has."""
-        totals: dict[str, dict[str, Any]] = {}
-        for row in client.fleets():
-            entry = totals.setdefault(
-                row["tenant"], {"tenant": row["tenant"], "fleets": 0, "models": 0, "versions": 0}
-            )
-            entry["fleets"] += 1
-            entry["models"] += int(row["model_count"] or 0)
-            entry["versions"] += int(row["version_count"] or 0)
-        return {"items": sorted(totals.values(), key=lambda t: t["tenant"])}
+        return {"items": [t.to_dict() for t in client.tenants()]}
 
     @api.get("/fleets")
     def fleets(tenant: str | None = None) -> dict[str, Any]:
         """Every fleet (of ``tenant``): its keys, model and version counts."""
-        rows = [r for r in client.fleets() if tenant is None or r["tenant"] == tenant]
-        return {"items": [_fleet_row(r) for r in rows]}
+        return {"items": [f.to_dict() for f in client.fleets(tenant)]}
 
     @api.get("/fleets/{tenant}/{fleet}")
     def fleet_detail(tenant: str, fleet: str) -> dict[str, Any]:
@@ -93,17 +86,7 @@ def api_router(client: Client) -> APIRouter:
         counts = fleet_of(tenant, fleet).facets(dim, where, limit=limit, versions=versions)
         return {"dim": dim, "items": [{"value": k, "count": v} for k, v in counts.items()]}
 
-    @api.get("/fleets/{tenant}/{fleet}/models/{model}")
-    def model(
-        tenant: str, fleet: str, model: str, alias: str | None = None,
-        version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    ) -> dict[str, Any]:  # fmt: skip
-        """The version a model resolves to (latest, ``alias`` or ``version``), and its lineage."""
-        target = fleet_of(tenant, fleet)
-        found = target.get(parse_model(target, model), alias=alias, version=version)
-        return {**found.to_dict(), "lineage": client.lineage(found)}
-
-    @api.get("/fleets/{tenant}/{fleet}/models/{model}/versions")
+    @api.get("/fleets/{tenant}/{fleet}/models/{model:path}/versions")
     def model_versions(
         tenant: str, fleet: str, model: str, limit: Limit = 50,
         cursor: Annotated[
@@ -112,11 +95,18 @@ def api_router(client: Client) -> APIRouter:
     ) -> dict[str, Any]:  # fmt: skip
         """A page of one model's versions, newest first (keyset on the version number)."""
         target = fleet_of(tenant, fleet)
-        rows = target.versions(parse_model(target, model), limit=limit + 1, before=cursor)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return {"items": [v.to_dict() for v in rows],
-                "next_cursor": rows[-1].version if more and rows else None}  # fmt: skip
+        page = target.versions(parse_model(target, model), limit=limit, before=cursor)
+        return {**page.to_dict(), "next_cursor": page.next_cursor and int(page.next_cursor)}
+
+    @api.get("/fleets/{tenant}/{fleet}/models/{model:path}")
+    def model(
+        tenant: str, fleet: str, model: str, alias: str | None = None,
+        version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The version a model resolves to (latest, ``alias`` or ``version``), and its lineage."""
+        target = fleet_of(tenant, fleet)
+        found = target.get(parse_model(target, model), alias=alias, version=version)
+        return {**found.to_dict(), "lineage": client.lineage(found)}
 
     @api.get("/versions/{version_id}")
     def version(version_id: int) -> dict[str, Any]:
@@ -131,8 +121,10 @@ def api_router(client: Client) -> APIRouter:
 
         The answer names the move; ``POST .../alias-moves/{id}/undo`` puts it back.
         """
-        move = fleet_of(tenant, fleet).promote(alias, body.where, source=body.source,
-                                               dry_run=body.dry_run)  # fmt: skip
+        move = fleet_of(tenant, fleet).promote(
+            alias, body.where, all=body.all, source=body.source, dry_run=body.dry_run,
+            create=body.create,
+        )  # fmt: skip
         return move.to_dict()
 
     @api.get("/fleets/{tenant}/{fleet}/alias-moves")
@@ -169,25 +161,7 @@ def api_router(client: Client) -> APIRouter:
     return api
 
 
-def _fleet_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "tenant": row["tenant"], "fleet": row["name"], "path": f"{row['tenant']}/{row['name']}",
-        "keys": list(row["keys"] or []), "models": row["model_count"],
-        "versions": row["version_count"], "description": row["description"],
-    }  # fmt: skip
-
-
-def parse_model(fleet: Fleet, text: str) -> Any:
-    """``store=s012,sku=A77`` (or ``id:<model id>``) as the key the SDK takes."""
-    pairs = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        if not sep:
-            raise InvalidInput(
-                f"model {text!r} is not of the form " + ",".join(f"{k}=VALUE" for k in fleet.keys),
-                field="model",
-            )
-        pairs[name] = value
-    if set(pairs) != set(fleet.keys):
-        raise NotFound(f"fleet '{fleet.path}' is keyed by {list(fleet.keys)}, not {sorted(pairs)}")
-    return pairs
+def parse_model(fleet: Fleet, text: str) -> dict[str, str]:
+    """``store=s012,sku=A77`` as the key the SDK takes (the parser ``--key`` uses too)."""
+    pairs = text.split(",") if text else []
+    return parse_key_pairs(fleet.path, fleet.keys, pairs, option="model", field="model")

@@ -50,8 +50,10 @@ def create_web_app(client: Client, *, max_body_bytes: int = 1 * 2**20) -> FastAP
 
     app.add_exception_handler(ShoalError, page_or_json)
     app.add_exception_handler(RequestValidationError, page_or_json)
-    app.include_router(api_router(client))
+    # The monitoring routes first: a model's key may hold '/', so ".../models/{model:path}"
+    # would otherwise take ".../models/K/monitoring" for a model named "K/monitoring".
     app.include_router(monitoring_router(client))
+    app.include_router(api_router(client))
     app.include_router(page_router(client))
     app.include_router(alerts_router(client, templates))
     return app

@@ -61,7 +61,7 @@ def monitoring_router(client: Client) -> APIRouter:
     def rollup(tenant: str, fleet: str, by: str, window: Window = None, at: At = None) -> Any:
         return {"items": fleet_of(tenant, fleet).monitoring.rollup(by, window=window, at=at)}
 
-    @api.get("/models/{model}/monitoring")
+    @api.get("/models/{model:path}/monitoring")
     def model_monitoring(tenant: str, fleet: str, model: str, window: Window = None) -> Any:
         """A model's figures across windows and its per-feature drift in the newest one."""
         target = fleet_of(tenant, fleet)

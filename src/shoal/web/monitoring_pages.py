@@ -13,9 +13,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from shoal.errors import InvalidInput
+from shoal.registry import FIGURES
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
-from shoal.store.monitoring import FIGURES
 
 ALERT_ROWS = 200
 WORST_ROWS = 50

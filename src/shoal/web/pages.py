@@ -13,6 +13,7 @@ import datetime as dt
 import itertools
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
@@ -71,16 +72,11 @@ def page_router(client: Client) -> APIRouter:
     def home(request: Request) -> HTMLResponse:
         tenants: dict[str, dict[str, Any]] = {}
         health = client.health()
-        for row in client.fleets():
-            entry = tenants.setdefault(row["tenant"], {"tenant": row["tenant"], "fleets": [],
-                                                       "models": 0})  # fmt: skip
-            entry["fleets"].append({
-                "tenant": row["tenant"], "fleet": row["name"], "keys": list(row["keys"] or []),
-                "models": row["model_count"], "versions": row["version_count"],
-                "description": row["description"],
-                "health": health.get(f"{row['tenant']}/{row['name']}"),
-            })  # fmt: skip
-            entry["models"] += int(row["model_count"] or 0)
+        for info in client.fleets():
+            entry = tenants.setdefault(info.tenant, {"tenant": info.tenant, "fleets": [],
+                                                     "models": 0})  # fmt: skip
+            entry["fleets"].append({**info.to_dict(), "health": health.get(info.path)})
+            entry["models"] += info.models
         return render(request, "home.html", tenants=list(tenants.values()))
 
     @pages.get("/fleets/{tenant}/{fleet}", response_class=HTMLResponse)
@@ -124,10 +120,11 @@ def page_router(client: Client) -> APIRouter:
     def move_alias(
         request: Request, tenant: str, fleet: str, alias: str = Form(...),
         where: str = Form(""), source: str = Form(""), action: str = Form("preview"),
+        create: bool = Form(False),
     ) -> HTMLResponse:  # fmt: skip
         target = client.fleet(f"{tenant}/{fleet}")
         move = target.promote(alias.strip(), where.strip() or None,
-                              source=source.strip() or None,
+                              source=source.strip() or None, create=create,
                               dry_run=action != "apply")  # fmt: skip
         return render(request, "move.html", fleet=_fleet(target), move=move, where=where,
                       source=source)  # fmt: skip
@@ -137,29 +134,7 @@ def page_router(client: Client) -> APIRouter:
         client.fleet(f"{tenant}/{fleet}").undo(move_id)
         return RedirectResponse(f"/fleets/{tenant}/{fleet}", status_code=303)
 
-    @pages.get("/fleets/{tenant}/{fleet}/models/{model}", response_class=HTMLResponse)
-    def model_page(
-        request: Request, tenant: str, fleet: str, model: str, alias: str | None = None,
-        version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-        before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    ) -> HTMLResponse:  # fmt: skip
-        target = client.fleet(f"{tenant}/{fleet}")
-        key = parse_model(target, model)
-        current = target.get(key, alias=alias, version=version)
-        versions = target.versions(key, limit=PAGE_ROWS + 1, before=before)
-        more = len(versions) > PAGE_ROWS
-        versions = versions[:PAGE_ROWS]
-        metric_names = sorted({n for v in versions for n in v.metrics})[:8]
-        return render(
-            request, "model.html", fleet=_fleet(target), current=current, shown_alias=alias,
-            model_url=f"/fleets/{target.path}/models/{model}",
-            key_text=", ".join(f"{k}={v}" for k, v in current.key.items()),
-            lineage=client.lineage(current), versions=versions, metric_names=metric_names,
-            before=before, next_before=versions[-1].version if more and versions else None,
-            monitoring=model_monitoring(target, key),
-        )  # fmt: skip
-
-    @pages.get("/fleets/{tenant}/{fleet}/models/{model}/compare", response_class=HTMLResponse)
+    @pages.get("/fleets/{tenant}/{fleet}/models/{model:path}/compare", response_class=HTMLResponse)
     def compare_page(
         request: Request, tenant: str, fleet: str, model: str,
         a: Annotated[int, Query(ge=1, le=2**31 - 1)], b: Annotated[int, Query(ge=1, le=2**31 - 1)],
@@ -172,6 +147,26 @@ def page_router(client: Client) -> APIRouter:
             key_text=", ".join(f"{k}={v}" for k, v in first.key.items()),
             model_url=f"/fleets/{target.path}/models/{model}",
             rows=compare_rows(first, second, client.lineage(first), client.lineage(second)),
+        )  # fmt: skip
+
+    @pages.get("/fleets/{tenant}/{fleet}/models/{model:path}", response_class=HTMLResponse)
+    def model_page(
+        request: Request, tenant: str, fleet: str, model: str, alias: str | None = None,
+        version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+        before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    ) -> HTMLResponse:  # fmt: skip
+        target = client.fleet(f"{tenant}/{fleet}")
+        key = parse_model(target, model)
+        current = target.get(key, alias=alias, version=version)
+        versions = target.versions(key, limit=PAGE_ROWS, before=before)
+        metric_names = sorted({n for v in versions for n in v.metrics})[:8]
+        return render(
+            request, "model.html", fleet=_fleet(target), current=current, shown_alias=alias,
+            model_url=f"/fleets/{target.path}/models/{model}",
+            key_text=", ".join(f"{k}={v}" for k, v in current.key.items()),
+            lineage=client.lineage(current), versions=versions, metric_names=metric_names,
+            before=before, next_before=versions.next_cursor,
+            monitoring=model_monitoring(target, key),
         )  # fmt: skip
 
     @pages.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -216,7 +211,7 @@ def _fleet(fleet: Fleet) -> dict[str, Any]:
 
 
 def _row(fleet: Fleet, version: Any) -> dict[str, Any]:
-    model = ",".join(f"{k}={version.key[k]}" for k in fleet.keys)
+    model = quote(",".join(f"{k}={version.key[k]}" for k in fleet.keys), safe="=,/")
     return {"key": version.key, "version": version.version, "aliases": version.aliases,
             "metrics": version.metrics,
             "url": f"/fleets/{fleet.path}/models/{model}"}  # fmt: skip

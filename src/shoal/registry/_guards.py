@@ -1,0 +1,21 @@
+"""Guards every entry point shares, written once: limits, and what a bad one says."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shoal.errors import InvalidInput
+
+MAX_LIMIT = 1000
+"""The most rows one read returns: a page, a facet list, a listing. Page on with cursors."""
+
+
+def check_limit(limit: Any, field: str = "limit", most: int = MAX_LIMIT) -> int:
+    """``limit`` if it is an int from 1 to ``most``, else InvalidInput naming the field."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
+        raise InvalidInput(
+            f"{field} must be an int from 1 to {most}, got {limit!r}; page on with the "
+            "cursor (or before=) for more",
+            field=field,
+        )
+    return limit

@@ -1,0 +1,18 @@
+"""The base of every registry noun: it holds the store it opens transactions on.
+
+Each noun (``fleets``, ``versions``, ``aliases``, ``runs``, ``datasets``, ``monitoring``,
+``alerts``) is a small class over one :class:`shoal.store.Store`; the composite
+:class:`shoal.registry.Registry` builds them once. Only these classes open store
+transactions: everything above the registry asks them, by noun, with explicit arguments.
+"""
+
+from __future__ import annotations
+
+from shoal.store.engine import Store
+
+
+class Part:
+    """One noun of the registry over ``store``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store

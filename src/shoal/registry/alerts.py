@@ -1,0 +1,91 @@
+"""Alert rules and alerts of a fleet: declared, applied after a pass, moved through states."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shoal import config
+from shoal.registry._part import Part
+from shoal.store import alerts as store_alerts
+from shoal.store.alerts import UNRESOLVED, Match
+from shoal.store.tenancy import FleetRef
+
+__all__ = ["UNRESOLVED", "Alerts", "Match"]
+
+
+class Alerts(Part):
+    """A fleet's alert rules and alerts."""
+
+    def add_rule(
+        self, fleet: FleetRef, name: str, expression: str, *, webhook: str | None = None
+    ) -> dict[str, Any]:
+        with self._store.write() as conn:
+            return store_alerts.add_rule(
+                conn, fleet, name, expression, webhook=webhook, actor=config.actor()
+            )
+
+    def rules(self, fleet: FleetRef) -> list[dict[str, Any]]:
+        with self._store.read() as conn:
+            return store_alerts.rules(conn, fleet)
+
+    def remove_rule(self, fleet: FleetRef, rule: int | str) -> dict[str, Any]:
+        with self._store.write() as conn:
+            return store_alerts.remove_rule(conn, fleet, rule)
+
+    def list(
+        self,
+        fleet: FleetRef,
+        *,
+        states: Sequence[str] = UNRESOLVED,
+        rule: str | None = None,
+        ids: Sequence[int] | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Alerts newest first, by state (and rule, or ids)."""
+        with self._store.read() as conn:
+            return store_alerts.list_alerts(
+                conn, fleet, states=states, rule=rule, ids=ids, limit=limit
+            )
+
+    def count(self, fleet: FleetRef, states: Sequence[str] = UNRESOLVED) -> int:
+        with self._store.read() as conn:
+            return store_alerts.count(conn, fleet, states)
+
+    def transition(
+        self, fleet: FleetRef, alert_id: int, state: str, *, actor: str | None = None
+    ) -> dict[str, Any]:
+        with self._store.write() as conn:
+            return store_alerts.transition(
+                conn, fleet, alert_id, state, actor=actor or config.actor()
+            )
+
+    def keys(self, fleet: FleetRef, rule: str | None = None) -> list[tuple[str, ...]]:
+        """Keys of the models with an unresolved alert (of ``rule``, or any)."""
+        with self._store.read() as conn:
+            return store_alerts.alert_keys(conn, fleet, rule)
+
+    def apply(
+        self,
+        fleet: FleetRef,
+        rule_id: int,
+        window_start: float,
+        matches: Sequence[Match],
+        seen: set[int],
+        *,
+        actor: str,
+    ) -> tuple[list[int], list[int], list[dict[str, Any]]]:
+        """Open, refresh and resolve a rule's alerts after a pass, in one transaction;
+        returns the opened ids, the resolved ids and the opened alerts as read back."""
+        with self._store.write() as conn:
+            opened, resolved = store_alerts.apply(
+                conn, fleet, rule_id, window_start, matches, seen, actor=actor
+            )
+            fresh = [
+                alert
+                for start in range(0, len(opened), 5000)
+                for alert in store_alerts.list_alerts(
+                    conn, fleet, ids=opened[start : start + 5000], limit=5000
+                )
+            ]
+        return opened, resolved, fresh

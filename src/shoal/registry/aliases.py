@@ -1,0 +1,267 @@
+"""Aliases: movable names on models, set explicitly or promoted by a filter, undoable.
+
+The guards every entry point shares live here, once:
+
+- a promotion names the models it moves: a filter, or ``all=True`` (``everything`` here)
+  for the whole fleet (the CLI's ``--all``), so an empty ``--where`` never moves every model;
+- a move that would start an alias no model of the fleet carries yet (a typo such as
+  ``prodution``) is refused unless ``create=True`` (``--create``); a dry run says so;
+- a promotion from a ``source`` alias that no model carries is refused, naming the
+  aliases the fleet has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from shoal import config
+from shoal.errors import InvalidInput, NotFound
+from shoal.registry._part import Part
+from shoal.store import aliases, audit, reads, search, writes
+from shoal.store import filters as F
+from shoal.store.engine import lock_fleet
+from shoal.store.tenancy import NAME, FleetRef
+
+Change = tuple[int, int | None, int | None]
+"""(model id, version id before, version id after) of one model an alias move changes."""
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What a move did or, in a dry run, would do."""
+
+    result: aliases.MoveResult
+    changes: list[Change]
+    source: str
+    creates: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class Aliases(Part):
+    """Alias moves of a fleet, each one transaction under the fleet's lock."""
+
+    def set(
+        self,
+        fleet: FleetRef,
+        name: str,
+        targets: Sequence[tuple[Any, int | None]],
+        *,
+        expected: dict[Any, int | None] | None = None,
+        dry_run: bool = False,
+        create: bool = False,
+        actor: str | None = None,
+    ) -> Moved:
+        """Point ``name`` at the given (key, version number) pairs in one transaction."""
+        check_alias(name)
+        actor = actor or config.actor()
+        keyed = [(reads.normalize_key(fleet, key), number) for key, number in targets]
+        seen: set[tuple[str, ...]] = set()
+        for key, _ in keyed:
+            if key in seen:
+                raise InvalidInput(
+                    f"targets: model {dict(zip(fleet.keys, key, strict=True))} is named twice; "
+                    "give each model one version",
+                    field="targets",
+                )
+            seen.add(key)
+        with self._store.write() as conn:
+            lock_fleet(conn, fleet.id)
+            notes, creates = _creation(conn, fleet, name, create, dry_run, bool(keyed))
+            ids = reads.versions_by_number(conn, fleet, keyed)
+            pairs = [ids[key] for key, _ in keyed]
+            cas = None if expected is None else _expected_ids(conn, fleet, expected)
+            result, changes = aliases.move(
+                conn, fleet, name, pairs, actor=actor, expected=cas, dry_run=dry_run,
+                where_text=None, source="explicit",
+            )  # fmt: skip
+            if not dry_run and result.moved:
+                audit.record(
+                    conn, fleet.tenant_id, actor, "alias.set", fleet.path,
+                    {"alias": name, "moved": result.moved, "move": result.move_id},
+                )  # fmt: skip
+        return Moved(result, changes, "explicit", creates, notes)
+
+    def promote(
+        self,
+        fleet: FleetRef,
+        name: str,
+        *,
+        where: str | F.Node | None = None,
+        everything: bool = False,
+        source: str | None = None,
+        dry_run: bool = False,
+        create: bool = False,
+        actor: str | None = None,
+    ) -> Moved:
+        """Move ``name`` to the ``source`` version of every model the filter selects.
+
+        The selection and the move happen in one write transaction under the fleet's
+        lock, so two promoters never interleave: the second sees the first's result.
+        """
+        check_alias(name)
+        node = F.parse(where) if isinstance(where, str) else where
+        if node is None and not everything:
+            raise InvalidInput(
+                f"promote {name!r} needs a filter naming the models to move (e.g. "
+                'where="candidate.mape < production.mape"), or all=True (--all) to '
+                "move every model of the fleet",
+                field="where",
+            )
+        if node is not None and everything:
+            raise InvalidInput("give a filter or all=True (--all), not both", field="all")
+        actor = actor or config.actor()
+        source = source or infer_source(fleet, node, name)
+        scoped = node
+        if source != "latest":
+            check_alias(source)
+            clause = F.Compare(F.Field(("alias",)), "=", source)
+            scoped = clause if node is None else F.And((clause, node))
+        where_text = None if node is None else where if isinstance(where, str) else str(node)
+        with self._store.write() as conn:
+            lock_fleet(conn, fleet.id)
+            notes: list[str] = []
+            if source != "latest" and aliases.alias_count(conn, fleet, source) == 0:
+                have = sorted(aliases.coverage(conn, fleet))
+                raise InvalidInput(
+                    f"source alias {source!r} is on no model of fleet '{fleet.path}'; its "
+                    f"aliases are {have or 'none yet'}: name one of them, or source='latest'",
+                    field="source",
+                )
+            pairs = search.select_versions(conn, fleet, scoped)
+            more, creates = _creation(conn, fleet, name, create, dry_run, bool(pairs))
+            notes += more
+            result, changes = aliases.move(
+                conn, fleet, name, pairs, actor=actor, where_text=where_text, source=source,
+                dry_run=dry_run,
+            )  # fmt: skip
+            if not dry_run and result.moved:
+                audit.record(
+                    conn, fleet.tenant_id, actor, "alias.promote", fleet.path,
+                    {"alias": name, "where": where_text, "source": source,
+                     "moved": result.moved, "move": result.move_id},
+                )  # fmt: skip
+        return Moved(result, changes, source, creates, notes)
+
+    def undo(self, fleet: FleetRef, move_id: int, *, actor: str | None = None) -> Any:
+        actor = actor or config.actor()
+        with self._store.write() as conn:
+            result = aliases.undo(conn, fleet, move_id, actor=actor)
+            audit.record(
+                conn, fleet.tenant_id, actor, "alias.undo", fleet.path,
+                {"undone": move_id, "move": result.move_id, "moved": result.moved},
+            )  # fmt: skip
+        return result
+
+    def moves(self, fleet: FleetRef, limit: int = 50) -> list[dict[str, Any]]:
+        """The fleet's alias moves, newest first."""
+        with self._store.read() as conn:
+            return aliases.list_moves(conn, fleet, limit)
+
+    def coverage(self, fleet: FleetRef) -> dict[str, int]:
+        """How many models carry each alias, from the kept counters."""
+        with self._store.read() as conn:
+            return aliases.coverage(conn, fleet)
+
+    def describe(
+        self, fleet: FleetRef, changes: Sequence[Change], limit: int
+    ) -> list[dict[str, Any]]:
+        """Keys and version numbers for the first ``limit`` changes of a move (for previews)."""
+        shown = list(changes[:limit])
+        if not shown:
+            return []
+        version_ids = {v for _, old, new in shown for v in (old, new) if v is not None}
+        with self._store.read() as conn:
+            numbers = {
+                row.id: row.number
+                for row in conn.execute(
+                    sa.select(writes.versions.c.id, writes.versions.c.number).where(
+                        writes.versions.c.id.in_(list(version_ids)),
+                        writes.versions.c.tenant_id == fleet.tenant_id,
+                    )
+                )
+            } if version_ids else {}  # fmt: skip
+            keys = {
+                row.id: [row._mapping[f"k{i}"] for i in range(len(fleet.keys))]
+                for row in conn.execute(
+                    sa.select(writes.models).where(
+                        writes.models.c.id.in_([m for m, _, _ in shown]),
+                        writes.models.c.tenant_id == fleet.tenant_id,
+                    )
+                )
+            }
+        return [
+            {
+                "key": dict(zip(fleet.keys, keys.get(m, []), strict=False)),
+                "from": numbers.get(old) if old is not None else None,
+                "to": numbers.get(new) if new is not None else None,
+            }
+            for m, old, new in shown
+        ]
+
+
+def _creation(
+    conn: Any, fleet: FleetRef, name: str, create: bool, dry_run: bool, moving: bool
+) -> tuple[list[str], bool]:
+    """Whether the move starts alias ``name`` on this fleet; refused unless ``create``."""
+    if not moving or aliases.alias_count(conn, fleet, name) > 0:
+        return [], False
+    have = sorted(aliases.coverage(conn, fleet))
+    note = (
+        f"alias {name!r} is on no model of fleet '{fleet.path}' yet (its aliases: "
+        f"{', '.join(have) or 'none'}): this move creates it"
+    )
+    if not create and not dry_run:
+        raise InvalidInput(
+            f"{note}; check the spelling, or pass create=True (--create) to start it",
+            field="alias",
+        )
+    return [note], True
+
+
+def _expected_ids(
+    conn: Any, fleet: FleetRef, expected: dict[Any, int | None]
+) -> dict[int, int | None]:
+    """``expected`` (key -> version number seen) as model id -> version id."""
+    expected_keys = [(reads.normalize_key(fleet, k), n) for k, n in expected.items()]
+    models_of = writes.find_models(conn, fleet, [k for k, _ in expected_keys])
+    missing = [k for k, _ in expected_keys if k not in models_of]
+    if missing:
+        shown = dict(zip(fleet.keys, missing[0], strict=True))
+        raise NotFound(f"expected: no model {shown} in fleet '{fleet.path}'")
+    with_numbers = [(k, n) for k, n in expected_keys if n is not None]
+    resolved = reads.versions_by_number(conn, fleet, with_numbers)
+    return {
+        models_of[key].id: resolved[key][1] if number is not None else None
+        for key, number in expected_keys
+    }
+
+
+def check_alias(name: str) -> str:
+    """``name`` if it is a valid alias name, else InvalidInput saying what is allowed."""
+    if not isinstance(name, str) or not NAME.match(name) or name == "latest":
+        raise InvalidInput(
+            f"alias {name!r} is not a valid alias name: use lowercase letters, digits, '-' "
+            "or '_' (e.g. 'production'); 'latest' is reserved",
+            field="alias",
+        )
+    return name
+
+
+def infer_source(fleet: FleetRef, where: F.Node | None, target: str) -> str:
+    """The version a promotion moves in: the one other alias the filter compares, else latest.
+
+    ``promote("production", where="candidate.mape < production.mape")`` moves the
+    candidate in; a filter on plain metrics promotes each model's latest version.
+    """
+    owners = {
+        f.parts[0]
+        for f in F.fields_of(where)
+        if len(f.parts) == 2 and f.parts[0] not in ("tags", "params", "metrics")
+        and f.parts[0] not in fleet.keys
+    }  # fmt: skip
+    owners.discard(target)
+    return owners.pop() if len(owners) == 1 else "latest"
