@@ -118,7 +118,7 @@ def test_both_tenants_and_fleets_with_expected_counts(built) -> None:
     assert result.candidate is not None and result.candidate.registered == PILOT
     assert fleets[DEMAND].models == KEYS
     assert fleets[DEMAND].versions == KEYS + PILOT
-    assert fleets[DEMAND]["keys"] == ["store", "sku"]
+    assert fleets[DEMAND].keys == ("store", "sku")
     assert fleets[APPAREL].models == fleets[APPAREL].versions == QUICK.categories
     assert client.fleet(DEMAND).coverage() == {"production": KEYS, "candidate": PILOT}
     assert client.fleet(APPAREL).coverage() == {"production": QUICK.categories}
