@@ -18,7 +18,6 @@ is re-exported here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cached_property
 
 import sqlalchemy as sa
 
@@ -90,10 +89,6 @@ class Registry:
     def url(self) -> str:
         """The store's URL (as normalised: the driver Shoal uses)."""
         return self._store.url
-
-    @cached_property
-    def artifacts(self) -> ArtifactStore:
-        return self.versions.artifacts
 
     def ping(self) -> None:
         """Raise unless the store answers a trivial query (readiness)."""

@@ -120,7 +120,7 @@ class Aliases(Part):
             check_alias(source)
             clause = F.Compare(F.Field(("alias",)), "=", source)
             scoped = clause if node is None else F.And((clause, node))
-        where_text = None if node is None else where if isinstance(where, str) else str(node)
+        where_text = where if isinstance(where, str) and node is not None else None
         with self._store.write() as conn:
             lock_fleet(conn, fleet.id)
             notes: list[str] = []

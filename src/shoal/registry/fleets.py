@@ -41,10 +41,10 @@ class Fleets(Part):
                              {"keys": list(ref.keys), "allow_pickle": allow_pickle})  # fmt: skip
         return ref
 
-    def list(self, scope: Scope) -> list[dict[str, Any]]:
-        """Every fleet of the scope with its model and version counts: one query."""
+    def list(self, scope: Scope, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Every fleet of the scope (of ``tenant``) with its counts: one query."""
         with self._store.read() as conn:
-            return store_fleets.list_fleets(conn, scope)
+            return store_fleets.list_fleets(conn, scope, tenant)
 
     def health(self, scope: Scope) -> dict[tuple[str, str], dict[str, Any]]:
         """Per (tenant, fleet): unresolved alerts and the newest monitoring pass."""

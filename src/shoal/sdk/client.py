@@ -69,8 +69,7 @@ class Client:
 
     def fleets(self, tenant: str | None = None) -> list[FleetInfo]:
         """Every fleet this client may see (of ``tenant``), with model and version counts."""
-        rows = self.registry.fleets.list(self.scope)
-        return [FleetInfo.from_row(r) for r in rows if tenant is None or r["tenant"] == tenant]
+        return [FleetInfo.from_row(r) for r in self.registry.fleets.list(self.scope, tenant)]
 
     def tenants(self) -> list[TenantInfo]:
         """Every tenant this client may see, with its fleets, models and versions counted."""

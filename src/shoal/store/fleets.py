@@ -134,8 +134,8 @@ def create_fleet(
     return ref, True
 
 
-def list_fleets(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
-    """Every fleet the scope may see, with its counts (kept current by the writes)."""
+def list_fleets(conn: Connection, scope: Scope, tenant: str | None = None) -> list[dict[str, Any]]:
+    """Every fleet the scope may see (of ``tenant``), with its counts (kept by the writes)."""
     query = (
         sa.select(
             tenants.c.name.label("tenant"),
@@ -152,6 +152,8 @@ def list_fleets(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
     )
     if not scope.is_operator:
         query = query.where(tenants.c.name == scope.tenant)
+    if tenant is not None:
+        query = query.where(tenants.c.name == tenant)
     out = []
     for row in conn.execute(query):
         data = dict(row._mapping)
