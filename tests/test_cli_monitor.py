@@ -58,6 +58,9 @@ def test_monitor_alert_and_retrain_from_the_shell(folder: Path) -> None:
     ran = json.loads(cli("monitor", "run", "grocer/demand", "-w", "1d", *span, "--logs", "logs",
                          "--json"))  # fmt: skip
     assert ran["versions"] == 12 and ran["drifting_models"] >= 2 and ran["alerts_opened"] == 2
+    [listed] = json.loads(cli("runs", "grocer/demand", "--json"))
+    shown = cli("run", "show", str(listed["id"]))  # a monitor run times its stages: no traceback
+    assert listed["kind"] == "monitor" and "alerts_opened" in shown and "monitor" in shown
     worst = json.loads(cli("monitor", "worst", "grocer/demand", "--by", "max_psi", "-n", "2",
                            "--json"))  # fmt: skip
     assert {f"{r['key']['store']}/{r['key']['sku']}" for r in worst} == DRIFT

@@ -132,7 +132,7 @@ def test_every_fleet_was_trained_by_a_successful_train_run(built) -> None:
         (result.apparel, APPAREL, QUICK.categories, "logistic_regression"),
     ]
     for build, path, keys, estimator in expected:
-        run = client.train_run(build.run_id)
+        run = client.run(build.run_id)
         assert (run.fleet, run.status, run.keys, run.done, run.failed) == (
             path, "succeeded", keys, keys, 0
         )  # fmt: skip
@@ -140,7 +140,7 @@ def test_every_fleet_was_trained_by_a_successful_train_run(built) -> None:
         found = client.fleet(path).search(f"run = {run.id}", versions="all", limit=1000)
         assert len(found) == keys
         assert {v.params["estimator"] for v in found} == {estimator}
-    assert [r["kind"] for r in client.fleet(DEMAND).runs()] == ["train", "train"]
+    assert [r.kind for r in client.fleet(DEMAND).runs()] == ["train", "train"]
 
 
 def test_every_version_has_dataset_slice_and_baseline_lineage(built) -> None:
@@ -167,8 +167,8 @@ def test_every_version_has_dataset_slice_and_baseline_lineage(built) -> None:
             assert v.dataset_id == dataset.id and v.slice_fingerprint == slices[key]
             assert client.baseline(v)["rows"] == rows[key]
         lineage = client.lineage(versions[0])
-        assert lineage["dataset"]["fingerprint"] == fingerprint(frame)
-        assert lineage["run"]["status"] == "succeeded"
+        assert lineage.dataset.fingerprint == fingerprint(frame)
+        assert lineage.run.status == "succeeded"
     # A pilot key's rows are the same rows in both datasets, so its slice is the same.
     full = slice_fingerprints(sales, ["store", "sku"])
     assert all(
@@ -213,7 +213,7 @@ def test_promotion_moved_exactly_the_keys_where_the_candidate_won(built) -> None
                   for v in demand.iter_search("alias = 'production'")}  # fmt: skip
     assert len(production) == KEYS
     assert {k for k, run in production.items() if run == result.candidate.run_id} == wins
-    assert demand.alias_moves(limit=1)[0]["where_text"] == PROMOTE_WHERE
+    assert demand.alias_moves(limit=1)[0].where == PROMOTE_WHERE
     assert collect(client, result).promotion["moved"] == len(wins)
 
 
@@ -413,7 +413,7 @@ def test_cli_sizes_and_store_options(tmp_path: Path) -> None:
     client = shoal.connect(store, blobs)
     try:
         assert client.fleet(DEMAND).count() == 6
-        run = client.train_run(client.fleet(DEMAND).runs()[-1]["id"])
+        run = client.run(client.fleet(DEMAND).runs()[-1].id)
         assert run.status == "succeeded" and run.done == 6
     finally:
         client.close()

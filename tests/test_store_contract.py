@@ -261,9 +261,9 @@ def test_datasets_fingerprint_profile_and_lineage(client: shoal.Client) -> None:
     client.finish_run(run, "succeeded", counts={"done": 2})
     version = fleet.get("s1")
     lineage = client.lineage(version)
-    assert lineage["dataset"]["fingerprint"] == ds.fingerprint
-    assert lineage["run"]["status"] == "succeeded"
-    assert lineage["slice_fingerprint"] == "ab" * 32 and lineage["code_ref"] == "git:abc"
+    assert lineage.dataset.fingerprint == ds.fingerprint
+    assert lineage.run.status == "succeeded"
+    assert lineage.slice_fingerprint == "ab" * 32 and lineage.code_ref == "git:abc"
     trained = client.datasets.models(ds)
     assert sorted(t["key"]["store"] for t in trained) == ["s1", "s2"]
     with pytest.raises(shoal.NotFound, match="dataset 999"):
@@ -290,7 +290,7 @@ def test_tenants_never_see_each_other(store_url: str, tmp_path) -> None:
         lambda: scoped.get_version(mine.id),
         lambda: scoped.lineage(mine.id),
         lambda: scoped.datasets.get(ds.id),
-        lambda: scoped.get_run(run),
+        lambda: scoped.run(run),
         lambda: scoped.load_model("apparel/demand", "a1"),
     ):
         with pytest.raises(shoal.NotFound):
@@ -401,8 +401,8 @@ def test_finishing_a_run_without_counts_keeps_its_counts(client: shoal.Client) -
     with client.registry._store.write() as conn:
         runs.update_counts(conn, run, {"done": 7})
     client.finish_run(run, "failed", error="worker lost")
-    record = client.get_run(run)
-    assert record["counts"] == {"done": 7} and record["status"] == "failed"
+    record = client.run(run)
+    assert record.counts == {"done": 7} and record.status == "failed" and record.done == 7
 
 
 def test_review_edge_cases_behave(client: shoal.Client) -> None:

@@ -60,9 +60,9 @@ def test_trains_a_fleet_with_lineage_and_baselines(client: shoal.Client, demand)
     assert version.slice_fingerprint == slices[("s07",)]
     assert version.tags == {"trainer": "ols"} and version.params == {"rows": 20}
     lineage = client.lineage(version)
-    assert lineage["dataset"]["fingerprint"] == fingerprint(data)
-    assert lineage["dataset"]["name"] == "demand-train" and run.dataset_id == version.dataset_id
-    assert lineage["run"]["kind"] == "train"
+    assert lineage.dataset.fingerprint == fingerprint(data)
+    assert lineage.dataset.name == "demand-train" and run.dataset_id == version.dataset_id
+    assert lineage.run.kind == "train"
     baseline = client.baseline(version)
     # Key columns are constant within a key, so the baseline leaves them out.
     assert baseline["rows"] == 20 and set(baseline["columns"]) == {"price", "units"}
@@ -128,7 +128,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_finished_keys(client, demand
     with pytest.raises(KeyboardInterrupt):
         demand.train(sales(), stop_at_s10, workers=1, batch_size=4, progress=False)
     [row] = demand.runs()
-    run = client.train_run(row["id"])
+    run = client.run(row.id)
     assert (run.status, run.done) == ("interrupted", 10)
     assert demand.count() == 10
     resumed = demand.train(sales(), fit, workers=1, resume=run.id, progress=False)
@@ -179,7 +179,7 @@ def test_a_crash_mid_run_keeps_completed_batches(client, demand, monkeypatch) ->
     with pytest.raises(OSError, match="worker node lost"):
         demand.train(sales(), fit, executor=DiesAfter(17), batch_size=5, progress=False)
     [row] = demand.runs()
-    run = client.train_run(row["id"])
+    run = client.run(row.id)
     assert run.status == "failed" and "worker node lost" in run.error
     # Keys reach the book in tasks of growing size; whole batches of 5 are kept, the one
     # being collected is lost with the crash, and nothing is half-registered.
@@ -203,7 +203,7 @@ def test_parquet_file_and_folder_inputs(client, demand, tmp_path: Path) -> None:
     pq.write_table(to_arrow(data), tmp_path / "sales.parquet")
     run = demand.train(tmp_path / "sales.parquet", fit, workers=1, progress=False)
     assert (run.status, run.done) == ("succeeded", 6)
-    assert client.lineage(demand.get("s02"))["dataset"]["fingerprint"] == fingerprint(data)
+    assert client.lineage(demand.get("s02")).dataset.fingerprint == fingerprint(data)
 
     pq.write_to_dataset(to_arrow(sales(STORES[:6], seed=1)), tmp_path / "folder",
                         partition_cols=["store"])  # fmt: skip
@@ -290,7 +290,7 @@ def test_params_are_recorded_on_the_run_and_checked(client, demand) -> None:
                        params={"alpha": 0.5, "lags": [7, 14]})  # fmt: skip
     assert run.params["alpha"] == 0.5 and run.params["lags"] == [7, 14]
     assert run.params["by"] == ["store"]  # beside what the run records of itself
-    assert client.train_run(run.id).params["alpha"] == 0.5
+    assert client.run(run.id).params["alpha"] == 0.5
     runs_before = len(demand.runs())
     with pytest.raises(shoal.InvalidInput, match=r"\['fn'\] are names the run records"):
         demand.train(sales(), fit, workers=1, progress=False, params={"fn": "mine"})
@@ -486,7 +486,7 @@ def test_resume_keeps_the_dataset_name(client, demand) -> None:
                          dataset_name="sales-q1", progress=False)  # fmt: skip
     broken.clear()
     demand.resume(first, data=sales(STORES[:3]), fn=sometimes, progress=False)
-    names = {client.lineage(demand.get(s))["dataset"]["name"] for s in STORES[:3]}
+    names = {client.lineage(demand.get(s)).dataset.name for s in STORES[:3]}
     assert names == {"sales-q1"}
 
 

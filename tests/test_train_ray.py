@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 import test_train  # noqa: E402
 from test_train import STORES, fit, sales, store_of  # noqa: E402
 
-# Workers cannot import test modules by name: send their functions by value.
-ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-ray.cloudpickle.register_pickle_by_value(test_train)
+# Ray workers cannot import test modules by name: send their functions by value. Shoal
+# ships fn with cloudpickle itself (the same way for Ray and the local pool).
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+cloudpickle.register_pickle_by_value(test_train)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -59,7 +61,7 @@ def test_ray_trains_the_same_models_as_a_local_run(client, demand) -> None:
         assert client.baseline(a) == client.baseline(b)
     model = demand.load_model("s05")
     assert model.predict(pd.DataFrame({"price": [2.0]}))[0] == pytest.approx(6.0, abs=0.3)
-    params = demand.runs()[0]["params"]
+    params = demand.runs()[0].params
     assert params["executor"] == "ray"
 
 

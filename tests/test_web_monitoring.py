@@ -116,3 +116,16 @@ def test_the_monitoring_page_ranks_models_and_rolls_up(http: TestClient) -> None
     assert "window 2026-11-20T00:00Z" in typed.text
     fleet = http.get("/fleets/grocer/demand")
     assert 'href="/fleets/grocer/demand/monitoring"' in fleet.text
+
+
+def test_a_monitoring_run_reads_as_a_run_over_rest_and_on_its_page(http: TestClient) -> None:
+    """A monitor run times its stages (``seconds`` by stage): the run record, not a 500."""
+    runs = ok(http, f"{BASE}/runs")["items"]
+    monitor = next(r for r in runs if r["kind"] == "monitor")
+    assert monitor["seconds"] is None and isinstance(monitor["counts"]["seconds"], dict)
+    assert monitor["counts"]["windows"] >= 1 and monitor["started_at"].endswith("+00:00")
+    one = ok(http, f"/api/v1/runs/{monitor['id']}")
+    assert one["kind"] == "monitor" and one["errors"] == []
+    page = http.get(f"/runs/{monitor['id']}")
+    assert page.status_code == 200 and "What it found" in page.text and "windows" in page.text
+    assert "Per-key failures" not in page.text

@@ -20,6 +20,7 @@ from shoal.errors import (
 from shoal.registry.records import VersionSpec
 from shoal.sdk.client import Client, connect
 from shoal.sdk.fleet import Fleet
+from shoal.sdk.history import Lineage, MoveRecord, Run, TrainFailure
 from shoal.sdk.results import (
     AliasMove,
     Dataset,
@@ -27,8 +28,6 @@ from shoal.sdk.results import (
     ModelVersion,
     Page,
     Registered,
-    TrainFailure,
-    TrainRun,
 )
 from shoal.train import TrainResult
 
@@ -44,16 +43,18 @@ __all__ = [
     "Fleet",
     "IntegrityError",
     "InvalidInput",
+    "Lineage",
     "MissingDependency",
     "ModelVersion",
+    "MoveRecord",
     "NotFound",
     "Page",
     "Registered",
+    "Run",
     "ShoalError",
     "StoreUnavailable",
     "TrainFailure",
     "TrainResult",
-    "TrainRun",
     "UnsafeArtifact",
     "VersionSpec",
     "connect",

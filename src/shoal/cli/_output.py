@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from shoal.sdk.times import readable
 
 # Piped output has no terminal width; a table cut at 80 columns would hide key values.
 _PIPE_WIDTH = 200
@@ -44,17 +46,9 @@ def note(message: str, style: str = "dim") -> None:
     err().print(Text(message, style=style))
 
 
-def iso(ts: float | None) -> str | None:
-    """A store timestamp (epoch seconds) as ISO 8601 UTC, for JSON."""
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
 def when(ts: float | str | None) -> str:
-    """A timestamp short enough for a table cell: ``2026-11-24 21:30``."""
-    if ts is None or ts == "":
-        return ""
-    moment = datetime.fromisoformat(ts) if isinstance(ts, str) else datetime.fromtimestamp(ts, UTC)
-    return moment.strftime("%Y-%m-%d %H:%M")
+    """A timestamp short enough for a table cell: ``2026-11-24 21:30`` (UTC)."""
+    return readable(ts, utc=False)
 
 
 def number(value: Any) -> str:

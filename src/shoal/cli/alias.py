@@ -182,9 +182,9 @@ def moves_command(
     as_json: JsonOption = False,
 ) -> None:
     """Recent alias moves of a fleet, newest first, with what selected them and who moved them."""
-    rows = [_move_record(row) for row in open_fleet(ctx, fleet).alias_moves(limit)]
+    rows = open_fleet(ctx, fleet).alias_moves(limit)
     if as_json:
-        _output.print_json(rows)
+        _output.print_json([r.to_dict() for r in rows])
         return
     if not rows:
         _output.note("no alias moves yet")
@@ -192,30 +192,8 @@ def moves_command(
     _output.table(
         ["id", "alias", "moved", "source", "where", "by", "at", "undone by"],
         [
-            (
-                r["id"],
-                r["alias"],
-                r["moved"],
-                r["source"] or "",
-                r["where"] or "",
-                r["actor"],
-                _output.when(r["at"]),
-                r["undone_by"] or "",
-            )
+            (r.id, r.alias, r.moved, r.source or "", r.where or "", r.actor, _output.when(r.at),
+             r.undone_by or "")
             for r in rows
         ],
-    )
-
-
-def _move_record(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "alias": row["alias"],
-        "moved": row["moved"],
-        "source": row["source"],
-        "where": row["where_text"],
-        "undo_of": row["undo_of"],
-        "undone_by": row["undone_by"],
-        "actor": row["actor"],
-        "at": _output.iso(row["at"]),
-    }
+    )  # fmt: skip

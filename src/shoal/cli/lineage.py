@@ -9,6 +9,7 @@ import typer
 from shoal.cli import _output
 from shoal.cli._options import JsonOption
 from shoal.cli._session import client
+from shoal.sdk.history import Lineage, LineageParent
 
 
 def lineage_command(
@@ -26,53 +27,38 @@ def lineage_command(
     Fingerprints are content hashes: the same fingerprint means the same rows, so two
     versions with equal dataset and slice fingerprints were trained on identical data.
     """
-    found = _with_iso_times(client(ctx).lineage(version_id))
+    found = client(ctx).lineage(version_id)
     if as_json:
-        _output.print_json(found)
+        _output.print_json(found.to_dict())
         return
-    _output.fields(_rows(found), title=f"version {found['version_id']}")
+    _output.fields(_rows(found), title=f"version {found.version_id}")
 
 
-def _with_iso_times(data: dict[str, Any]) -> dict[str, Any]:
-    """Epoch seconds as ISO 8601, as every other ``--json`` output prints times."""
-    out = dict(data)
-    out["created_at"] = _output.iso(out["created_at"])
-    if out.get("run"):
-        out["run"] = {**out["run"], "started_at": _output.iso(out["run"]["started_at"]),
-                      "finished_at": _output.iso(out["run"]["finished_at"])}  # fmt: skip
-    if out.get("dataset"):
-        out["dataset"] = {**out["dataset"], "created_at": _output.iso(out["dataset"]["created_at"])}
-    return out
-
-
-def _rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
-    dataset, run, parent = data["dataset"], data["run"], data["parent"]
+def _rows(data: Lineage) -> list[tuple[str, Any]]:
+    dataset, run = data.dataset, data.run
     return [
-        ("fleet", data["fleet"]),
-        ("key", _output.key_text(data["key"])),
-        ("version", data["version"]),
-        ("flavor", data["flavor"]),
-        ("artifact", data["artifact_sha256"]),
-        ("dataset", _dataset_text(dataset)),
-        ("dataset fingerprint", dataset["fingerprint"] if dataset else None),
-        ("slice fingerprint", data["slice_fingerprint"] or "-"),
-        ("run", f"{run['id']} ({run['kind']}, {run['status']})" if run else "-"),
-        ("code", data["code_ref"] or "-"),
-        ("parent", _parent_text(parent)),
-        ("metrics", _output.pairs(data["metrics"])),
-        ("created", f"{_output.when(data['created_at'])} by {data['created_by']}"),
+        ("fleet", data.fleet),
+        ("key", _output.key_text(data.key)),
+        ("version", data.version),
+        ("flavor", data.flavor),
+        ("artifact", data.artifact_sha256),
+        (
+            "dataset",
+            f"{dataset.name} (id {dataset.id}, {dataset.row_count} rows)" if dataset else "-",
+        ),
+        ("dataset fingerprint", dataset.fingerprint if dataset else None),
+        ("slice fingerprint", data.slice_fingerprint or "-"),
+        ("run", f"{run.id} ({run.kind}, {run.status})" if run else "-"),
+        ("code", data.code_ref or "-"),
+        ("parent", _parent_text(data.parent)),
+        ("metrics", _output.pairs(data.metrics)),
+        ("created", f"{_output.when(data.created_at)} by {data.created_by}"),
     ]
 
 
-def _dataset_text(dataset: dict[str, Any] | None) -> str:
-    if not dataset:
+def _parent_text(parent: LineageParent | None) -> str:
+    if parent is None:
         return "-"
-    return f"{dataset['name']} (id {dataset['id']}, {dataset['row_count']} rows)"
-
-
-def _parent_text(parent: dict[str, Any] | None) -> str:
-    if not parent:
-        return "-"
-    if parent.get("missing"):
-        return f"version id {parent['version_id']} (no longer visible)"
-    return f"version {parent['version']} (id {parent['version_id']})"
+    if parent.missing:
+        return f"version id {parent.version_id} (no longer visible)"
+    return f"version {parent.version} (id {parent.version_id})"

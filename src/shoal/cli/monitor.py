@@ -11,6 +11,7 @@ from shoal.cli import _output
 from shoal.cli._keys import KeyOption, parse_key
 from shoal.cli._options import FleetArgument, JsonOption
 from shoal.cli._session import fleet
+from shoal.sdk import times
 
 monitor_app = typer.Typer(name="monitor", help="Quality and drift of every model, per window.")
 alerts_app = typer.Typer(name="alerts", help="Alert rules and the alerts they raise.")
@@ -60,7 +61,7 @@ def run_command(
         return
     _output.fields([
         ("run", outcome.run_id),
-        ("windows", ", ".join(_output.iso(w) or "" for w in outcome.windows)),
+        ("windows", ", ".join(times.iso(w) or "" for w in outcome.windows)),
         ("models", f"{outcome.versions:,} versions answered"),
         ("predictions", f"{outcome.predictions:,} ({outcome.labelled:,} with actuals)"),
         ("drift tests", f"{outcome.tests:,}, {outcome.flagged:,} flagged at FDR {alpha}"),
@@ -210,7 +211,7 @@ def list_command(
     _output.table(
         ["id", "state", "rule", "key", "version", "value", "feature", "since"],
         [(a["id"], a["state"], a["rule"], _output.key_text(a["key"]), a["version"],
-          _output.number(a["value"]), a["feature"] or "", _output.iso(a["first_window"]))
+          _output.number(a["value"]), a["feature"] or "", times.iso(a["first_window"]))
          for a in rows],
     )  # fmt: skip
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from shoal.cli import _output
 from shoal.cli._options import FleetArgument, JsonOption
 from shoal.cli._session import client, fleet
-from shoal.sdk.results import TrainRun
+from shoal.sdk.history import Run
 
 run_app = typer.Typer(name="run", help="One run: its status, counts, durations and errors.")
 
@@ -21,9 +21,9 @@ def runs_command(
     as_json: JsonOption = False,
 ) -> None:
     """List a fleet's runs, newest first: kind, status, keys done and failed, time taken."""
-    rows = [_record(row) for row in fleet(ctx, path).runs(limit)]
+    rows = fleet(ctx, path).runs(limit)
     if as_json:
-        _output.print_json(rows)
+        _output.print_json([r.to_dict() for r in rows])
         return
     if not rows:
         _output.note(f"no runs of {path} yet: train it with fleet.train(data, fn)")
@@ -31,8 +31,8 @@ def runs_command(
     _output.table(
         ["id", "kind", "status", "keys", "done", "failed", "skipped", "seconds", "started"],
         [
-            (r["id"], r["kind"], r["status"], r["keys"], r["done"], r["failed"], r["skipped"],
-             _output.number(r["seconds"]), _output.when(r["started_at"]))
+            (r.id, r.kind, r.status, r.keys, r.done, r.failed, r.skipped,
+             _output.number(r.seconds), _output.when(r.started_at))
             for r in rows
         ],
     )  # fmt: skip
@@ -46,14 +46,14 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """One run: status, counts, durations, and its first per-key errors with tracebacks."""
-    run = client(ctx).train_run(run_id)
+    run = client(ctx).run(run_id)
     if as_json:
         _output.print_json(run.to_dict())
         return
     show_run(run, errors)
 
 
-def show_run(run: TrainRun, errors: int) -> None:
+def show_run(run: Run, errors: int) -> None:
     """A run's fields, then its first ``errors`` key errors and the first one's traceback."""
     _show(run)
     if not run.errors:
@@ -69,39 +69,26 @@ def show_run(run: TrainRun, errors: int) -> None:
         _output.note("\n".join(last[-8:]))
 
 
-def _show(run: TrainRun) -> None:
-    _output.fields(
-        [
-            ("fleet", run.fleet),
-            ("status", run.status),
+def _show(run: Run) -> None:
+    head = [("fleet", run.fleet or "-"), ("kind", run.kind), ("status", run.status)]
+    if run.kind == "train":
+        figures = [
             ("keys", f"{run.keys} ({run.done} done, {run.failed} failed, {run.skipped} skipped)"),
             ("seconds", _output.number(run.seconds)),
             ("per key", f"p50 {_output.number(run.key_seconds_p50)} s, "
                         f"max {_output.number(run.key_seconds_max)} s"),
             ("dataset", run.dataset_id),
-            ("code", run.code_ref or "-"),
-            ("started", _output.when(run.started_at)),
-            ("finished", _output.when(run.finished_at) or "-"),
             ("resumes", run.resumes),
-            ("error", run.error or "-"),
-        ],
-        title=f"run {run.id}",
-    )  # fmt: skip
-
-
-def _record(row: dict[str, Any]) -> dict[str, Any]:
-    counts = row["counts"] or {}
-    return {
-        "id": row["id"],
-        "fleet": f"{row['tenant']}/{row['fleet']}",
-        "kind": row["kind"],
-        "status": row["status"],
-        "keys": counts.get("keys"),
-        "done": counts.get("done"),
-        "failed": counts.get("failed"),
-        "skipped": counts.get("skipped"),
-        "seconds": counts.get("seconds"),
-        "code_ref": row["code_ref"],
-        "started_at": _output.iso(row["started_at"]),
-        "finished_at": _output.iso(row["finished_at"]),
-    }
+        ]  # fmt: skip
+    else:  # a kind that records figures of its own (a monitoring pass: windows, tests, ...)
+        figures = [
+            (name, _output.pairs(value) if isinstance(value, dict) else _output.number(value))
+            for name, value in run.counts.items()
+        ]
+    tail = [
+        ("code", run.code_ref or "-"),
+        ("started", _output.when(run.started_at)),
+        ("finished", _output.when(run.finished_at) or "-"),
+        ("error", run.error or "-"),
+    ]
+    _output.fields([*head, *figures, *tail], title=f"run {run.id}")

@@ -17,7 +17,7 @@ from shoal.cli import _output
 from shoal.cli._options import FleetArgument, JsonOption
 from shoal.cli._session import client, fleet, session
 from shoal.cli.runs import run_app, show_run
-from shoal.sdk.results import TrainRun
+from shoal.sdk.history import Run
 
 DataArgument = Annotated[
     Path, typer.Argument(metavar="DATA", help="A Parquet file, or a folder of Parquet files.")
@@ -88,7 +88,7 @@ def resume_command(
     as_json: JsonOption = False,
 ) -> None:
     """Train the failed and missing keys of a run, continuing the same run."""
-    record = client(ctx).train_run(run_id)
+    record = client(ctx).run(run_id)
     run = fleet(ctx, record.fleet).resume(
         record, data=None if data is None else str(data), fn=fn, executor=executor,
         workers=workers, progress=not quiet,
@@ -146,7 +146,7 @@ def _winner_rule(alias: str, summary: dict[str, float]) -> str:
     return f"{alias}.eval_{name} < production.eval_{name}"
 
 
-def _report(ctx: typer.Context, run: TrainRun, as_json: bool) -> None:
+def _report(ctx: typer.Context, run: Run, as_json: bool) -> None:
     if as_json:
         _output.print_json(run.to_dict())
     else:

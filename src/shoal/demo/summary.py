@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 from rich import box
@@ -28,6 +27,7 @@ from shoal.demo.grocer import FLEET as DEMAND
 from shoal.demo.grocer import PROMOTE_WHERE
 from shoal.demo.traffic import DRIFT_SALES, PREDICT, Replay
 from shoal.sdk.client import Client
+from shoal.sdk.history import MoveRecord
 from shoal.sdk.results import Dataset, FleetInfo, ModelVersion
 
 MAPE_THRESHOLD = 0.3
@@ -50,7 +50,7 @@ class Summary:
     facet: dict[str, int]
     worst: list[ModelVersion]
     classifiers: list[ModelVersion]
-    promotion: dict[str, Any] | None
+    promotion: MoveRecord | None
     """The demo's promote move, as ``fleet.alias_moves()`` records it (None if none)."""
 
 
@@ -84,10 +84,10 @@ def _trained_on(client: Client, result: DemoResult) -> list[Dataset]:
     return found
 
 
-def _promotion_move(moves: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _promotion_move(moves: list[MoveRecord]) -> MoveRecord | None:
     """The latest move of ``production`` by :data:`PROMOTE_WHERE` (moves come newest first)."""
     for move in moves:
-        if move["alias"] == "production" and move["where_text"] == PROMOTE_WHERE:
+        if move.alias == "production" and move.where == PROMOTE_WHERE:
             return move
     return None
 
@@ -152,7 +152,7 @@ def python_snippet(summary: Summary) -> str:
             f'demand.facets("store", where="{OVER}")',
             'page = demand.search(where="alias = \'production\'", sort="-eval_mape", limit=10)',
             "client.lineage(page[0])",
-            "client.train_run(page[0].run_id)",
+            "client.run(page[0].run_id)",
             "demand.alias_moves(limit=1)",
             f'model = client.load_model("{DEMAND}", {key!r}, alias="production")',
             f'X = features(["{tomorrow:%Y-%m-%d}"], origin="{spec.start}", promo=[0])',
@@ -271,11 +271,11 @@ def _promotion(summary: Summary) -> str:
     candidates = summary.coverage[DEMAND].get("candidate", 0)
     if move is None:
         return f"\nNo promotion of production where {PROMOTE_WHERE} is recorded.\n"
-    undone = f", undone by move {move['undone_by']}" if move["undone_by"] else ""
+    undone = f", undone by move {move.undone_by}" if move.undone_by else ""
     lines = [
-        f"\nPromoted production where {PROMOTE_WHERE}: {move['moved']:,} of {candidates:,} "
-        f"pilot keys moved to their candidate (move {move['id']}{undone}; "
-        f"'shoal alias undo {DEMAND} {move['id']}' puts them back)."
+        f"\nPromoted production where {PROMOTE_WHERE}: {move.moved:,} of {candidates:,} "
+        f"pilot keys moved to their candidate (move {move.id}{undone}; "
+        f"'shoal alias undo {DEMAND} {move.id}' puts them back)."
     ]
     done = summary.result.promotion
     for change in done.preview[:5] if done is not None else []:

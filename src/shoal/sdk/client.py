@@ -16,7 +16,8 @@ from shoal.artifacts import ArtifactStore, open_artifact_store
 from shoal.registry import Registry, Scope, split_fleet_path, split_key_text
 from shoal.sdk.datasets import Datasets
 from shoal.sdk.fleet import Fleet
-from shoal.sdk.results import FleetInfo, ModelVersion, TenantInfo, TrainFailure, TrainRun
+from shoal.sdk.history import Lineage, Run, TrainFailure
+from shoal.sdk.results import FleetInfo, ModelVersion, TenantInfo
 
 
 class Client:
@@ -102,10 +103,10 @@ class Client:
         fleet, row = self.registry.versions.get(self.scope, version_id)
         return ModelVersion.from_row(fleet.path, row)
 
-    def lineage(self, version: ModelVersion | int) -> dict[str, Any]:
-        """Which dataset snapshot, key slice, run and code produced a version."""
+    def lineage(self, version: ModelVersion | int) -> Lineage:
+        """Which dataset snapshot, key slice, run, code and parent produced a version."""
         version_id = version.id if isinstance(version, ModelVersion) else version
-        return self.registry.versions.lineage(self.scope, version_id)
+        return Lineage.from_dict(self.registry.versions.lineage(self.scope, version_id))
 
     def load_model(
         self,
@@ -121,19 +122,16 @@ class Client:
 
     # -- runs ---------------------------------------------------------------------------------
 
-    def get_run(self, run_id: int) -> dict[str, Any]:
-        return self.registry.runs.get(self.scope, run_id)
-
-    def train_run(self, run: int) -> TrainRun:
-        """A training run: status, counts, durations and its first 100 per-key errors."""
-        row, failures = self.registry.runs.get_with_failures(self.scope, run, limit=100)
+    def run(self, run_id: int) -> Run:
+        """A run of any kind: status, counts, durations and its first 100 per-key errors."""
+        row, failures = self.registry.runs.get_with_failures(self.scope, run_id, limit=100)
         dims = list(row.get("dims") or [])
         errors = [
             TrainFailure(dict(zip(dims, split_key_text(f.key_text), strict=False)), f.error,
                          f.traceback, f.attempts)
             for f in failures
         ]  # fmt: skip
-        return TrainRun.from_row(row, errors)
+        return Run.from_row(row, errors)
 
     def baseline(self, version: ModelVersion | int) -> dict[str, Any] | None:
         """The baseline profile of the rows a version trained on (None if none was stored)."""

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from shoal import config
 from shoal.errors import InvalidInput
 from shoal.registry import FleetRef, Moved, Registry, check_limit
-from shoal.sdk.results import AliasMove, EvalResult, ModelVersion, Page, Registered, TrainRun
+from shoal.sdk.history import MoveRecord, Run
+from shoal.sdk.results import AliasMove, EvalResult, ModelVersion, Page, Registered
 
 if TYPE_CHECKING:
     from shoal.sdk.client import Client
@@ -71,7 +72,7 @@ class Fleet:
         limit: int = 50,
         cursor: str | None = None,
         versions: str = "latest",
-    ) -> Page:
+    ) -> Page[ModelVersion]:
         """One page of versions matching ``where`` (see the filter grammar in the docs)."""
         rows, next_cursor = self._registry.versions.search(
             self.ref, where=where, sort=sort, limit=limit, cursor=cursor, versions=versions
@@ -110,7 +111,9 @@ class Fleet:
         row = self._registry.versions.resolve(self.ref, key, alias=alias, version=version)
         return ModelVersion.from_row(self.path, row)
 
-    def versions(self, key: Any, *, limit: int | None = None, before: int | None = None) -> Page:
+    def versions(
+        self, key: Any, *, limit: int | None = None, before: int | None = None
+    ) -> Page[ModelVersion]:
         """Versions of one model, newest first: every one, or a page of ``limit`` numbered
         below ``before``; ``next_cursor`` is the number to pass as ``before`` for the next
         page (None after the last)."""
@@ -190,9 +193,10 @@ class Fleet:
         return AliasMove(self.path, result.alias, result.moved, 0, result.move_id,
                          skipped=result.skipped, source="undo")  # fmt: skip
 
-    def alias_moves(self, limit: int = 50) -> list[dict[str, Any]]:
+    def alias_moves(self, limit: int = 50) -> list[MoveRecord]:
         """The fleet's alias moves, newest first."""
-        return self._registry.aliases.moves(self.ref, check_limit(limit))
+        rows = self._registry.aliases.moves(self.ref, check_limit(limit))
+        return [MoveRecord.from_row(self.path, row) for row in rows]
 
     def metric_histogram(self, name: str, *, bins: int = 20) -> dict[str, Any]:
         """How a metric spreads over the fleet's latest versions: ``edges`` and ``counts``
@@ -216,12 +220,12 @@ class Fleet:
         workers: int | None = None,
         max_retries: int = 1,
         timeout_per_key: float | None = None,
-        resume: int | TrainRun | None = None,
+        resume: int | Run | None = None,
         batch_size: int = 500,
         dataset_name: str | None = None,
         params: Mapping[str, Any] | None = None,
         progress: bool = True,
-    ) -> TrainRun:
+    ) -> Run:
         """Train ``fn`` once per key of ``data`` and register every model, with lineage.
 
         ``data`` is a pandas, polars or Arrow frame, or a path to a Parquet file or folder
@@ -259,23 +263,23 @@ class Fleet:
             params=None if params is None else dict(params) if isinstance(params, Mapping)
             else params,
         )  # fmt: skip
-        resume_id = resume.id if isinstance(resume, TrainRun) else resume
+        resume_id = resume.id if isinstance(resume, Run) else resume
         run_id = train_fleet(
             self._registry, self.ref, data, fn, get_executor(executor, workers), options,
             resume=resume_id,
         )  # fmt: skip
-        return self._client.train_run(run_id)
+        return self._client.run(run_id)
 
     def resume(
         self,
-        run: int | TrainRun,
+        run: int | Run,
         *,
         data: Any = None,
         fn: Callable[[Any], Any] | str | None = None,
         executor: str | Executor | None = None,
         workers: int | None = None,
         progress: bool = True,
-    ) -> TrainRun:
+    ) -> Run:
         """Continue ``run``: train its failed and missing keys, as :meth:`train` was asked to.
 
         ``data`` and ``fn`` default to what the run recorded (its Parquet path, its
@@ -283,7 +287,7 @@ class Fleet:
         lambda or closure, needs them given. ``by``, ``max_retries``, ``timeout_per_key``,
         ``batch_size`` and (unless given) ``executor`` and ``workers`` are the run's own.
         """
-        record = self._client.train_run(run.id if isinstance(run, TrainRun) else run)
+        record = self._client.run(run.id if isinstance(run, Run) else run)
         if record.fleet != self.path:
             raise InvalidInput(
                 f"run {record.id} trained fleet '{record.fleet}', not '{self.path}'; resume "
@@ -407,7 +411,7 @@ class Fleet:
         rule: str | None = None,
         alias: str = "candidate",
         **train: Any,
-    ) -> TrainRun | None:
+    ) -> Run | None:
         """Train ``fn`` again for the models with an unresolved alert (of ``rule``, or any),
         on their rows of ``data``, and point ``alias`` at the new versions; None when no
         model has an alert. ``data`` and ``fn`` default to what the newest training run
@@ -436,9 +440,9 @@ class Fleet:
         """Open a run to name as the lineage of the versions it registers."""
         return self._registry.runs.start(self.ref, kind, params=params)
 
-    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The fleet's runs, newest first."""
-        return self._registry.runs.list(self.ref, check_limit(limit))
+    def runs(self, limit: int = 50) -> list[Run]:
+        """The fleet's runs of every kind, newest first (without their per-key errors)."""
+        return [Run.from_row(row) for row in self._registry.runs.list(self.ref, check_limit(limit))]
 
 
 def _columns(by: Any) -> list[str]:

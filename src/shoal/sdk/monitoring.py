@@ -6,19 +6,15 @@ each read is one query over one window's rows, never a loop over models.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from shoal.errors import InvalidInput, NotFound
 from shoal.registry import Registry, check_limit
+from shoal.sdk.times import window_label
 
 if TYPE_CHECKING:
     from shoal.sdk.fleet import Fleet
-
-
-def window_label(start: float) -> str:
-    return dt.datetime.fromtimestamp(start, dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def _row(fleet: Fleet, row: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +203,7 @@ def retrain(
     ``data`` is what :meth:`Fleet.train` takes; only the alerting keys' rows are used.
     ``data`` and ``fn`` default to what the fleet's newest training run recorded (its
     Parquet path and its function's importable name).
-    Returns the :class:`TrainRun`, or None when no model has an unresolved alert.
+    Returns the :class:`~shoal.sdk.history.Run`, or None when no model has an unresolved alert.
     """
     if where.strip() not in RETRAIN_WHERE:
         raise InvalidInput(
@@ -240,9 +236,8 @@ def retrain(
 def _last_training(fleet: Fleet) -> dict[str, Any]:
     """The params of the fleet's newest training run that recorded its data and fn."""
     for run in fleet.runs(limit=200):
-        params = run.get("params") or {}
-        if run.get("kind") == "train" and params.get("data") and params.get("fn"):
-            return params
+        if run.kind == "train" and run.params.get("data") and run.params.get("fn"):
+            return run.params
     return {}
 
 

@@ -5,12 +5,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Any, Protocol, TypeVar, overload
+
+from shoal.sdk.times import iso
 
 
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+class Record(Protocol):
+    """What every SDK record has: one ``to_dict()`` that JSON, REST and pages print."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+T = TypeVar("T", bound=Record)
 
 
 @dataclass(frozen=True)
@@ -55,35 +61,40 @@ class ModelVersion:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["created_at"] = _iso(self.created_at)
+        data["created_at"] = iso(self.created_at)
         return data
 
 
-class Page(Sequence[ModelVersion]):
-    """One page of a search: the versions, and the cursor for the next page (or None)."""
+class Page(Sequence[T]):
+    """One page of a listing: its records, and the cursor for the next page (or None).
 
-    def __init__(self, items: list[ModelVersion], next_cursor: str | None) -> None:
+    ``fleet.search`` answers ``Page[ModelVersion]`` with a text cursor, ``fleet.versions``
+    the same with a version number as the cursor; ``to_dict()`` is what ``--json`` and
+    REST print, ``{"items": [...], "next_cursor": ...}``.
+    """
+
+    def __init__(self, items: list[T], next_cursor: str | None) -> None:
         self.items = items
         self.next_cursor = next_cursor
 
     @overload
-    def __getitem__(self, index: int) -> ModelVersion: ...
+    def __getitem__(self, index: int) -> T: ...
     @overload
-    def __getitem__(self, index: slice) -> list[ModelVersion]: ...
-    def __getitem__(self, index: int | slice) -> ModelVersion | list[ModelVersion]:
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
         return self.items[index]
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __iter__(self) -> Iterator[ModelVersion]:
+    def __iter__(self) -> Iterator[T]:
         return iter(self.items)
 
     def __repr__(self) -> str:
-        return f"Page({len(self.items)} versions, next_cursor={self.next_cursor!r})"
+        return f"Page({len(self.items)} items, next_cursor={self.next_cursor!r})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"items": [v.to_dict() for v in self.items], "next_cursor": self.next_cursor}
+        return {"items": [item.to_dict() for item in self.items], "next_cursor": self.next_cursor}
 
 
 @dataclass(frozen=True)
@@ -149,7 +160,7 @@ class FleetInfo:
             "path": self.path, "tenant": self.tenant, "fleet": self.fleet,
             "keys": list(self.keys), "models": self.models, "versions": self.versions,
             "allow_pickle": self.allow_pickle, "description": self.description,
-            "created_at": _iso(self.created_at),
+            "created_at": iso(self.created_at),
         }  # fmt: skip
 
 
@@ -203,7 +214,7 @@ class Dataset:
 
     def to_dict(self, *, profile: bool = False) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["created_at"] = _iso(self.created_at)
+        data["created_at"] = iso(self.created_at)
         if not profile:
             data.pop("profile")
         return data
@@ -229,67 +240,3 @@ class EvalResult:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class TrainFailure:
-    """One key a training run could not train: the error, its traceback, the attempts made."""
-
-    key: dict[str, str]
-    error: str
-    traceback: str
-    attempts: int
-
-
-@dataclass(frozen=True)
-class TrainRun:
-    """A training run: status, counts, durations, and the first per-key errors.
-
-    ``done`` counts keys with a version from this run, ``failed`` keys whose last attempt
-    failed, ``skipped`` keys a resume found already done. ``errors`` holds up to 100
-    failures; ``shoal run show RUN --json`` prints the same record.
-    """
-
-    id: int
-    fleet: str
-    status: str
-    keys: int
-    done: int
-    failed: int
-    skipped: int
-    seconds: float
-    key_seconds_p50: float | None
-    key_seconds_max: float | None
-    dataset_id: int | None
-    code_ref: str | None
-    error: str | None
-    started_at: float
-    finished_at: float | None
-    resumes: int = 0
-    errors: list[TrainFailure] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
-    """How it was started: ``by``, ``executor``, ``workers``, ``max_retries``, ``fn`` (its
-    ``module:function`` name, None for a lambda or closure), ``data`` (the Parquet path, None
-    for a frame in memory), ``dataset``."""
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any], errors: list[TrainFailure]) -> TrainRun:
-        counts = row["counts"] or {}
-        return cls(
-            id=row["id"], fleet=f"{row['tenant']}/{row['fleet']}", status=row["status"],
-            keys=int(counts.get("keys", 0)), done=int(counts.get("done", 0)),
-            failed=int(counts.get("failed", 0)), skipped=int(counts.get("skipped", 0)),
-            seconds=float(counts.get("seconds", 0.0)),
-            key_seconds_p50=counts.get("key_seconds_p50"),
-            key_seconds_max=counts.get("key_seconds_max"),
-            dataset_id=(row["params"] or {}).get("dataset"),
-            code_ref=row["code_ref"], error=row["error"], started_at=row["started_at"],
-            finished_at=row["finished_at"], resumes=int(counts.get("resumes", 0)),
-            errors=errors, params=dict(row["params"] or {}),
-        )  # fmt: skip
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["started_at"] = _iso(self.started_at)
-        data["finished_at"] = _iso(self.finished_at)
-        return data

@@ -106,13 +106,13 @@ def api_router(client: Client) -> APIRouter:
         """The version a model resolves to (latest, ``alias`` or ``version``), and its lineage."""
         target = fleet_of(tenant, fleet)
         found = target.get(parse_model(target, model), alias=alias, version=version)
-        return {**found.to_dict(), "lineage": client.lineage(found)}
+        return {**found.to_dict(), "lineage": client.lineage(found).to_dict()}
 
     @api.get("/versions/{version_id}")
     def version(version_id: int) -> dict[str, Any]:
         """One version by id, with its lineage and baseline profile."""
         found = client.get_version(version_id)
-        return {**found.to_dict(), "lineage": client.lineage(found),
+        return {**found.to_dict(), "lineage": client.lineage(found).to_dict(),
                 "baseline": client.baseline(found)}  # fmt: skip
 
     @api.post("/fleets/{tenant}/{fleet}/aliases/{alias}")
@@ -130,7 +130,7 @@ def api_router(client: Client) -> APIRouter:
     @api.get("/fleets/{tenant}/{fleet}/alias-moves")
     def alias_moves(tenant: str, fleet: str, limit: Limit = 50) -> dict[str, Any]:
         """The fleet's alias moves, newest first, each undoable."""
-        return {"items": fleet_of(tenant, fleet).alias_moves(limit)}
+        return {"items": [m.to_dict() for m in fleet_of(tenant, fleet).alias_moves(limit)]}
 
     @api.post("/fleets/{tenant}/{fleet}/alias-moves/{move_id}/undo")
     def undo(tenant: str, fleet: str, move_id: int) -> dict[str, Any]:
@@ -140,12 +140,12 @@ def api_router(client: Client) -> APIRouter:
     @api.get("/fleets/{tenant}/{fleet}/runs")
     def runs(tenant: str, fleet: str, limit: Limit = 50) -> dict[str, Any]:
         """The fleet's runs, newest first."""
-        return {"items": fleet_of(tenant, fleet).runs(limit)}
+        return {"items": [r.to_dict() for r in fleet_of(tenant, fleet).runs(limit)]}
 
     @api.get("/runs/{run_id}")
     def run(run_id: int) -> dict[str, Any]:
         """One run: status, counts, durations, per-key errors with tracebacks."""
-        return client.train_run(run_id).to_dict()
+        return client.run(run_id).to_dict()
 
     @api.get("/datasets")
     def datasets(limit: Limit = 100) -> dict[str, Any]:

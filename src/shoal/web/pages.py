@@ -9,7 +9,6 @@ plotly's JavaScript served from the installed Python package: no CDN, fully offl
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +21,9 @@ from fastapi.templating import Jinja2Templates
 from shoal.errors import InvalidInput
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
+from shoal.sdk.history import Lineage
+from shoal.sdk.results import ModelVersion
+from shoal.sdk.times import readable
 from shoal.web.api import parse_model
 from shoal.web.monitoring_pages import model_monitoring
 
@@ -29,14 +31,7 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
-def when(value: Any) -> str:
-    """A store timestamp (UNIX seconds) as people read it; anything else as it is."""
-    if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return "" if value is None else str(value)
-
-
-templates.env.filters["when"] = when
+templates.env.filters["when"] = readable
 PAGE_ROWS = 50
 """Rows per table: a screenful."""
 FACET_VALUES = 10
@@ -171,22 +166,22 @@ def page_router(client: Client) -> APIRouter:
 
     @pages.get("/runs/{run_id}", response_class=HTMLResponse)
     def run_page(request: Request, run_id: int) -> HTMLResponse:
-        return render(request, "run.html", run=client.train_run(run_id))
+        return render(request, "run.html", run=client.run(run_id))
 
     return pages
 
 
 def compare_rows(
-    a: Any, b: Any, lineage_a: dict[str, Any], lineage_b: dict[str, Any]
+    a: ModelVersion, b: ModelVersion, lineage_a: Lineage, lineage_b: Lineage
 ) -> list[dict[str, Any]]:
     """Two versions field by field: what made them (lineage), their params and metrics."""
 
-    def dataset(lineage: dict[str, Any]) -> str | None:
-        data = lineage.get("dataset")
-        return f"{data['name']} ({data['fingerprint'][:12]})" if data else None
+    def dataset(lineage: Lineage) -> str | None:
+        data = lineage.dataset
+        return f"{data.name} ({data.fingerprint[:12]})" if data else None
 
-    def run(lineage: dict[str, Any]) -> str | None:
-        return f"run {lineage['run']['id']}" if lineage.get("run") else None
+    def run(lineage: Lineage) -> str | None:
+        return f"run {lineage.run.id}" if lineage.run else None
 
     fixed = [
         ("flavor", a.flavor, b.flavor), ("artifact", a.artifact_sha256[:16],
