@@ -17,6 +17,7 @@ from tests import monitor_world as world
 
 import shoal
 from shoal.errors import Conflict, InvalidInput, NotFound
+from shoal.monitor import parse as parse_rule
 
 DAY = world.DAY
 NEXT = DAY + dt.timedelta(days=1)
@@ -204,6 +205,28 @@ def test_rules_and_windows_refuse_bad_input(fleet: shoal.Fleet, tmp_path: Path) 
         with pytest.raises(InvalidInput) as info:
             fleet.alerts.add_rule("r", bad)
         assert info.value.field == field
+    for bad in (
+        "mape > 1 and psi > 2",
+        "mape > 1 for 2.5 windows",
+        "mape > 'x'",
+        "mape = 1",
+        "mape > 1 on a feature",
+        "mape > 1.3 * mape",
+        "mape > 1 #",
+    ):
+        with pytest.raises(InvalidInput, match="alert rule") as info:
+            fleet.alerts.add_rule("r", bad)
+        assert info.value.field == "rule"
+    # One tokenizer with the filters: any case, any spacing around operators and '*'.
+    parsed = parse_rule("MAPE>1.3*training.mape for 2 Windows")
+    assert (parsed.figure, parsed.factor, parsed.metric, parsed.windows) == ("mape", 1.3, "mape", 2)
+    feature = parse_rule("PSI >= .2 ON ANY FEATURE")
+    assert (feature.figure, feature.op, feature.number, feature.on_feature) == (
+        "psi",
+        ">=",
+        0.2,
+        True,
+    )
     fleet.alerts.add_rule("r", "drifted_features >= 1")
     with pytest.raises(Conflict):
         fleet.alerts.add_rule("r", "mae > 1")

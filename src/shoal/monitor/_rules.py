@@ -22,26 +22,18 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
-from shoal.errors import InvalidInput
-from shoal.registry import FIGURES
+from shoal.errors import FilterSyntaxError, InvalidInput
+from shoal.registry import FIGURES, Token, tokenize
 
 FEATURE_FIGURES = ("psi", "statistic", "missing_rate", "out_of_range")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
 }  # fmt: skip
-_RULE = re.compile(
-    r"""^\s*(?P<figure>[a-z_]+)\s*(?P<op>>=|<=|>|<)\s*
-    (?:(?P<factor>[-+]?\d+(?:\.\d*)?(?:e[-+]?\d+)?)\s*\*\s*)?
-    (?:training\.(?P<metric>[A-Za-z0-9_.-]+)|(?P<number>[-+]?\d+(?:\.\d*)?(?:e[-+]?\d+)?))
-    (?P<feature>\s+on\s+any\s+feature)?
-    (?:\s+for\s+(?P<windows>\d+)\s+windows?)?\s*$""",
-    re.VERBOSE | re.IGNORECASE,
-)
+EXAMPLE = "write e.g. 'mape > 1.3 * training.mape' or 'psi > 0.2 on any feature for 2 windows'"
 
 
 @dataclass(frozen=True)
@@ -72,13 +64,38 @@ class Rule:
 
 
 def parse(expression: str) -> Rule:
-    """Parse a rule, or say what is wrong with it and how to write it."""
-    match = _RULE.match(expression or "")
-    example = "write e.g. 'mape > 1.3 * training.mape' or 'psi > 0.2 on any feature for 2 windows'"
-    if match is None:
-        raise InvalidInput(f"alert rule {expression!r} is not understood; {example}", field="rule")
-    figure = match["figure"].lower()
-    on_feature = bool(match["feature"])
+    """Parse a rule, or say what is wrong with it and how to write it.
+
+    The rule is read by the filter grammar's tokenizer (``shoal.registry.tokenize``), so
+    names, numbers and operators are the ones ``--where`` reads.
+    """
+    tokens = _Tokens(expression or "")
+    figure = tokens.name("a figure such as mape or psi").lower()
+    op = tokens.take("op", "a comparison: >, >=, < or <=")
+    if op not in _OPS:
+        tokens.fail(f"{op!r} does not compare a figure with a bound; use >, >=, < or <=")
+    number: float | None = None
+    factor, metric = 1.0, None
+    if tokens.peek().kind == "number":
+        number = float(tokens.take("number", "a number"))
+        if tokens.accept("punct", "*"):
+            factor, number = number, None
+            metric = _training_metric(tokens, expression)
+    else:
+        metric = _training_metric(tokens, expression)
+    on_feature = False
+    if tokens.accept_word("on"):
+        for word in ("any", "feature"):
+            if not tokens.accept_word(word):
+                tokens.fail("'on' is followed by 'any feature'")
+        on_feature = True
+    windows = 1
+    if tokens.accept_word("for"):
+        count = tokens.take("number", "a whole number of windows")
+        if not count.isdigit() or not tokens.accept_word("windows", "window"):
+            tokens.fail("write 'for N windows' with N a whole number")
+        windows = int(count)
+    tokens.end()
     allowed = FEATURE_FIGURES if on_feature else tuple(sorted(FIGURES))
     if figure not in allowed:
         where = "a feature figure" if on_feature else "a model figure"
@@ -86,17 +103,69 @@ def parse(expression: str) -> Rule:
             f"alert rule {expression!r}: {figure!r} is not {where}; use one of {list(allowed)}",
             field="rule",
         )
-    windows = int(match["windows"] or 1)
     if not 1 <= windows <= 100:
         raise InvalidInput("alert rule: 'for N windows' takes N from 1 to 100", field="rule")
-    if match["factor"] and not match["metric"]:
+    return Rule(figure=figure, op=op, number=number, factor=factor, metric=metric,
+                on_feature=on_feature, windows=windows)  # fmt: skip
+
+
+def _training_metric(tokens: _Tokens, expression: str) -> str:
+    name = tokens.name("a number or training.<metric>")
+    prefix, _, metric = name.partition(".")
+    if prefix.lower() != "training" or not metric:
         raise InvalidInput(
-            f"alert rule {expression!r}: a factor multiplies training.<metric>; {example}",
+            f"alert rule {expression!r}: the bound is a number, training.<metric> or "
+            f"N * training.<metric>, not {name!r}; {EXAMPLE}",
             field="rule",
         )
-    return Rule(
-        figure=figure, op=match["op"],
-        number=float(match["number"]) if match["number"] else None,
-        factor=float(match["factor"]) if match["factor"] else 1.0,
-        metric=match["metric"], on_feature=on_feature, windows=windows,
-    )  # fmt: skip
+    return metric
+
+
+class _Tokens:
+    """A rule's tokens, read left to right; every mistake names the rule and an example."""
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+        try:
+            self.items = tokenize(expression, field="rule", example=EXAMPLE)
+        except FilterSyntaxError as exc:
+            raise InvalidInput(f"alert rule {expression!r}: {exc}", field="rule") from None
+        self.i = 0
+
+    def peek(self) -> Token:
+        return self.items[self.i]
+
+    def fail(self, what: str) -> NoReturn:
+        at = self.peek().pos
+        raise InvalidInput(
+            f"alert rule {self.expression!r} is not understood at position {at}: {what}; {EXAMPLE}",
+            field="rule",
+        )
+
+    def take(self, kind: str, what: str) -> str:
+        token = self.peek()
+        if token.kind != kind:
+            self.fail(f"expected {what}")
+        self.i += 1
+        return token.value
+
+    def name(self, what: str) -> str:
+        return self.take("name", what)
+
+    def accept(self, kind: str, value: str) -> bool:
+        token = self.peek()
+        if token.kind == kind and token.value == value:
+            self.i += 1
+            return True
+        return False
+
+    def accept_word(self, *words: str) -> bool:
+        token = self.peek()
+        if token.kind == "name" and token.value.lower() in words:
+            self.i += 1
+            return True
+        return False
+
+    def end(self) -> None:
+        if self.peek().kind != "end":
+            self.fail("expected the end of the rule (or 'on any feature', 'for N windows')")

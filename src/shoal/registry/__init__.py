@@ -33,7 +33,9 @@ from shoal.registry.runs import Runs
 from shoal.registry.versions import Versions
 from shoal.store.engine import Store, head_revision, mask_url, upgrade
 from shoal.store.filters import Node as FilterNode
+from shoal.store.filters import Token, tokenize
 from shoal.store.filters import parse as parse_filter
+from shoal.store.query import Where
 from shoal.store.reads import normalize_key
 from shoal.store.run_failures import Failure
 from shoal.store.tenancy import FleetRef, Scope, check_name, split_fleet_path
@@ -49,7 +51,9 @@ __all__ = [
     "Moved",
     "Registry",
     "Scope",
+    "Token",
     "VersionSpec",
+    "Where",
     "check_alias",
     "check_limit",
     "check_name",
@@ -59,6 +63,7 @@ __all__ = [
     "parse_filter",
     "split_fleet_path",
     "split_key_text",
+    "tokenize",
 ]
 
 

@@ -25,6 +25,7 @@ from shoal.registry.lineage import lineage as store_lineage
 from shoal.registry.records import Prepared, Preparer
 from shoal.store import aggregates, audit, distributions, reads, requests, search, serving, writes
 from shoal.store.engine import Store, lock_fleet
+from shoal.store.query import Where
 from shoal.store.schema import datasets as datasets_table
 from shoal.store.schema import runs as runs_table
 from shoal.store.tenancy import FleetRef, Scope
@@ -173,7 +174,7 @@ class Versions(Part):
         self,
         fleet: FleetRef,
         *,
-        where: str | None = None,
+        where: Where = None,
         sort: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
@@ -186,7 +187,7 @@ class Versions(Part):
                 versions_scope=versions,
             )  # fmt: skip
 
-    def count(self, fleet: FleetRef, *, where: str | None = None, versions: str = "latest") -> int:
+    def count(self, fleet: FleetRef, *, where: Where = None, versions: str = "latest") -> int:
         with self._store.read() as conn:
             return aggregates.count(conn, fleet, where=where, versions_scope=versions)
 
@@ -195,7 +196,7 @@ class Versions(Part):
         fleet: FleetRef,
         dim: str,
         *,
-        where: str | None = None,
+        where: Where = None,
         limit: int = 100,
         versions: str = "latest",
     ) -> dict[str, int]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal import config
 from shoal.errors import InvalidInput
-from shoal.registry import FleetRef, Moved, Registry, check_limit
+from shoal.registry import FleetRef, Moved, Registry, Where, check_limit, parse_filter
 from shoal.sdk.history import MoveRecord, Run
 from shoal.sdk.results import AliasMove, EvalResult, ModelVersion, Page, Registered
 
@@ -64,9 +64,16 @@ class Fleet:
 
     # -- reading ------------------------------------------------------------------------------
 
+    def parse(self, where: str | None) -> Where:
+        """``where`` parsed once into the tree :meth:`search`, :meth:`count` and
+        :meth:`facets` also take, for a caller that asks several of one filter (a page
+        that lists, counts and facets); a syntax error is a ``FilterSyntaxError`` naming
+        the position. Names are checked against the fleet where the tree is used."""
+        return parse_filter(where) if where and where.strip() else None
+
     def search(
         self,
-        where: str | None = None,
+        where: Where = None,
         *,
         sort: str | None = None,
         limit: int = 50,
@@ -80,7 +87,7 @@ class Fleet:
         return Page([ModelVersion.from_row(self.path, row) for row in rows], next_cursor)
 
     def iter_search(
-        self, where: str | None = None, *, sort: str | None = None, page_size: int = 500,
+        self, where: Where = None, *, sort: str | None = None, page_size: int = 500,
         versions: str = "latest",
     ) -> Iterator[ModelVersion]:  # fmt: skip
         """Every matching version, page by page (keyset cursors, never OFFSET)."""
@@ -93,11 +100,11 @@ class Fleet:
                 return
             cursor = page.next_cursor
 
-    def count(self, where: str | None = None, *, versions: str = "latest") -> int:
+    def count(self, where: Where = None, *, versions: str = "latest") -> int:
         return self._registry.versions.count(self.ref, where=where, versions=versions)
 
     def facets(
-        self, dim: str, where: str | None = None, *, limit: int = 100, versions: str = "latest"
+        self, dim: str, where: Where = None, *, limit: int = 100, versions: str = "latest"
     ) -> dict[str, int]:
         """Models per value of key dimension ``dim``, largest first."""
         return self._registry.versions.facets(

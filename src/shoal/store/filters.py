@@ -89,7 +89,7 @@ _TOKEN = re.compile(
     | (?P<op>"""
     + _OP_PATTERN
     + r""")
-    | (?P<punct>[(),])
+    | (?P<punct>[(),*])
     | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)
     )""",
     re.VERBOSE,
@@ -97,14 +97,26 @@ _TOKEN = re.compile(
 
 
 @dataclass(frozen=True)
-class _Tok:
+class Token:
+    """One token: ``kind`` is string, number, op, punct, name, kw (a keyword) or end."""
+
     kind: str
     value: str
     pos: int
 
 
-def _tokenize(text: str) -> list[_Tok]:
-    tokens: list[_Tok] = []
+EXAMPLE = "write e.g. \"store = 's012' and mape > 0.3\""
+
+
+def tokenize(text: str, *, field: str = "where", example: str = EXAMPLE) -> list[Token]:
+    """Split ``text`` into tokens, ending with an ``end`` token.
+
+    The one tokenizer of Shoal's small languages: filters here, alert rules in
+    ``shoal.monitor`` (``mape > 1.3 * training.mape``), so a name, a number or an
+    operator reads the same in both. An unreadable character is a
+    :class:`FilterSyntaxError` naming ``field``, the position and ``example``.
+    """
+    tokens: list[Token] = []
     pos = 0
     while pos < len(text):
         if text[pos:].strip() == "":
@@ -113,31 +125,29 @@ def _tokenize(text: str) -> list[_Tok]:
         if not match or match.end() == pos:
             snippet = text[pos:].lstrip()[:20]
             raise FilterSyntaxError(
-                f"where: unexpected {snippet!r} at position {pos}; "
-                "write e.g. \"store = 's012' and mape > 0.3\"",
-                field="where",
+                f"{field}: unexpected {snippet!r} at position {pos}; {example}", field=field
             )
         kind = match.lastgroup or ""
         value = match.group(kind)
         start = match.start(kind)
         if kind == "name" and value.lower() in KEYWORDS:
             kind, value = "kw", value.lower()
-        tokens.append(_Tok(kind, value, start))
+        tokens.append(Token(kind, value, start))
         pos = match.end()
-    tokens.append(_Tok("end", "", len(text)))
+    tokens.append(Token("end", "", len(text)))
     return tokens
 
 
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
-        self.tokens = _tokenize(text)
+        self.tokens = tokenize(text)
         self.i = 0
 
-    def peek(self) -> _Tok:
+    def peek(self) -> Token:
         return self.tokens[self.i]
 
-    def take(self) -> _Tok:
+    def take(self) -> Token:
         tok = self.tokens[self.i]
         self.i += 1
         return tok
@@ -150,7 +160,7 @@ class _Parser:
             field="where",
         )
 
-    def accept(self, kind: str, value: str | None = None) -> _Tok | None:
+    def accept(self, kind: str, value: str | None = None) -> Token | None:
         tok = self.peek()
         if tok.kind == kind and (value is None or tok.value == value):
             return self.take()

@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from shoal.errors import InvalidInput
+from shoal.registry import Where
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
 from shoal.sdk.history import Lineage
@@ -85,13 +86,14 @@ def page_router(client: Client) -> APIRouter:
         error, rows, next_cursor, matching = None, [], None, 0
         facet_where = None
         try:
-            page = target.search(where, sort=sort, limit=PAGE_ROWS, cursor=cursor or None)
+            tree = target.parse(where)  # once: the list, the count and the facets share it
+            page = target.search(tree, sort=sort, limit=PAGE_ROWS, cursor=cursor or None)
             rows, next_cursor = list(page), page.next_cursor
-            matching = target.count(where)
+            matching = target.count(tree)
             # Facets of a filter that selects most of a big fleet would read every match
             # (seconds at a million): past FILTERED_FACETS matches, show the whole fleet's,
             # labelled so, which the kept aggregates answer at once.
-            facet_where = where if where and matching <= FILTERED_FACETS else None
+            facet_where = tree if tree is not None and matching <= FILTERED_FACETS else None
         except InvalidInput as exc:  # a typo in the filter: say so on the page, keep it
             error = f"{exc.field or 'filter'}: {exc}"
         facets = {dim: _facet(target, dim, facet_where) for dim in target.keys}
@@ -212,6 +214,6 @@ def _row(fleet: Fleet, version: Any) -> dict[str, Any]:
             "url": f"/fleets/{fleet.path}/models/{model}"}  # fmt: skip
 
 
-def _facet(fleet: Fleet, dim: str, where: str | None) -> list[dict[str, Any]]:
+def _facet(fleet: Fleet, dim: str, where: Where) -> list[dict[str, Any]]:
     counts = fleet.facets(dim, where, limit=FACET_VALUES)
     return [{"value": value, "count": count} for value, count in counts.items()]
