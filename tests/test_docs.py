@@ -126,11 +126,51 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def _api_sections() -> dict[str, str]:
-    """docs/api.md split into the web app's part and the prediction server's."""
+    """docs/api.md split into the web app's REST part, its pages and the prediction server's."""
     page = (ROOT / "docs" / "api.md").read_text()
     web, sep, serve = page.partition("\n## Prediction server\n")
     assert sep, "docs/api.md has no '## Prediction server' section"
-    return {"web": web, "serve": serve}
+    rest, sep, pages = web.partition("\n## Pages\n")
+    assert sep, "docs/api.md has no '## Pages' section"
+    return {"web": rest, "serve": serve, "pages": pages}
+
+
+PAGE_ROW = re.compile(r"^\|\s*`(?:(POST) )?(/[^`?\s]*)[^`]*`\s*\|", re.M)
+
+
+def _hidden_routes(routes: Any, prefix: str = "", hidden: bool = False) -> Iterator[Any]:
+    """(method, path) of every route left out of the schema, through included routers
+    (FastAPI keeps them flat, or, from 0.16x, behind an ``original_router``)."""
+    from fastapi.routing import APIRoute
+
+    for route in routes:
+        if isinstance(route, APIRoute):
+            if hidden or not route.include_in_schema:
+                for method in route.methods:
+                    yield method, prefix + route.path
+        elif hasattr(route, "original_router"):
+            router, context = route.original_router, route.include_context
+            yield from _hidden_routes(
+                router.routes, prefix + context.prefix + router.prefix,
+                hidden or not (router.include_in_schema and context.include_in_schema),
+            )  # fmt: skip
+
+
+def test_every_page_and_form_post_is_documented(apps: dict[str, Any]) -> None:
+    """The routes outside the OpenAPI schema (pages, their form posts) are in '## Pages'."""
+    served = {
+        (method, _shape(path.replace(":path}", "}")))
+        for method, path in _hidden_routes(apps["web"].routes)
+        if not path.startswith("/static/")
+    }
+    documented = {
+        (method or "GET", _shape(path))
+        for method, path in PAGE_ROW.findall(_api_sections()["pages"])
+    }
+    missing = sorted(f"{m} {p}" for m, p in served - documented)
+    gone = sorted(f"{m} {p}" for m, p in documented - served)
+    assert missing == [], f"add these pages or form posts to '## Pages' of docs/api.md: {missing}"
+    assert gone == [], f"'## Pages' of docs/api.md lists routes the web app lacks: {gone}"
 
 
 @pytest.mark.parametrize("app", ["web", "serve"])
