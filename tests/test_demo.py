@@ -214,7 +214,7 @@ def test_promotion_moved_exactly_the_keys_where_the_candidate_won(built) -> None
     assert len(production) == KEYS
     assert {k for k, run in production.items() if run == result.candidate.run_id} == wins
     assert demand.alias_moves(limit=1)[0].where == PROMOTE_WHERE
-    assert collect(client, result).promotion["moved"] == len(wins)
+    assert collect(client, result).promotion.moved == len(wins)
 
 
 def test_seasonal_naive_repeats_the_last_week(built) -> None:
@@ -305,7 +305,7 @@ def test_a_second_build_finds_the_world_built(built) -> None:
     assert again.candidate is None and again.promotion is None
     assert client.fleet(DEMAND).count(versions="all") == KEYS + PILOT
     summary, before = collect(client, again), collect(client, first)
-    assert summary.promotion["moved"] == first.promotion.moved
+    assert summary.promotion is not None and summary.promotion.moved == first.promotion.moved
     assert [d.id for d in summary.datasets] == [d.id for d in before.datasets]
     assert len(before.datasets) == 3  # sales, the pilot's sales, orders
 
