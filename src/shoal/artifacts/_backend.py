@@ -147,7 +147,8 @@ class FsspecBackend(Backend):
         try:
             if self._local:
                 return _read_local(path, start, end)
-            return self._fs.cat_file(path, start=start, end=end)
+            data: bytes = self._fs.cat_file(path, start=start, end=end)
+            return data
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"no artifact object at {key!r} in {self!r}") from None
 
@@ -210,7 +211,8 @@ def _url_to_fs(url: str, storage_options: dict[str, Any]) -> tuple[Any, str]:
                 f"artifact URL {url!r} needs s3fs: pip install 'shoal[s3]'"
             ) from None
     try:
-        return fsspec.core.url_to_fs(url, **storage_options)
+        fs, root = fsspec.core.url_to_fs(url, **storage_options)
+        return fs, root
     except ImportError as exc:
         raise MissingDependency(
             f"artifact URL {url!r} needs an fsspec implementation for {protocol!r}: {exc}"
@@ -268,7 +270,7 @@ def _read_local(path: str, start: int | None, end: int | None) -> bytes:
 
 
 def _walk_local(base: str) -> list[str]:
-    found = []
+    found: list[str] = []
     for folder, dirs, files in os.walk(base):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found.extend(os.path.join(folder, name) for name in files)
@@ -284,9 +286,11 @@ def _exists_async(fs: Any, paths: list[str]) -> list[str]:
 
         async def one(path: str) -> bool:
             async with limit:
-                return await fs._isfile(path)
+                isfile: bool = await fs._isfile(path)
+                return isfile
 
         flags = await asyncio.gather(*(one(p) for p in paths))
         return [p for p, flag in zip(paths, flags, strict=True) if flag]
 
-    return sync(fs.loop, gather)
+    existing: list[str] = sync(fs.loop, gather)
+    return existing

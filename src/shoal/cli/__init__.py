@@ -27,7 +27,7 @@ Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -50,6 +50,10 @@ from shoal.cli.train import evaluate_command, train_command
 from shoal.cli.ui import ui_command
 from shoal.errors import ShoalError
 
+if TYPE_CHECKING:
+    # The Context that TyperGroup.invoke takes: typer vendors click as typer._click.
+    from typer._click import Context as ClickContext
+
 INTERRUPTED = 130
 """Exit status after Ctrl-C: 128 + SIGINT, what shells expect."""
 
@@ -61,7 +65,7 @@ class _ShoalGroup(TyperGroup):
     ``typer.testing.CliRunner``, which calls the group directly.
     """
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         try:
             return super().invoke(ctx)
         except ShoalError as exc:

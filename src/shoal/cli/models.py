@@ -15,7 +15,7 @@ from shoal.cli._options import WHERE_HELP, FleetArgument, JsonOption
 from shoal.cli._session import fleet as open_fleet
 from shoal.errors import InvalidInput
 from shoal.sdk.fleet import Fleet
-from shoal.sdk.results import Page
+from shoal.sdk.results import ModelVersion, Page
 
 LIST_LIMIT = 50
 FACET_LIMIT = 100
@@ -106,7 +106,7 @@ def _print_facets(dim: str, counts: dict[str, int], as_json: bool) -> None:
         _output.table([dim, "models"], counts.items())
 
 
-def _print_page(fleet: Fleet, page: Page, as_json: bool) -> None:
+def _print_page(fleet: Fleet, page: Page[ModelVersion], as_json: bool) -> None:
     if as_json:
         _output.print_json({"items": [v.to_dict() for v in page], "next_cursor": page.next_cursor})
         return

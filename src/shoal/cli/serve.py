@@ -7,7 +7,7 @@ answers anyone who can reach the port must not be one flag away.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, TypedDict
 
 import typer
 
@@ -17,6 +17,18 @@ from shoal.cli._session import client
 from shoal.errors import InvalidInput, MissingDependency
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+class ServeOptions(TypedDict):
+    """What ``shoal serve`` passes on to :func:`shoal.serve.create_app`."""
+
+    cache_models: int
+    cache_bytes: int
+    refresh_seconds: float
+    max_rows: int
+    logs_url: str | None
+    log_flush_rows: int
+    log_flush_seconds: float
 
 
 def serve_command(
@@ -59,7 +71,7 @@ def serve_command(
     --log-flush-rows rows or --log-flush-seconds of traffic; SIGTERM writes everything.
     """
     require_loopback(host, "shoal serve")
-    options = {
+    options: ServeOptions = {
         "cache_models": cache_models, "cache_bytes": cache_mb * 2**20,
         "refresh_seconds": refresh_seconds, "max_rows": max_rows, "logs_url": logs_url,
         "log_flush_rows": log_flush_rows, "log_flush_seconds": log_flush_seconds,
@@ -88,7 +100,7 @@ def require_loopback(host: str, command: str) -> None:
 
 def _serve_on_ray(
     ctx: typer.Context, host: str, port: int, replicas: int, models_per_replica: int,
-    options: dict[str, Any],
+    options: ServeOptions,
 ) -> None:  # fmt: skip
     """Deploy on Ray Serve and wait; replicas run elsewhere, so local paths are made absolute."""
     try:

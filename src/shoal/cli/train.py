@@ -17,6 +17,7 @@ from shoal.cli import _output
 from shoal.cli._options import FleetArgument, JsonOption
 from shoal.cli._session import client, fleet, session
 from shoal.cli.runs import run_app, show_run
+from shoal.errors import InvalidInput
 from shoal.sdk.history import Run
 
 DataArgument = Annotated[
@@ -89,6 +90,8 @@ def resume_command(
 ) -> None:
     """Train the failed and missing keys of a run, continuing the same run."""
     record = client(ctx).run(run_id)
+    if record.fleet is None:  # runs.fleet_id may be NULL; client.fleet(None) would misreport
+        raise InvalidInput(f"run {run_id} belongs to no fleet; nothing to resume", field="run")
     run = fleet(ctx, record.fleet).resume(
         record, data=None if data is None else str(data), fn=fn, executor=executor,
         workers=workers, progress=not quiet,

@@ -37,13 +37,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoal.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
+
+    _ListLike = (
+        pa.ListType[Any] | pa.LargeListType[Any] | pa.ListViewType[Any] | pa.LargeListViewType[Any]
+    )
 
 _CANONICAL_NAN = {2: np.float16("nan"), 4: np.float32("nan"), 8: np.float64("nan")}
 
@@ -98,7 +105,7 @@ class ColumnCode:
         return int(self._null_prefix[stop] - self._null_prefix[start])
 
 
-def encode(array: pa.Array) -> ColumnCode:
+def encode(array: pa.Array[Any]) -> ColumnCode:
     """Encode one array; raises :class:`InvalidInput` for types with no canonical form."""
     label = type_label(array.type)
     array = _decoded(array)
@@ -150,7 +157,7 @@ def _is(dtype: pa.DataType, predicate: str) -> bool:
     return bool(check and check(dtype))
 
 
-def _is_list(dtype: pa.DataType) -> bool:
+def _is_list(dtype: pa.DataType) -> TypeIs[_ListLike]:
     t = pa.types
     return (
         t.is_list(dtype)
@@ -171,7 +178,7 @@ def _is_fixed_width(dtype: pa.DataType) -> bool:
     )
 
 
-def _parts(array: pa.Array) -> list[Part]:
+def _parts(array: pa.Array[Any]) -> list[Part]:
     dtype = array.type
     t = pa.types
     if t.is_null(dtype):
@@ -195,7 +202,8 @@ def _parts(array: pa.Array) -> list[Part]:
         return _list_parts(array.cast(pa.large_list(dtype.value_type)))
     if t.is_struct(dtype):
         parts: list[Part] = []
-        for child in array.flatten():  # parent nulls are merged into each field
+        struct = cast("pa.StructArray", array)
+        for child in struct.flatten():  # parent nulls are merged into each field
             parts.append(_valid_part(child))
             parts.extend(_parts(child))
         return parts
@@ -206,25 +214,25 @@ def _parts(array: pa.Array) -> list[Part]:
     )
 
 
-def _values(array: pa.Array, width: int, dtype: str) -> np.ndarray:
+def _values(array: pa.Array[Any], width: int, dtype: str) -> np.ndarray:
     """The value buffer of ``array`` (honouring its offset) as a numpy view, no copy."""
     n = len(array)
     buffer = array.buffers()[1]
     if n == 0 or buffer is None:
         return np.zeros(0, dtype=dtype)
     count = n * width // np.dtype(dtype).itemsize
-    return np.frombuffer(buffer, dtype=dtype, count=count, offset=array.offset * width)
+    return np.frombuffer(memoryview(buffer), dtype=dtype, count=count, offset=array.offset * width)
 
 
-def _fixed_part(array: pa.Array, width: int) -> Part:
+def _fixed_part(array: pa.Array[Any], width: int) -> Part:
     raw = _values(array, width, "u1").reshape(len(array), width)
     if array.null_count:
         raw = raw.copy()
         raw[_valid_bytes(array) == 0] = 0
-    return Part(memoryview(np.ascontiguousarray(raw).reshape(-1)), width=width)
+    return Part(np.ascontiguousarray(raw).reshape(-1).data, width=width)
 
 
-def _float_part(array: pa.Array) -> Part:
+def _float_part(array: pa.Array[Any]) -> Part:
     width = array.type.byte_width
     values = _values(array, width, f"<f{width}")
     values = values + values.dtype.type(0.0)  # a copy, with -0.0 turned into +0.0
@@ -233,60 +241,65 @@ def _float_part(array: pa.Array) -> Part:
         values[nan] = _CANONICAL_NAN[width]
     if array.null_count:
         values[_valid_bytes(array) == 0] = 0
-    return Part(memoryview(values.view("u1")), width=width)
+    return Part(values.view("u1").data, width=width)
 
 
-def _bool_part(array: pa.Array) -> Part:
+def _bool_part(array: pa.Array[Any]) -> Part:
     if array.null_count:
-        array = pc.fill_null(array, False)
+        array = array.fill_null(False)
     values = array.to_numpy(zero_copy_only=False).view("u1")
-    return Part(memoryview(np.ascontiguousarray(values)), width=1)
+    return Part(np.ascontiguousarray(values).data, width=1)
 
 
-def _bytes_parts(array: pa.Array, large: pa.DataType, empty: str | bytes) -> list[Part]:
+def _bytes_parts(array: pa.Array[Any], large: pa.DataType, empty: str | bytes) -> list[Part]:
     n = len(array)
     if n == 0:
         return [Part(memoryview(b""), width=8), Part(memoryview(b""), bounds=np.zeros(1, "i8"))]
     if array.type != large:
         array = array.cast(large)
     if array.null_count:
-        array = pc.fill_null(array, pa.scalar(empty, type=large))
-    offsets = np.frombuffer(array.buffers()[1], dtype="<i8", count=n + 1, offset=array.offset * 8)
-    data = array.buffers()[2]
+        array = array.fill_null(pa.scalar(empty, type=large))
+    buffers = array.buffers()
+    assert buffers[1] is not None  # a string or binary array with rows has its offsets
+    offsets = np.frombuffer(
+        memoryview(buffers[1]), dtype="<i8", count=n + 1, offset=array.offset * 8
+    )
+    data = buffers[2]
     lengths = np.diff(offsets)
     return [
-        Part(memoryview(lengths.view("u1")), width=8),
+        Part(lengths.view("u1").data, width=8),
         Part(memoryview(data if data is not None else b""), bounds=offsets),
     ]
 
 
-def _list_parts(array: pa.Array) -> list[Part]:
+def _list_parts(array: pa.Array[Any]) -> list[Part]:
     lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy().astype("<i8")
     offsets = np.zeros(len(array) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    child = array.flatten()  # only the values of non-null lists, from offset 0
-    parts = [Part(memoryview(lengths.view("u1")), width=8)]
+    lists = cast("pa.LargeListArray[Any]", array)  # callers cast to large_list
+    child = lists.flatten()  # only the values of non-null lists, from offset 0
+    parts = [Part(lengths.view("u1").data, width=8)]
     parts.append(_valid_part(child).through(offsets))
     parts.extend(part.through(offsets) for part in _parts(child))
     return parts
 
 
-def _decoded(array: pa.Array) -> pa.Array:
+def _decoded(array: pa.Array[Any]) -> pa.Array[Any]:
     """The values a dictionary or extension array stands for (their nulls included)."""
     while True:
         if pa.types.is_dictionary(array.type):
-            array = array.dictionary_decode()
+            array = cast("pa.DictionaryArray[Any, Any]", array).dictionary_decode()
         elif isinstance(array.type, pa.BaseExtensionType):
-            array = array.storage
+            array = cast("pa.ExtensionArray[Any]", array).storage
         else:
             return array
 
 
-def _valid_bytes(array: pa.Array) -> np.ndarray:
+def _valid_bytes(array: pa.Array[Any]) -> np.ndarray:
     return array.is_valid().to_numpy(zero_copy_only=False).view("u1")
 
 
-def _valid_part(array: pa.Array) -> Part:
+def _valid_part(array: pa.Array[Any]) -> Part:
     array = _decoded(array)
     valid = _valid_bytes(array) if array.null_count else np.ones(len(array), dtype="u1")
-    return Part(memoryview(np.ascontiguousarray(valid)), width=1)
+    return Part(np.ascontiguousarray(valid).data, width=1)

@@ -31,7 +31,7 @@ import struct
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +40,9 @@ import pyarrow.compute as pc
 from shoal.data._canonical import ColumnCode, encode
 from shoal.data._frames import to_arrow
 from shoal.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
 
 _MAGIC = b"shoal.fingerprint.v1\0"
 _PARALLEL_CELLS = 1_000_000
@@ -117,9 +120,9 @@ def key_groups(frame: Any, by: Sequence[str], *, fingerprints: bool = True) -> K
     bounds = np.flatnonzero(np.diff(group[order])) + 1
     starts = np.concatenate([[0], bounds]).astype(np.int64)
     stops = np.concatenate([bounds, [table.num_rows]]).astype(np.int64)
-    first_rows = pa.array(order[starts])
+    first_rows = pa.array(order[starts], type=pa.int64())
     key_values = [table.column(k).take(first_rows).to_pylist() for k in keys]
-    ordered = table.take(pa.array(order))
+    ordered = table.take(pa.array(order, type=pa.int64()))
     spans = list(zip(starts.tolist(), stops.tolist(), strict=True))
     digests = _slice_digests(ordered, spans) if fingerprints else None
     return KeyGroups(
@@ -162,7 +165,7 @@ def key_slices(frame: Any, by: Sequence[str]) -> Iterator[tuple[tuple[Any, ...],
         yield key, groups.table.slice(start, stop - start), digest
 
 
-def _chunked_digest(name: str, column: pa.ChunkedArray) -> bytes:
+def _chunked_digest(name: str, column: pa.ChunkedArray[Any]) -> bytes:
     chunks = column.chunks or [pa.array([], type=column.type)]
     codes = [encode(chunk) for chunk in chunks]
     return _column_digest(
@@ -170,7 +173,7 @@ def _chunked_digest(name: str, column: pa.ChunkedArray) -> bytes:
     )
 
 
-def _column_head(name: str, label: str) -> Any:
+def _column_head(name: str, label: str) -> HASH:
     """A hasher that has seen the column's name and type label (copied for each slice)."""
     h = hashlib.sha256()
     for text in (name, label):
@@ -180,7 +183,7 @@ def _column_head(name: str, label: str) -> Any:
     return h
 
 
-def _column_digest(head: Any, segments: list[tuple[ColumnCode, int, int]]) -> bytes:
+def _column_digest(head: HASH, segments: list[tuple[ColumnCode, int, int]]) -> bytes:
     """Hash the rows ``[start, stop)`` of each encoded chunk in turn, as one column."""
     rows = sum(stop - start for _, start, stop in segments)
     h = head.copy()
@@ -191,7 +194,7 @@ def _column_digest(head: Any, segments: list[tuple[ColumnCode, int, int]]) -> by
             if code.valid is None:
                 h.update(b"\x01" * (stop - start))
             else:
-                h.update(memoryview(code.valid)[start:stop])
+                h.update(code.valid.data[start:stop])
     else:
         h.update(b"\x00")
     for part_index in range(len(segments[0][0].parts)):
@@ -237,9 +240,12 @@ def _group_ids(table: pa.Table, keys: list[str]) -> np.ndarray:
     for key in keys:
         column = table.column(key).combine_chunks()
         if pa.types.is_dictionary(column.type):
-            column = column.dictionary_decode()
+            column = cast("pa.DictionaryArray[Any, Any]", column).dictionary_decode()
+        if pa.types.is_float16(column.type):
+            column = column.cast(pa.float32())  # exact, and Arrow has no float16 arithmetic
         if pa.types.is_floating(column.type):
-            column = pc.add(column, pa.scalar(0.0, type=column.type))  # -0.0 -> 0.0
+            zero: pa.Scalar[Any] = pa.scalar(0.0, type=column.type)
+            column = pc.add(column, zero)  # -0.0 -> 0.0
         try:
             codes, cardinality = _first_appearance_codes(column)
         except pa.ArrowNotImplementedError as exc:
@@ -257,7 +263,9 @@ def _group_ids(table: pa.Table, keys: list[str]) -> np.ndarray:
     return group
 
 
-def _first_appearance_codes(column: pa.Array) -> tuple[np.ndarray, int]:
-    encoded = pc.dictionary_encode(column, null_encoding="encode")
+def _first_appearance_codes(column: pa.Array[Any]) -> tuple[np.ndarray, int]:
+    encoded = cast(
+        "pa.DictionaryArray[Any, Any]", pc.dictionary_encode(column, null_encoding="encode")
+    )
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     return codes, len(encoded.dictionary)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
@@ -52,7 +52,7 @@ def to_arrow(frame: Any) -> pa.Table:
     pl = sys.modules.get("polars")
     if pl is not None:
         if isinstance(frame, pl.DataFrame):
-            return frame.to_arrow()
+            return cast("pa.Table", frame.to_arrow())
         if isinstance(frame, pl.LazyFrame):
             raise InvalidInput(
                 f"got a polars LazyFrame; expected {ACCEPTED}. Call .collect() first.",

@@ -27,7 +27,7 @@ import math
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -61,7 +61,7 @@ def profile(frame: Any, *, bins: int = 10, top_k: int = 50) -> dict[str, Any]:
     table = checked(frame, bins, top_k)
     names = table.column_names
 
-    def summarise(column: pa.ChunkedArray) -> dict[str, Any]:
+    def summarise(column: pa.ChunkedArray[Any]) -> dict[str, Any]:
         return _column(column.combine_chunks(), bins, top_k)
 
     if table.num_rows * table.num_columns >= _PARALLEL_CELLS and _CPUS > 1:
@@ -117,12 +117,12 @@ def bin_counts(values: Any, edges: list[float]) -> dict[str, Any]:
     return {"counts": [int(c) for c in counts], "under": under, "over": over}
 
 
-def _column(array: pa.Array, bins: int, top_k: int) -> dict[str, Any]:
+def _column(array: pa.Array[Any], bins: int, top_k: int) -> dict[str, Any]:
     dtype = array.type
     t = pa.types
     summary: dict[str, Any] = {"type": str(dtype)}
     if t.is_dictionary(dtype):
-        array = array.dictionary_decode()
+        array = cast("pa.DictionaryArray[Any, Any]", array).dictionary_decode()
         dtype = array.type
     if t.is_integer(dtype) or t.is_floating(dtype) or t.is_decimal(dtype):
         summary.update(kind="numeric", **_numeric(array, bins))
@@ -138,10 +138,11 @@ def _column(array: pa.Array, bins: int, top_k: int) -> dict[str, Any]:
         summary.update(kind="temporal", **_temporal(array))
     else:
         summary.update(kind="other", count=len(array) - array.null_count, nulls=array.null_count)
-    return _json_safe(summary)
+    safe: dict[str, Any] = _json_safe(summary)
+    return safe
 
 
-def _numeric(array: pa.Array, bins: int) -> dict[str, Any]:
+def _numeric(array: pa.Array[Any], bins: int) -> dict[str, Any]:
     if pa.types.is_decimal(array.type):
         array = array.cast(pa.float64())
     nulls = array.null_count
@@ -195,7 +196,7 @@ def _quantiles(ordered: np.ndarray, bins: int) -> np.ndarray:
     low, high, t, upper = _positions(len(ordered), bins)
     a, b = ordered[low], ordered[high]
     diff = b - a
-    lerp = a + diff * t
+    lerp: np.ndarray = a + diff * t
     lerp[upper] = (b - diff * (1 - t))[upper]
     overflow = ~np.isfinite(diff)
     if overflow.any():  # b - a past float64's range (values of both signs near its limit)
@@ -218,7 +219,7 @@ _SMALL = 4096
 more than counting a per-key slice's few hundred values."""
 
 
-def _categorical(array: pa.Array, top_k: int) -> dict[str, Any]:
+def _categorical(array: pa.Array[Any], top_k: int) -> dict[str, Any]:
     if len(array) <= _SMALL:
         return _categorical_small(array, top_k)
     count = len(array) - array.null_count
@@ -232,7 +233,7 @@ def _categorical(array: pa.Array, top_k: int) -> dict[str, Any]:
         pa.table({"c": counts, "v": values}),
         sort_keys=[("c", "descending"), ("v", "ascending")],
     )[:top_k]
-    top = [
+    top: list[dict[str, Any]] = [
         {"value": v, "count": c}
         for v, c in zip(values.take(order).to_pylist(), counts.take(order).to_pylist(), strict=True)
     ]
@@ -245,7 +246,7 @@ def _categorical(array: pa.Array, top_k: int) -> dict[str, Any]:
     }
 
 
-def _categorical_small(array: pa.Array, top_k: int) -> dict[str, Any]:
+def _categorical_small(array: pa.Array[Any], top_k: int) -> dict[str, Any]:
     """:func:`_categorical` by ``collections.Counter``: the same figures, the same order
     (count descending, then value ascending: Python orders text by code point, which is
     Arrow's UTF-8 byte order)."""
@@ -267,7 +268,7 @@ def categorical_values(values: list[Any], top_k: int) -> dict[str, Any]:
     }
 
 
-def _temporal(array: pa.Array) -> dict[str, Any]:
+def _temporal(array: pa.Array[Any]) -> dict[str, Any]:
     bounds = pc.min_max(array)
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
     return {

@@ -42,7 +42,9 @@ Tags = Mapping[str, Mapping[str, str]]
 
 
 def features(
-    dates: Sequence | pd.DatetimeIndex | pd.Series, origin: str, promo: Sequence | None = None
+    dates: Sequence[Any] | pd.DatetimeIndex | pd.Series[Any],
+    origin: str,
+    promo: Sequence[Any] | pd.Series[Any] | None = None,
 ) -> pd.DataFrame:
     """The model inputs for ``dates``: what a caller passes to ``predict``.
 

@@ -105,11 +105,19 @@ def pilot_stores(world: World) -> list[str]:
 
 def key_tags(world: World) -> Tags:
     """Tags by store id (region, format) and by SKU id (category)."""
-    tags = {
-        r.store: {"region": r.region, "format": r.format}
-        for r in world.stores.itertuples(index=False)
+    stores, skus = world.stores, world.skus
+    tags: dict[str, dict[str, str]] = {
+        store: {"region": region, "format": shape}
+        for store, region, shape in zip(
+            stores["store"], stores["region"], stores["format"], strict=True
+        )
     }
-    tags.update({r.sku: {"category": r.category} for r in world.skus.itertuples(index=False)})
+    tags.update(
+        {
+            sku: {"category": category}
+            for sku, category in zip(skus["sku"], skus["category"], strict=True)
+        }
+    )
     return tags
 
 

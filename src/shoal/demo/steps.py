@@ -74,8 +74,9 @@ def train(
         data, fn, workers=workers, dataset_name=dataset_name, progress=reporter.progress
     )
     failed = f", {run.failed:,} failed (shoal run show {run.id})" if run.failed else ""
+    seconds = run.seconds or 0.0  # a training run always records its seconds
     reporter.note(
-        f"{fleet.path}: run {run.id} trained {run.done:,} {what} in {run.seconds:.1f} s{failed}"
+        f"{fleet.path}: run {run.id} trained {run.done:,} {what} in {seconds:.1f} s{failed}"
     )
     dataset = client.datasets.get(run.dataset_id or 0)  # fleet.train always records one
-    return FleetBuild(fleet.path, dataset, run.id, run.done, run.failed, run.seconds)
+    return FleetBuild(fleet.path, dataset, run.id, run.done, run.failed, seconds)

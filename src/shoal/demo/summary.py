@@ -210,8 +210,8 @@ def _weak_spots(summary: Summary) -> str:
     total = summary.coverage[DEMAND].get("production", 0)
     share = summary.over / total if total else 0.0
     stores = ", ".join(f"{store} ({n})" for store, n in summary.facet.items()) or "none"
-    hit = summary.result.world.stores
-    hit = ", ".join(hit.loc[hit["competitor_from"].notna(), "store"])
+    stores_frame = summary.result.world.stores
+    hit = ", ".join(stores_frame.loc[stores_frame["competitor_from"].notna(), "store"])
     return (
         f"\n{DEMAND}: {summary.over:,} of {total:,} production models ({share:.0%}) have "
         f"holdout MAPE > {MAPE_THRESHOLD}.\nBy store: {stores}\n"

@@ -117,7 +117,8 @@ def week_of_sales(world: World, drifted: Sequence[str]) -> pd.DataFrame:
     week = week.reset_index(drop=True)
     hit = week["store"].isin(list(drifted)).to_numpy()
     week["promo"] = week["promo"].to_numpy() | hit
-    drifted_sales = np.rint(week["sales"].to_numpy() * DRIFT_SALES).astype(week["sales"].dtype)
+    counts = week["sales"].to_numpy()
+    drifted_sales = np.rint(counts * DRIFT_SALES).astype(counts.dtype)
     week["sales"] = np.where(hit, drifted_sales, week["sales"].to_numpy())
     return week
 

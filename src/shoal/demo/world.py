@@ -181,15 +181,16 @@ def daily_sales(spec: WorldSpec, stores: pd.DataFrame, skus: pd.DataFrame) -> pd
     lift = skus["promo_lift"].to_numpy()[:, None]
     sales = np.empty((spec.stores, n_sku, n_day), dtype=np.int64)
     promo = np.empty((spec.stores, n_sku, n_day), dtype=bool)
-    for i, row in enumerate(stores.itertuples(index=False)):
+    columns = zip(stores["size"], stores["competitor_from"], strict=True)
+    for i, (size, competitor_from) in enumerate(columns):
         rng = np.random.default_rng([spec.seed, 4, i])
         weeks = rng.random((n_sku, -(-n_day // 7))) < 0.08
         promo[i] = np.repeat(weeks, 7, axis=1)[:, :n_day]
         slope = rng.normal(0.0, 0.12, size=(n_sku, 1))
-        mean = row.size * popularity * weekly_by_sku[:, dow] * (1.0 + slope * t)
+        mean = size * popularity * weekly_by_sku[:, dow] * (1.0 + slope * t)
         mean = mean * np.where(promo[i], lift, 1.0) * rng.lognormal(0.0, 0.08, (n_sku, n_day))
-        if not pd.isna(row.competitor_from):
-            mean[:, spec.dates >= row.competitor_from] *= 0.62
+        if not pd.isna(competitor_from):
+            mean[:, spec.dates >= competitor_from] *= 0.62
         sales[i] = rng.poisson(np.maximum(mean, 0.0))
     keys = spec.stores * n_sku
     return pd.DataFrame(

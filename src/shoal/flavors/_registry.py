@@ -93,7 +93,8 @@ def infer_flavor(model: Any) -> Flavor:
     )
 
 
-def _import(name: str, target: str) -> type[Flavor]:
+def _import(name: str, target: str) -> object:
+    """The object ``target`` names, not yet checked to be a Flavor class."""
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -103,13 +104,13 @@ def _import(name: str, target: str) -> type[Flavor]:
             f"(registered as {target!r}); install the package that provides it"
         ) from exc
     try:
-        cls = getattr(module, attr)
+        cls: object = getattr(module, attr)
     except AttributeError as exc:
         raise NotFound(f"flavor {name!r}: {module_name!r} has no attribute {attr!r}") from exc
     return cls
 
 
-def _instantiate(name: str, cls: Any) -> Flavor:
+def _instantiate(name: str, cls: object) -> Flavor:
     if not (isinstance(cls, type) and issubclass(cls, Flavor)):
         raise InvalidInput(f"flavor {name!r} must be a Flavor subclass, got {cls!r}", field=name)
     flavor = cls()

@@ -140,10 +140,11 @@ def _kind(dtype: Any) -> str:
     if isinstance(dtype, str):
         if dtype in (ANY, "number"):
             return dtype
+        name = dtype
         try:
-            dtype = pdt.pandas_dtype(dtype)
+            dtype = pdt.pandas_dtype(name)
         except TypeError:
-            return dtype
+            return name
     if isinstance(dtype, pdt.CategoricalDtype):
         return "category"
     if pdt.is_bool_dtype(dtype) or pdt.is_numeric_dtype(dtype):
@@ -181,8 +182,9 @@ def _cached_kind(dtype: Any) -> str:
 def select_columns(X: Any, names: Sequence[str]) -> pd.DataFrame:
     """``X[names]`` in the model's order, or InvalidInput naming the missing columns."""
     present = _columns(X)
+    frame: pd.DataFrame = X  # _columns raised unless it is one
     if present == list(names):  # already in order: no copy, no new column index
-        return X
+        return frame
     columns = set(present)
     missing = [n for n in names if n not in columns]
     if missing:
@@ -190,7 +192,7 @@ def select_columns(X: Any, names: Sequence[str]) -> pd.DataFrame:
             f"X is missing column(s) {missing} that the model needs; expected {list(names)}",
             field=f"X.{missing[0]}",
         )
-    return X[list(names)]
+    return frame[list(names)]
 
 
 def signature_or_none(pairs: Iterable[tuple[str, str]], output: str | None) -> Signature | None:

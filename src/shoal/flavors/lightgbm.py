@@ -41,7 +41,7 @@ class LightGBMFlavor(Flavor):
 
     def save(self, model: Any) -> bytes:
         booster = _booster(model)
-        text = booster.model_to_string()
+        text: str = booster.model_to_string()
         _LAST_SAVED.text = (booster, text)  # signature() reads it instead of saving again
         return text.encode("utf-8")
 

@@ -112,7 +112,10 @@ class LinearFlavor(Flavor):
             return np.full(len(X), model.intercept, dtype="float64")
         names = list(model.coef)
         weights = np.fromiter(model.coef.values(), dtype="float64", count=len(names))
-        return select_columns(X, names).to_numpy(dtype="float64") @ weights + model.intercept
+        predicted: np.ndarray = (
+            select_columns(X, names).to_numpy(dtype="float64") @ weights + model.intercept
+        )
+        return predicted
 
     def signature(self, model: Any, sample: pd.DataFrame | None = None) -> Signature:
         model = _as_model(model)

@@ -193,7 +193,7 @@ def _skops_state(model: Any) -> tuple[dict[str, Any], dict[str, bytes]] | None:
         return None
     members = _Members()
     try:
-        context = SaveContext(zip_file=members)  # type: ignore[arg-type]
+        context = SaveContext(zip_file=members)
         state = get_state(model, context)
     except Exception:  # changed internals, or a type skops refuses: the public path says
         return None
@@ -203,7 +203,9 @@ def _skops_state(model: Any) -> tuple[dict[str, Any], dict[str, bytes]] | None:
     return state, members.files
 
 
-def _renumber(node: Any, ids: dict[int, int], renamed: dict[str, str], files: dict) -> None:
+def _renumber(
+    node: Any, ids: dict[int, int], renamed: dict[str, str], files: dict[str, bytes]
+) -> None:
     """Renumber ``__id__`` and array file names in document order, in place.
 
     Works on skops' state as built (tuples where JSON has lists) as well as on a schema
@@ -242,7 +244,7 @@ def _text_keys(node: dict[Any, Any]) -> None:
 
 
 def _renumber_node(node: dict[str, Any], ids: dict[int, int], renamed: dict[str, str],
-                   files: dict) -> None:  # fmt: skip
+                   files: dict[str, bytes]) -> None:  # fmt: skip
     """Renumber one node's own ``__id__`` and array file name (before its children's)."""
     if node["__loader__"] == "JsonNode":
         # Immutable JSON values: whether two of them share an id is an accident of

@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from shoal.errors import ShoalError
 
@@ -94,7 +94,7 @@ class ThreadedServer:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def start(self, timeout: float = 10.0) -> ThreadedServer:
+    def start(self, timeout: float = 10.0) -> Self:
         """Start serving; returns once the server accepts requests."""
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -112,7 +112,7 @@ class ThreadedServer:
             self._thread.join(timeout)
         self.socket.close()
 
-    def __enter__(self) -> ThreadedServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

@@ -121,7 +121,8 @@ def _judged(
 def _feature_value(figure: str, row: dict[str, Any]) -> float | None:
     if figure == "missing_rate":
         return row["missing"] / row["n"] if row["n"] else None
-    return row[figure]
+    value: float | None = row[figure]
+    return value
 
 
 def _training(

@@ -54,7 +54,8 @@ def psi(base: np.ndarray, seen: np.ndarray, valid: np.ndarray) -> np.ndarray:
         p = b / b.sum(axis=1, keepdims=True)
         q = c / c.sum(axis=1, keepdims=True)
         terms = np.where(valid, (q - p) * np.log(q / p), 0.0)
-    return terms.sum(axis=1)
+    psi: np.ndarray = terms.sum(axis=1)
+    return psi
 
 
 def numeric(

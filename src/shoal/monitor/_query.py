@@ -236,13 +236,13 @@ def _drift(reference: Reference, types: dict[str, str]) -> str:
             f"WHEN {x} < e.n{i}_e0 THEN {f.width + 1} ELSE {above} END AS n{i}"
         )
         counts += [f"count_if(n{i} = {k})::BIGINT AS n{i}_{k}" for k in range(f.slots)]
-    for i, f in enumerate(reference.categorical):
-        x = _category(f"p.{quote(f.column)}", types.get(f.column, ""), f"e.c{i}_top")
+    for i, cat in enumerate(reference.categorical):
+        x = _category(f"p.{quote(cat.column)}", types.get(cat.column, ""), f"e.c{i}_top")
         codes.append(
-            f"CASE WHEN e.c{i}_top IS NULL THEN NULL WHEN {x} IS NULL THEN {f.width + 1} "
+            f"CASE WHEN e.c{i}_top IS NULL THEN NULL WHEN {x} IS NULL THEN {cat.width + 1} "
             f"ELSE coalesce(list_position(e.c{i}_top, {x}), 0) END AS c{i}"
         )
-        counts += [f"count_if(c{i} = {k})::BIGINT AS c{i}_{k}" for k in range(f.slots)]
+        counts += [f"count_if(c{i} = {k})::BIGINT AS c{i}_{k}" for k in range(cat.slots)]
     if not codes:
         return ""
     return (

@@ -24,6 +24,9 @@ from shoal.monitor._logs import LogFiles
 from shoal.monitor._reference import Reference
 from shoal.monitor._window import Span
 
+_Job = tuple[LogFiles, _query.Columns, Span, tuple[str, ...], str | None]
+"""What every part shares: the logs, their columns, the span, the dimensions, the memory limit."""
+
 
 def run_parts(
     files: LogFiles,
@@ -43,7 +46,7 @@ def run_parts(
     try:
         remote = ray.remote(num_cpus=1)(_part)
         shared = ray.put(reference)
-        job = (files, columns, span, tuple(dims), memory_limit)
+        job: _Job = (files, columns, span, tuple(dims), memory_limit)
         limit = workers or max(int(ray.cluster_resources().get("CPU", 1)), 1)
         waiting = list(range(parts))
         running: list[Any] = []
@@ -60,7 +63,7 @@ def run_parts(
             ray.shutdown()
 
 
-def _part(job: tuple, reference: Reference, index: int, parts: int) -> pa.Table:
+def _part(job: _Job, reference: Reference, index: int, parts: int) -> pa.Table:
     """One part, in a worker: its own DuckDB (one thread, as Ray gave it one CPU)."""
     files, columns, span, dims, memory_limit = job
     spill = tempfile.mkdtemp(prefix="shoal-monitor-")
@@ -70,7 +73,8 @@ def _part(job: tuple, reference: Reference, index: int, parts: int) -> pa.Table:
     try:
         con.register("edges", reference.table())
         sql = _query.build_sql(files, columns, reference, span, dims, (index, parts))
-        return con.sql(sql).to_arrow_table()
+        part: pa.Table = con.sql(sql).to_arrow_table()
+        return part
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)

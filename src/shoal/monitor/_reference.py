@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import numpy as np
@@ -82,9 +82,9 @@ class Reference:
             for j in range(f.width + 1):
                 # NaN (no baseline) becomes NULL: DuckDB orders NaN above every number.
                 columns[f"n{i}_e{j}"] = pa.array(f.edges[:, j], pa.float64(), from_pandas=True)
-        for i, f in enumerate(self.categorical):
+        for i, cat in enumerate(self.categorical):
             columns[f"c{i}_top"] = pa.array(
-                [t if ok else None for t, ok in zip(f.tops, f.tested, strict=True)],
+                [t if ok else None for t, ok in zip(cat.tops, cat.tested, strict=True)],
                 pa.list_(pa.string()),
             )
         return pa.table(columns)
@@ -147,10 +147,12 @@ def build(
     return reference
 
 
-def _first(column: pa.ChunkedArray) -> str | None:
+def _first(column: pa.ChunkedArray[Any]) -> str | None:
     """A feature's kind, as most profiles say it: a slice where the column was all null
     profiles it as "other", and must not decide for the fleet."""
-    counted = pc.value_counts(pc.drop_null(column)).to_pylist()
+    # As a plain Array: pyarrow-stubs type to_pylist for basic scalars, not StructArray's.
+    structs: pa.Array[Any] = pc.value_counts(pc.drop_null(column))
+    counted = cast("list[dict[str, Any]]", structs.to_pylist())  # a count row is never null
     kinds = sorted(
         ((c["counts"], c["values"]) for c in counted if c["values"] != "other"), reverse=True
     )
@@ -183,15 +185,18 @@ def _extract(con: duckdb.DuckDBPyConnection, table: pa.Table, names: list[str]) 
     listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
     con.register("profiles", table)
     try:
-        return con.sql(
+        extracted: pa.Table = con.sql(
             f"SELECT {', '.join(select)} FROM (SELECT version_id, "
             f"json_extract(profile, [{listed}]) AS j FROM profiles) ORDER BY version_id"
         ).to_arrow_table()
+        return extracted
     finally:
         con.unregister("profiles")
 
 
-def _target(rows: Sequence[tuple[int, int, str | None, str | None]], features: dict) -> str | None:
+def _target(
+    rows: Sequence[tuple[int, int, str | None, str | None]], features: dict[str, str]
+) -> str | None:
     votes: dict[str | None, int] = {}
     with_profiles = [row for row in rows if row[2]][:50]  # versions without one cannot vote
     for _vid, _mid, profile, signature in with_profiles:
@@ -208,7 +213,7 @@ def _target(rows: Sequence[tuple[int, int, str | None, str | None]], features: d
     return max(votes, key=lambda k: votes[k]) if votes else None
 
 
-def _padded(lists: pa.ChunkedArray, width: int, fill: float) -> tuple[np.ndarray, np.ndarray]:
+def _padded(lists: pa.ChunkedArray[Any], width: int, fill: float) -> tuple[np.ndarray, np.ndarray]:
     """A list column as a ``(rows, width)`` array padded with ``fill``, and each length."""
     array = lists.combine_chunks()
     lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy().astype(np.int64)

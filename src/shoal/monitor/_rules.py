@@ -50,7 +50,8 @@ class Rule:
 
     def bound(self, training: dict[str, float] | None) -> float:
         if self.metric is None:
-            return float(self.number)  # type: ignore[arg-type]
+            assert self.number is not None  # parse gives a rule without a metric its number
+            return float(self.number)
         value = (training or {}).get(self.metric)
         return math.nan if value is None else self.factor * value
 

@@ -239,11 +239,15 @@ def _pass(
 def _column(table: pa.Table, name: str) -> np.ndarray:
     if name not in table.column_names:
         return np.zeros(table.num_rows)
-    return table[name].to_numpy(zero_copy_only=False).astype(np.float64)
+    values: np.ndarray = table[name].to_numpy(zero_copy_only=False).astype(np.float64)
+    return values
 
 
 def _counts_of(table: pa.Table, prefix: str, slots: int) -> np.ndarray:
-    return np.nan_to_num(np.column_stack([_column(table, f"{prefix}_{k}") for k in range(slots)]))
+    counts: np.ndarray = np.nan_to_num(
+        np.column_stack([_column(table, f"{prefix}_{k}") for k in range(slots)])
+    )
+    return counts
 
 
 def _figures(
@@ -252,7 +256,7 @@ def _figures(
     columns: _query.Columns,
     options: MonitorOptions,
     outcome: MonitorOutcome,
-) -> dict[float, tuple[list[tuple], list[tuple]]]:
+) -> dict[float, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
     """Per window: the ``monitor_results`` rows and the ``monitor_features`` rows."""
     rows = table.num_rows
     vids = table["version_id"].to_numpy()
@@ -274,10 +278,14 @@ def _figures(
         bins = f.bins[at]
         tested.append((f.name, "ks", _drift.numeric(counts, bins, f.counts[at], f.width, bins > 0)))
         is_feature.append(f.column != "prediction")
-    for i, f in enumerate(reference.categorical):
-        counts = _counts_of(table, f"c{i}", f.slots)
+    for i, cat in enumerate(reference.categorical):
+        counts = _counts_of(table, f"c{i}", cat.slots)
         tested.append(
-            (f.name, "chi2", _drift.categorical(counts, f.counts[at], f.width, f.tested[at]))
+            (
+                cat.name,
+                "chi2",
+                _drift.categorical(counts, cat.counts[at], cat.width, cat.tested[at]),
+            )
         )
         is_feature.append(True)
     # Benjamini-Hochberg over every feature test of a window, across the whole fleet.
@@ -311,7 +319,7 @@ def _figures(
     prediction = next(
         (t for (_, _, t), keep in zip(tested, is_feature, strict=True) if not keep), None
     )
-    windows: dict[float, tuple[list[tuple], list[tuple]]] = {}
+    windows: dict[float, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
     model_ids = reference.model_ids[at]
     outcome.drifting_models = len(set(model_ids[drifted.any(axis=1)].tolist()))
     # Rows for the store, built column by column (a Python loop per cell costs seconds at
@@ -329,7 +337,7 @@ def _figures(
     prediction_psi = (
         np.where(prediction.tested, prediction.psi, np.nan) if prediction else np.full(rows, np.nan)
     )
-    columns = [
+    result_columns = [
         vids.tolist(), model_ids.tolist(), _ints(predictions), _ints(labelled),
         *(_nullable(quality[name]) for name in _QUALITY), _nullable(prediction_psi),
         _nullable(max_psi), best_name.tolist(), _ints(drifted.sum(axis=1)),
@@ -343,7 +351,7 @@ def _figures(
         windows[start] = ([], [])
     for start, row in zip(
         starts,
-        zip(*(np.asarray(c, dtype=object)[order].tolist() for c in columns), strict=True),
+        zip(*(np.asarray(c, dtype=object)[order].tolist() for c in result_columns), strict=True),
         strict=True,
     ):
         windows[start][0].append(row)
@@ -403,7 +411,8 @@ def _quality(table: pa.Table, labelled: np.ndarray, classification: bool) -> dic
 
 
 def _ints(values: Any) -> list[int]:
-    return np.asarray(values).astype(np.int64).tolist()
+    ints: list[int] = np.asarray(values).astype(np.int64).tolist()
+    return ints
 
 
 def _nullable(values: Any) -> list[float | None]:
@@ -411,4 +420,5 @@ def _nullable(values: Any) -> list[float | None]:
     array = np.asarray(values, dtype=np.float64)
     out = array.astype(object)
     out[~np.isfinite(array)] = None
-    return out.tolist()
+    floats: list[float | None] = out.tolist()
+    return floats

@@ -11,6 +11,7 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass
+from typing import overload
 
 from shoal.errors import InvalidInput
 
@@ -37,6 +38,12 @@ def parse_window(text: str | int) -> int:
     return seconds
 
 
+@overload
+def as_timestamp(value: float | dt.datetime | str, field: str) -> float: ...
+@overload
+def as_timestamp(value: None, field: str) -> None: ...
+@overload
+def as_timestamp(value: float | dt.datetime | str | None, field: str) -> float | None: ...
 def as_timestamp(value: float | dt.datetime | str | None, field: str) -> float | None:
     """UNIX seconds from a datetime, an ISO 8601 string (UTC when naive) or a number."""
     if value is None or isinstance(value, int | float):

@@ -78,7 +78,7 @@ class Registry:
         self._store = store
         opener = artifacts if callable(artifacts) else (lambda: artifacts)
         self.fleets = Fleets(store)
-        self.versions = Versions(store, opener)  # type: ignore[arg-type]
+        self.versions = Versions(store, opener)
         self.aliases = Aliases(store)
         self.runs = Runs(store)
         self.datasets = Datasets(store)

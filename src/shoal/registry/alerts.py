@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,7 +61,7 @@ class Alerts(Part):
                 conn, fleet, alert_id, state, actor=actor or config.actor()
             )
 
-    def keys(self, fleet: FleetRef, rule: str | None = None) -> list[tuple[str, ...]]:
+    def keys(self, fleet: FleetRef, rule: str | None = None) -> builtins.list[tuple[str, ...]]:
         """Keys of the models with an unresolved alert (of ``rule``, or any)."""
         with self._store.read() as conn:
             return store_alerts.alert_keys(conn, fleet, rule)
@@ -74,7 +75,7 @@ class Alerts(Part):
         seen: set[int],
         *,
         actor: str,
-    ) -> tuple[list[int], list[int], list[dict[str, Any]]]:
+    ) -> tuple[builtins.list[int], builtins.list[int], builtins.list[dict[str, Any]]]:
         """Open, refresh and resolve a rule's alerts after a pass, in one transaction;
         returns the opened ids, the resolved ids and the opened alerts as read back."""
         with self._store.write() as conn:

@@ -24,6 +24,8 @@ from shoal.registry._part import Part
 from shoal.store import aliases, audit, reads, search, writes
 from shoal.store import filters as F
 from shoal.store.engine import lock_fleet
+from shoal.store.schema import models as models_table
+from shoal.store.schema import versions as versions_table
 from shoal.store.tenancy import NAME, FleetRef
 
 Change = tuple[int, int | None, int | None]
@@ -178,18 +180,18 @@ class Aliases(Part):
             numbers = {
                 row.id: row.number
                 for row in conn.execute(
-                    sa.select(writes.versions.c.id, writes.versions.c.number).where(
-                        writes.versions.c.id.in_(list(version_ids)),
-                        writes.versions.c.tenant_id == fleet.tenant_id,
+                    sa.select(versions_table.c.id, versions_table.c.number).where(
+                        versions_table.c.id.in_(list(version_ids)),
+                        versions_table.c.tenant_id == fleet.tenant_id,
                     )
                 )
             } if version_ids else {}  # fmt: skip
             keys = {
                 row.id: [row._mapping[f"k{i}"] for i in range(len(fleet.keys))]
                 for row in conn.execute(
-                    sa.select(writes.models).where(
-                        writes.models.c.id.in_([m for m, _, _ in shown]),
-                        writes.models.c.tenant_id == fleet.tenant_id,
+                    sa.select(models_table).where(
+                        models_table.c.id.in_([m for m, _, _ in shown]),
+                        models_table.c.tenant_id == fleet.tenant_id,
                     )
                 )
             }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from shoal import config
@@ -55,7 +56,9 @@ class Datasets(Part):
         with self._store.read() as conn:
             return store_datasets.list_datasets(conn, scope, limit)
 
-    def trained_on(self, scope: Scope, dataset_id: int, limit: int = 1000) -> list[dict[str, Any]]:
+    def trained_on(
+        self, scope: Scope, dataset_id: int, limit: int = 1000
+    ) -> builtins.list[dict[str, Any]]:
         """Versions trained on the dataset: one indexed query."""
         with self._store.read() as conn:
             return store_datasets.trained_on(conn, scope, dataset_id, limit)

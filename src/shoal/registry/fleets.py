@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,7 +54,7 @@ class Fleets(Part):
 
     def alert_overview(
         self, scope: Scope, states: Sequence[str], limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         """Every fleet's rules and newest alerts in ``states``: three queries in all."""
         with self._store.read() as conn:
             return alert_overview.alert_overview(conn, scope, states, limit)

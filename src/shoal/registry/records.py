@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -86,7 +86,7 @@ class Preparer:
         self.flavors: dict[str, Any] = {}
 
     def name(self, name: Any, where: str) -> str:
-        if name in self.names:
+        if isinstance(name, str) and name in self.names:
             return name
         if not isinstance(name, str) or not NAME.match(name) or name in RESERVED:
             raise InvalidInput(
@@ -183,6 +183,7 @@ class Preparer:
     def prepare(self, item: Any, index: int) -> Prepared:
         """Validate one record and serialise its model; errors name its position."""
         where = f"versions[{index}]"
+        get: Callable[[str], Any]
         if isinstance(item, VersionSpec):
             get = item.__dict__.get
         elif isinstance(item, Mapping):
@@ -224,6 +225,7 @@ class Preparer:
                 found = flavor.signature(model)
                 signature = found.to_dict() if found is not None else None
         else:
+            assert artifact is not None  # exactly one of model= and artifact= was given
             payload = artifact if type(artifact) is bytes else bytes(artifact)
         number = get("version")
         if number is not None and (

@@ -26,8 +26,10 @@ from shoal.registry.records import Prepared, Preparer
 from shoal.store import aggregates, audit, distributions, reads, requests, search, serving, writes
 from shoal.store.engine import Store, lock_fleet
 from shoal.store.query import Where
+from shoal.store.schema import blobs as blobs_table
 from shoal.store.schema import datasets as datasets_table
 from shoal.store.schema import runs as runs_table
+from shoal.store.schema import versions as versions_table
 from shoal.store.tenancy import FleetRef, Scope
 from shoal.store.writes import Inserted
 
@@ -138,7 +140,7 @@ class Versions(Part):
             still_used = {
                 row.pack
                 for row in conn.execute(
-                    sa.select(writes.blobs.c.pack).where(writes.blobs.c.pack.in_(list(packs)))
+                    sa.select(blobs_table.c.pack).where(blobs_table.c.pack.in_(list(packs)))
                 )
             }
         self.artifacts.delete_packs(packs - still_used)
@@ -148,7 +150,7 @@ class Versions(Part):
         for table, attr, what in (
             (runs_table, "run_id", "run"),
             (datasets_table, "dataset_id", "dataset"),
-            (writes.versions, "parent_version_id", "parent version"),
+            (versions_table, "parent_version_id", "parent version"),
         ):
             wanted = {getattr(p.row, attr) for p in prepared} - {None}
             if not wanted:

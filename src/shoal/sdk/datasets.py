@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import builtins
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from shoal import config, data
 from shoal.registry import check_limit, check_name, split_fleet_path, split_key_text
@@ -56,7 +57,7 @@ class Datasets:
         rows = self._client.registry.datasets.list(self._client.scope, check_limit(limit))
         return [Dataset.from_row(r) for r in rows]
 
-    def models(self, dataset: Dataset | int, limit: int = 1000) -> list[dict[str, Any]]:
+    def models(self, dataset: Dataset | int, limit: int = 1000) -> builtins.list[dict[str, Any]]:
         """Versions trained on this dataset: one indexed query."""
         dataset_id = dataset.id if isinstance(dataset, Dataset) else dataset
         rows = self._client.registry.datasets.trained_on(
@@ -73,7 +74,7 @@ class Datasets:
         ]
 
 
-def raise_name(name: str) -> None:
+def raise_name(name: str) -> NoReturn:
     from shoal.errors import InvalidInput
 
     raise InvalidInput(

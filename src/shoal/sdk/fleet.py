@@ -13,6 +13,7 @@ from shoal.sdk.results import AliasMove, EvalResult, ModelVersion, Page, Registe
 
 if TYPE_CHECKING:
     from shoal.sdk.client import Client
+    from shoal.sdk.monitoring import FleetAlerts, FleetMonitoring
     from shoal.train import Executor
 
 Target = tuple[Any, int | None]
@@ -304,14 +305,17 @@ class Fleet:
         params = record.params
         data = params.get("data") if data is None else data
         fn = params.get("fn") if fn is None else fn
-        for name, value, how in (
-            ("data", data, "it trained on a frame in memory: pass data= (--data)"),
-            ("fn", fn, "its function has no importable name (a lambda, a closure or "
-                       "__main__): pass fn= (--fn package.module:function)"),
-        ):  # fmt: skip
-            if value is None:
-                raise InvalidInput(f"run {record.id} cannot be resumed as it is: {how}",
-                                   field=name)  # fmt: skip
+        refused = f"run {record.id} cannot be resumed as it is"
+        if data is None:
+            raise InvalidInput(
+                f"{refused}: it trained on a frame in memory: pass data= (--data)", field="data"
+            )
+        if fn is None:
+            raise InvalidInput(
+                f"{refused}: its function has no importable name (a lambda, a closure or "
+                "__main__): pass fn= (--fn package.module:function)",
+                field="fn",
+            )
         saved_executor = params.get("executor", "local")
         if executor is None and saved_executor in ("in-process", "local"):
             executor, workers = "local", workers or params.get("workers") or None
@@ -428,14 +432,14 @@ class Fleet:
         return retrain(self, data, fn, where=where, rule=rule, alias=alias, **train)
 
     @property
-    def monitoring(self) -> Any:
+    def monitoring(self) -> FleetMonitoring:
         """Stored monitoring results: ``worst``, ``rollup``, ``trend``, ``features``."""
         from shoal.sdk.monitoring import FleetMonitoring
 
         return FleetMonitoring(self)
 
     @property
-    def alerts(self) -> Any:
+    def alerts(self) -> FleetAlerts:
         """Alert rules and alerts: ``add_rule``, ``list``, ``acknowledge``, ``resolve``."""
         from shoal.sdk.monitoring import FleetAlerts
 

@@ -6,6 +6,7 @@ each read is one query over one window's rows, never a loop over models.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from shoal.sdk.times import window_label
 
 if TYPE_CHECKING:
     from shoal.sdk.fleet import Fleet
+    from shoal.sdk.history import Run
 
 
 def _row(fleet: Fleet, row: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +61,7 @@ class FleetMonitoring:
             found = stored.windows(self._fleet.ref, seconds, limit=1)
         else:
             when = as_timestamp(at, "at")
-            hit = stored.window_at(self._fleet.ref, when, seconds)  # type: ignore[arg-type]
+            hit = stored.window_at(self._fleet.ref, when, seconds)
             found = [] if hit is None else [hit]
         if not found:
             raise NotFound(
@@ -131,7 +133,7 @@ class FleetAlerts:
     def _registry(self) -> Registry:
         return self._fleet._client.registry
 
-    def add_rule(self, name: str, expression: str, *, webhook: str | None = None) -> dict:
+    def add_rule(self, name: str, expression: str, *, webhook: str | None = None) -> dict[str, Any]:
         """Declare a rule (see ``docs/monitoring.md`` for the grammar); checked after each pass."""
         from shoal.monitor import parse
 
@@ -172,7 +174,7 @@ class FleetAlerts:
         row = self._registry.alerts.transition(self._fleet.ref, alert_id, state)
         return _row(self._fleet, row)
 
-    def keys(self, rule: str | None = None) -> list[dict[str, str]]:
+    def keys(self, rule: str | None = None) -> builtins.list[dict[str, str]]:
         """The keys of the models with an unresolved alert (what ``shoal retrain`` trains)."""
         found = self._registry.alerts.keys(self._fleet.ref, rule)
         return [dict(zip(self._fleet.keys, key, strict=True)) for key in found]
@@ -197,7 +199,7 @@ def retrain(
     alias: str = "candidate",
     by: Sequence[str] | None = None,
     **train: Any,
-) -> Any:
+) -> Run | None:
     """Train ``fn`` again for the keys with an unresolved alert; point ``alias`` at the results.
 
     ``data`` is what :meth:`Fleet.train` takes; only the alerting keys' rows are used.
@@ -262,5 +264,6 @@ def _rows_of(
     if missing:
         raise InvalidInput(f"the data has no key column(s) {missing}", field="data")
     parts = [pc.cast(table[c], pa.string()) for c in columns]
-    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
+    # pyarrow-stubs want every argument an array, but the separator (last) is a plain string.
+    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")  # type: ignore[call-overload]
     return table.filter(pc.is_in(joined, value_set=pa.array(sorted(wanted))))

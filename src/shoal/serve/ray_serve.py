@@ -17,9 +17,11 @@ ingress puts the answers back in request order.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 
@@ -28,6 +30,14 @@ from shoal.serve.predictor import Models, predict_rows
 
 APP_NAME = "shoal"
 MODELS = "ShoalModels"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _Decorator(Protocol):
+    """What ``serve.multiplexed(...)`` returns (unannotated in Ray): a signature-keeping wrapper."""
+
+    def __call__(self, method: _F, /) -> _F: ...
 
 
 class RayModels(Models):
@@ -63,6 +73,8 @@ def models_deployment(store_url: str, artifacts_url: str, models_per_replica: in
     """The ``ShoalModels`` deployment class, its multiplexing sized ``models_per_replica``."""
     from ray import serve
 
+    multiplexed: _Decorator = serve.multiplexed(max_num_models_per_replica=models_per_replica)
+
     @serve.deployment(name=MODELS)
     class ShoalModels:
         def __init__(self) -> None:
@@ -72,7 +84,7 @@ def models_deployment(store_url: str, artifacts_url: str, models_per_replica: in
             self.rows: OrderedDict[str, dict[str, Any]] = OrderedDict()
             self.lock = threading.Lock()
 
-        @serve.multiplexed(max_num_models_per_replica=models_per_replica)
+        @multiplexed
         async def get_model(self, model_id: str) -> Any:
             from shoal.serve.app import location
 
@@ -121,7 +133,7 @@ def run(
     from ray import serve
 
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, logging_level="warning")
+        ray.init(include_dashboard=False, logging_level=logging.WARNING)
     serve.start(http_options={"host": host, "port": port})
     serve.run(ray_application(store_url, artifacts_url, **options), name=APP_NAME,
               route_prefix="/", blocking=blocking)  # fmt: skip

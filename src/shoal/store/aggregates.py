@@ -31,7 +31,7 @@ def count(
         return alias_count(conn, fleet, sql.alias or "")
     if sql.mode == "latest" and _metrics_only(fleet, node):
         sql = _MetricSql(fleet, "latest")
-        sql.where.append(compile_node(sql, node))  # type: ignore[arg-type]
+        sql.where.append(compile_node(sql, node))
     query = sa.select(sa.func.count()).select_from(sql.from_clause()).where(*sql.where)
     return int(conn.execute(query).scalar_one())
 
@@ -82,14 +82,15 @@ class _MetricSql(Sql):
         return mt
 
     @property
-    def v(self) -> Any:  # type: ignore[override]
+    def v(self) -> Any:
         return _VersionProxy(self)
 
     @v.setter
     def v(self, value: Any) -> None:
         pass
 
-    def from_clause(self) -> Any:
+    def from_clause(self, *, versions: bool = True) -> Any:
+        """The metrics and their joins (no versions table to leave out: ``versions`` is moot)."""
         clause: Any = self.base
         for table, on, outer in self.joins:
             clause = clause.join(table, on, isouter=outer)

@@ -158,12 +158,12 @@ def apply(
     return opened, gone
 
 
-def _select(fleet: FleetRef) -> sa.Select:
+def _select(fleet: FleetRef) -> sa.Select[Any]:
     key_cols = [models.c[f"k{i}"].label(f"key.{dim}") for i, dim in enumerate(fleet.keys)]
     return with_context(key_cols).where(alerts.c.fleet_id == fleet.id)
 
 
-def with_context(key_cols: Sequence[Any], source: Any = alerts) -> sa.Select:
+def with_context(key_cols: Sequence[Any], source: Any = alerts) -> sa.Select[Any]:
     """Alerts with what a person reads beside them: the rule's name and expression, the
     version's number and ``key_cols``; ``source`` is ``alerts`` or a join ending in it."""
     return sa.select(

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def dumps(value: Any) -> str | None:
@@ -73,8 +76,9 @@ def _copy_rows(
     preparer = conn.dialect.identifier_preparer
     names = ", ".join(preparer.quote(name) for name in columns)
     target = preparer.format_table(table)
-    dbapi = conn.connection.dbapi_connection
-    with dbapi.cursor() as cursor:  # type: ignore[union-attr]
+    # Only called on PostgreSQL, whose driver Shoal ships with is psycopg 3.
+    dbapi = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    with dbapi.cursor() as cursor:
         into = target
         if ignore_conflicts:
             into = f"_shoal_in_{table.name}"

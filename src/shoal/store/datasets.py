@@ -47,7 +47,7 @@ def upsert(
     return new_id, True
 
 
-def _select(scope: Scope) -> sa.Select:
+def _select(scope: Scope) -> sa.Select[Any]:
     query = sa.select(datasets, tenants.c.name.label("tenant")).join(
         tenants, tenants.c.id == datasets.c.tenant_id
     )

@@ -30,7 +30,7 @@ def metric_histogram(
     low = conn.execute(sa.select(sa.func.min(metrics.c.value)).where(scope)).scalar()
     if low is None:
         return {"name": name, "edges": [], "counts": [], "count": 0}
-    high = conn.execute(sa.select(sa.func.max(metrics.c.value)).where(scope)).scalar()
+    high = conn.execute(sa.select(sa.func.max(metrics.c.value)).where(scope)).scalar_one()
     low, high = float(low), float(high)
     if high == low:
         total = conn.execute(sa.select(sa.func.count()).where(scope)).scalar() or 0

@@ -59,7 +59,7 @@ def _ref(row: Any, tenant: str) -> FleetRef:
     )
 
 
-def _select_fleet(tenant: str, name: str) -> sa.Select:
+def _select_fleet(tenant: str, name: str) -> sa.Select[Any]:
     return (
         sa.select(fleets)
         .join(tenants, tenants.c.id == fleets.c.tenant_id)
@@ -80,12 +80,15 @@ def get_fleet(conn: Connection, scope: Scope, tenant: str, name: str) -> FleetRe
 
 def ensure_tenant(conn: Connection, scope: Scope, tenant: str) -> int:
     scope.check(check_name(tenant, "tenant"))
-    found = conn.execute(sa.select(tenants.c.id).where(tenants.c.name == tenant)).scalar()
+    found: int | None = conn.execute(
+        sa.select(tenants.c.id).where(tenants.c.name == tenant)
+    ).scalar()
     if found is not None:
         return found
-    return conn.execute(
+    new_id: int = conn.execute(
         tenants.insert().values(name=tenant, created_at=time.time()).returning(tenants.c.id)
     ).scalar_one()
+    return new_id
 
 
 def create_fleet(
@@ -171,7 +174,9 @@ def fleet_counts(conn: Connection, fleet: FleetRef) -> tuple[int, int]:
 
 def tenant_id(conn: Connection, scope: Scope, tenant: str) -> int:
     scope.check(tenant)
-    found = conn.execute(sa.select(tenants.c.id).where(tenants.c.name == tenant)).scalar()
+    found: int | None = conn.execute(
+        sa.select(tenants.c.id).where(tenants.c.name == tenant)
+    ).scalar()
     if found is None:
         raise NotFound(f"tenant {tenant!r} not found: it appears when its first fleet is created")
     return found

@@ -245,7 +245,7 @@ def _param_column(res: Resolved, value: F.Literal) -> Any:
     return res.column.as_string()
 
 
-class JsonNumber(sa.sql.functions.FunctionElement):
+class JsonNumber(sa.sql.functions.FunctionElement[float]):
     """``params[key]`` as a float when it is a JSON number, else NULL, on either engine."""
 
     type = sa.Float()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,7 +49,7 @@ def fleet_of_version(conn: Connection, scope: Scope, version_id: int) -> tuple[F
     return ref, row.model_id
 
 
-def _rows(conn: Connection, fleet: FleetRef, query: sa.Select) -> list[dict[str, Any]]:
+def _rows(conn: Connection, fleet: FleetRef, query: sa.Select[Any]) -> list[dict[str, Any]]:
     query = query.add_columns(*[models.c[f"k{i}"] for i in range(len(fleet.keys))]).join(
         models, models.c.id == versions.c.model_id
     )
@@ -61,7 +62,7 @@ def _rows(conn: Connection, fleet: FleetRef, query: sa.Select) -> list[dict[str,
     return rows
 
 
-def get_version(conn: Connection, scope: Scope, version_id: int) -> tuple[FleetRef, dict]:
+def get_version(conn: Connection, scope: Scope, version_id: int) -> tuple[FleetRef, dict[str, Any]]:
     fleet, _ = fleet_of_version(conn, scope, version_id)
     query = sa.select(*_VERSION_COLUMNS).where(
         versions.c.id == version_id, versions.c.tenant_id == fleet.tenant_id
@@ -114,7 +115,7 @@ def normalize_key(fleet: FleetRef, key: Any) -> tuple[str, ...]:
 
 
 def model_id(conn: Connection, fleet: FleetRef, key: tuple[str, ...]) -> int:
-    found = conn.execute(
+    found: int | None = conn.execute(
         sa.select(models.c.id).where(
             models.c.fleet_id == fleet.id, models.c.tenant_id == fleet.tenant_id,
             models.c.key_text == key_text(key),
@@ -186,7 +187,7 @@ def resolve(
 
 
 def versions_by_number(
-    conn: Connection, fleet: FleetRef, pairs: list[tuple[tuple[str, ...], int | None]]
+    conn: Connection, fleet: FleetRef, pairs: Sequence[tuple[tuple[str, ...], int | None]]
 ) -> dict[tuple[str, ...], tuple[int, int]]:
     """(model id, version id) for each (key, number); number None means latest."""
     found = find_models(conn, fleet, [key for key, _ in pairs])
@@ -208,9 +209,9 @@ def versions_by_number(
                     versions.c.model_id.in_(part), versions.c.tenant_id == fleet.tenant_id
                 )
             ):
-                key = wanted.get((r.model_id, r.number))
-                if key is not None:
-                    out[key] = (r.model_id, r.id)
+                numbered = wanted.get((r.model_id, r.number))
+                if numbered is not None:
+                    out[numbered] = (r.model_id, r.id)
         for (_, number), key in wanted.items():
             if key not in out:
                 shown = dict(zip(fleet.keys, key, strict=True))

@@ -24,7 +24,7 @@ def create(
     params: dict[str, Any] | None = None,
     code_ref: str | None = None,
 ) -> int:
-    return conn.execute(
+    run_id: int = conn.execute(
         runs.insert()
         .values(
             tenant_id=fleet.tenant_id,
@@ -39,6 +39,7 @@ def create(
         )
         .returning(runs.c.id)
     ).scalar_one()
+    return run_id
 
 
 def finish(
@@ -65,7 +66,7 @@ def finish(
     )
 
 
-def _select() -> sa.Select:
+def _select() -> sa.Select[Any]:
     return (
         sa.select(runs, tenants.c.name.label("tenant"), fleets.c.name.label("fleet"), fleets.c.dims)
         .join(tenants, tenants.c.id == runs.c.tenant_id)

@@ -37,7 +37,7 @@ Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Time = sa.Float
 
 
-def _key_columns() -> list[sa.Column]:
+def _key_columns() -> list[sa.Column[str]]:
     return [sa.Column(f"k{i}", sa.String(200)) for i in range(MAX_KEYS)]
 
 

@@ -102,11 +102,11 @@ def attach_details(conn: Connection, fleet: FleetRef, rows: list[dict[str, Any]]
         ):
             by_version[r.version_id]["tags"][r.key] = r.value
         model_ids = list({row["model_id"] for row in rows})
-        for r in conn.execute(
+        for a in conn.execute(
             sa.select(aliases.c.version_id, aliases.c.name).where(aliases.c.model_id.in_(model_ids))
         ):
-            if r.version_id in by_version:
-                by_version[r.version_id]["aliases"].append(r.name)
+            if a.version_id in by_version:
+                by_version[a.version_id]["aliases"].append(a.name)
     for row in rows:
         details = by_version[row["version_id"]]
         details["aliases"].sort()

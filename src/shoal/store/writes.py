@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from shoal.errors import Conflict, InvalidInput
@@ -242,8 +243,8 @@ def _insert_version_rows(
         latest = index in latest_positions
         for name, value in item.metrics.items():
             metric_rows.append((vid, name, fleet_id, value, latest))
-        for tag, value in item.tags.items():
-            tag_rows.append((vid, tag, fleet_id, value))
+        for tag, text in item.tags.items():
+            tag_rows.append((vid, tag, fleet_id, text))
         if item.baseline is not None:
             baseline_rows.append((vid, fleet_id, baseline))
     insert_rows(conn, versions, VERSION_COLUMNS, version_rows)
@@ -318,11 +319,8 @@ def add_counts(
     """Add ``n`` to the counter rows of ``table``, inserting the ones that are new."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
+    pg = conn.dialect.name == "postgresql"
+    stmt: postgresql.Insert | sqlite.Insert = (postgresql if pg else sqlite).insert(table)
     stmt = stmt.on_conflict_do_update(index_elements=key, set_={"n": table.c.n + stmt.excluded.n})
     conn.execute(stmt, rows)
 

@@ -18,7 +18,7 @@ import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -123,8 +123,13 @@ def _check_deterministic(flavor: Flavor, model: Any, data: bytes) -> None:
     )
 
 
+class _LoadOptions(TypedDict, total=False):
+    allow_pickle: bool
+
+
 def _check_pickle_refused(flavor: Flavor, data: bytes) -> None:
-    for kwargs in ({}, {"allow_pickle": False}):
+    cases: list[_LoadOptions] = [{}, {"allow_pickle": False}]
+    for kwargs in cases:
         try:
             flavor.load(data, **kwargs)
         except UnsafeArtifact:
