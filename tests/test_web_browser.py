@@ -7,6 +7,7 @@ console must stay free of errors (a missing script, a failed request, a JavaScri
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -150,6 +151,7 @@ def test_compare_two_versions_side_by_side(site: str, page: Any) -> None:
     page.wait_for_url("**/compare?a=1&b=2")
     table = page.locator("main table").inner_text()
     assert "version 1" in table and "version 2" in table and "demand-train" in table
+    assert re.search(r"created.*\d{4}-\d\d-\d\d \d\d:\d\d UTC", table)  # a date, not seconds
     assert page.locator("tr.differs").count() >= 3  # artifact, dataset, run at least
     shot(page, "09-compare")
 

@@ -122,7 +122,8 @@ def test_a_monitoring_run_reads_as_a_run_over_rest_and_on_its_page(http: TestCli
     """A monitor run times its stages (``seconds`` by stage): the run record, not a 500."""
     runs = ok(http, f"{BASE}/runs")["items"]
     monitor = next(r for r in runs if r["kind"] == "monitor")
-    assert monitor["seconds"] is None and isinstance(monitor["counts"]["seconds"], dict)
+    stages = monitor["counts"]["seconds"]  # a monitor run times each stage
+    assert monitor["seconds"] == pytest.approx(sum(stages.values()), abs=1e-3)
     assert monitor["counts"]["windows"] >= 1 and monitor["started_at"].endswith("+00:00")
     one = ok(http, f"/api/v1/runs/{monitor['id']}")
     assert one["kind"] == "monitor" and one["errors"] == []

@@ -26,8 +26,17 @@ class TrainFailure:
 
 
 def _number(value: Any) -> float | None:
-    """A timing of the run's counts; None where a kind records it otherwise (by stage)."""
+    """A figure of the run's counts as a float; None when it is not a number."""
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _seconds(value: Any) -> float | None:
+    """A run's time in all: its ``seconds``, or the sum of its stages' (a monitoring pass
+    times each stage, one after the other)."""
+    if isinstance(value, dict):
+        stages = [_number(v) for v in value.values()]
+        return round(sum(s for s in stages if s is not None), 3) if value else None
+    return _number(value)
 
 
 @dataclass(frozen=True)
@@ -36,9 +45,10 @@ class Run:
 
     ``keys``, ``done``, ``failed`` and ``skipped`` are a training run's keys: with a version
     from this run, whose last attempt failed, found already done by a resume. ``seconds``
-    is its time in all (None for a kind that times its stages: those are in ``counts``,
-    every figure the run recorded as it went). ``errors`` holds up to 100 per-key
-    failures where they were asked for (``client.run(id)``), none in a listing.
+    is its time in all (the sum of the stages for a kind that times each, such as a
+    monitoring pass); ``counts`` holds every figure the run recorded as it went.
+    ``errors`` holds up to 100 per-key failures where they were asked for
+    (``client.run(id)``), none in a listing.
     """
 
     id: int
@@ -75,7 +85,7 @@ class Run:
             id=row["id"], fleet=fleet, kind=row["kind"], status=row["status"],
             keys=int(counts.get("keys") or 0), done=int(counts.get("done") or 0),
             failed=int(counts.get("failed") or 0), skipped=int(counts.get("skipped") or 0),
-            seconds=_number(counts.get("seconds")),
+            seconds=_seconds(counts.get("seconds")),
             key_seconds_p50=_number(counts.get("key_seconds_p50")),
             key_seconds_max=_number(counts.get("key_seconds_max")),
             dataset_id=params.get("dataset"), code_ref=row["code_ref"], error=row["error"],

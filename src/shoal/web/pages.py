@@ -95,7 +95,7 @@ def page_router(client: Client) -> APIRouter:
             # labelled so, which the kept aggregates answer at once.
             facet_where = tree if tree is not None and matching <= FILTERED_FACETS else None
         except InvalidInput as exc:  # a typo in the filter: say so on the page, keep it
-            error = f"{exc.field or 'filter'}: {exc}"
+            error = _naming_the_field(exc)
         facets = {dim: _facet(target, dim, facet_where) for dim in target.keys}
         metric_names = sorted({name for row in rows for name in row.metrics})[:8]
         name = metric or (metric_names[0] if metric_names else None)
@@ -189,8 +189,8 @@ def compare_rows(
         ("flavor", a.flavor, b.flavor), ("artifact", a.artifact_sha256[:16],
                                           b.artifact_sha256[:16]),
         ("aliases", ", ".join(a.aliases) or None, ", ".join(b.aliases) or None),
-        ("created", a.created_at, b.created_at), ("dataset", dataset(lineage_a),
-                                                   dataset(lineage_b)),
+        ("created", readable(a.created_at), readable(b.created_at)),
+        ("dataset", dataset(lineage_a), dataset(lineage_b)),
         ("key slice", (a.slice_fingerprint or "")[:16] or None,
          (b.slice_fingerprint or "")[:16] or None),
         ("run", run(lineage_a), run(lineage_b)), ("code", a.code_ref, b.code_ref),
@@ -212,6 +212,12 @@ def _row(fleet: Fleet, version: Any) -> dict[str, Any]:
     return {"key": version.key, "version": version.version, "aliases": version.aliases,
             "metrics": version.metrics,
             "url": f"/fleets/{fleet.path}/models/{model}"}  # fmt: skip
+
+
+def _naming_the_field(exc: InvalidInput) -> str:
+    """The error as the page shows it, led by the field it is about (once)."""
+    field, message = exc.field or "filter", str(exc)
+    return message if message.startswith(f"{field}:") else f"{field}: {message}"
 
 
 def _facet(fleet: Fleet, dim: str, where: Where) -> list[dict[str, Any]]:
