@@ -12,7 +12,9 @@ export AWS_EC2_METADATA_DISABLED := true
 
 LINT_PATHS := src tests scripts $(wildcard benchmarks)
 
-.PHONY: demo test lint install install-dev bench bench-training bench-pages bench-serving bench-monitoring clean
+BENCHMARKS := registry training pages serving monitoring
+
+.PHONY: demo test lint install install-dev bench bench-quick $(addprefix bench-,$(BENCHMARKS)) clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,24 +38,20 @@ lint: install-dev
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install-dev
-	$(BIN)/python benchmarks/bench_registry.py
+# make bench-training BENCH_ARGS="--quick"; `make bench` is the registry benchmark
+bench: bench-registry
 
-bench-training: install-dev
-	$(BIN)/python benchmarks/bench_training.py $(BENCH_ARGS)
+$(addprefix bench-,$(BENCHMARKS)): bench-%: install-dev
+	$(BIN)/python benchmarks/bench_$*.py $(BENCH_ARGS)
 
-bench-pages: install-dev
-	$(BIN)/python benchmarks/bench_pages.py $(BENCH_ARGS)
-
-bench-serving: install-dev
-	$(BIN)/python benchmarks/bench_serving.py $(BENCH_ARGS)
-
-bench-monitoring: install-dev
-	$(BIN)/python benchmarks/bench_monitoring.py $(BENCH_ARGS)
+# every benchmark's --quick mode, comparators included (what CI runs in `make test`)
+bench-quick: install-dev
+	$(BIN)/python -m pytest tests/test_benchmarks.py -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist src/*.egg-info

@@ -192,10 +192,19 @@ def test_process_pool_runs_a_module_level_function(client, demand) -> None:
     assert demand.get("s04").metrics["r2"] > 0.9
 
 
-def test_process_pool_refuses_a_lambda_before_anything_runs(client, demand) -> None:
-    with pytest.raises(shoal.InvalidInput, match="module level"):
-        demand.train(sales(), lambda frame: fit(frame), workers=2, progress=False)
-    assert demand.runs() == []
+def test_process_pool_trains_a_lambda_and_a_closure(client, demand) -> None:
+    # Sent by value with cloudpickle, as joblib and Ray do (tests/test_train_functions.py).
+    run = demand.train(sales(STORES[:4]), lambda frame: fit(frame), workers=2, progress=False)
+    assert (run.status, run.done) == ("succeeded", 4)
+    offset = 5.0
+    shifted = client.fleet("grocer/shifted", keys=["store"])
+    run = shifted.train(
+        sales(STORES[:4]), lambda frame: fit(frame.assign(units=frame["units"] + offset)),
+        workers=2, progress=False,
+    )  # fmt: skip
+    assert (run.status, run.done) == ("succeeded", 4)
+    model = shifted.load_model("s01")
+    assert model.predict(pd.DataFrame({"price": [0.0]}))[0] == pytest.approx(15.0, abs=0.5)
 
 
 def test_parquet_file_and_folder_inputs(client, demand, tmp_path: Path) -> None:

@@ -62,6 +62,12 @@ SQLITE_BUSY_TIMEOUT_MS = Setting(
     "60000",
     "How long a SQLite writer waits for another writer before failing.",
 )
+START_METHOD = Setting(
+    "SHOAL_START_METHOD",
+    None,
+    "How executor='local' starts its worker processes: forkserver, spawn or fork. "
+    "Default: forkserver where the platform has it, else spawn.",
+)
 
 SETTINGS: tuple[Setting, ...] = (
     HOME,
@@ -72,6 +78,7 @@ SETTINGS: tuple[Setting, ...] = (
     AUTO_MIGRATE,
     PACK_THRESHOLD,
     SQLITE_BUSY_TIMEOUT_MS,
+    START_METHOD,
 )
 
 
@@ -116,3 +123,13 @@ def pack_threshold() -> int:
 
 def sqlite_busy_timeout_ms() -> int:
     return int(SQLITE_BUSY_TIMEOUT_MS.get() or 60000)
+
+
+def start_method() -> str:
+    """How worker processes start: the setting, else forkserver where available, else spawn."""
+    import multiprocessing
+
+    chosen = START_METHOD.get()
+    if chosen:
+        return chosen
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"

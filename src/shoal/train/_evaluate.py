@@ -128,14 +128,14 @@ def evaluate_fleet(
             f"{source.columns[:20]}); pass target='...' naming the actual values",
             field="target",
         )
-    if options.metrics is None:
-        options = dataclasses.replace(
-            options, metrics=default_metrics(source.schema.field(options.target).type)
-        )
+    metrics = options.metrics
+    if metrics is None:
+        metrics = default_metrics(source.schema.field(options.target).type)
+        options = dataclasses.replace(options, metrics=metrics)
     total = source.key_counts(options.by)
     resolved = resolve_alias(registry, fleet, options.alias)
     outcome = EvalOutcome()
-    totals: dict[str, list[float]] = {name: [] for name in options.metrics}
+    totals: dict[str, list[float]] = {name: [] for name in metrics}
     pending: list[tuple[dict[str, Any], dict[str, float]]] = []
     progress = reporter(options.progress)
     progress.start(f"evaluating {fleet.path} at {options.alias!r}", total)

@@ -11,8 +11,8 @@ The contract (what :class:`Executor` subclasses promise):
   are dropped.
 - ``start()`` acquires the workers (a pool, a cluster connection); after it,
   ``parallelism`` (how many tasks run at once) is final, and tasks are sized from it.
-- ``check(work)`` refuses, before anything runs, work the backend cannot ship (a lambda
-  for worker processes).
+- ``check(work)`` refuses, before anything runs, work the backend cannot ship (a ``fn``
+  closing over a lock or an open file, for worker processes).
 - ``close()`` (or leaving a ``with`` block) releases workers.
 
 :class:`InProcessExecutor` is the reference implementation and the test double: it runs
@@ -24,13 +24,17 @@ imported when first used, the same way an outside package would add one.
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import os
-import pickle
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.context import BaseContext
 from typing import Any
 
-from shoal.errors import InvalidInput
+from shoal import config
+from shoal.errors import InvalidInput, ShoalError
+from shoal.train._functions import Shipped, function_ref, ship
 
 
 class Executor:
@@ -74,33 +78,60 @@ class ProcessExecutor(Executor):
 
     At most ``2 * workers`` tasks are in flight, so memory stays bounded by the partition
     being read plus the tasks queued, whatever the fleet's size.
+
+    ``work`` is pickled once by cloudpickle (:func:`~shoal.train._functions.ship`), so a
+    lambda, a closure or a function of ``__main__`` trains as well as a module-level one;
+    each worker loads it once. Workers start with ``start_method`` (default: the
+    ``SHOAL_START_METHOD`` setting, else ``forkserver`` where the platform has it, else
+    ``spawn``): never a plain ``fork`` of a driver that holds threads and connections.
+    The fork server preloads :data:`PRELOAD`, so each worker starts with them imported.
     """
 
     name = "local"
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, start_method: str | None = None) -> None:
         self.workers = workers
         self.parallelism = workers
+        self.start_method = start_method
         self._pool: ProcessPoolExecutor | None = None
+        self._shipped: tuple[Callable[[Any], Any], Shipped] | None = None
 
     def check(self, work: Callable[[Any], Any]) -> None:
-        try:
-            pickle.dumps(work)
-        except Exception as exc:
-            fn = getattr(work, "fn", work)
-            raise InvalidInput(
-                f"fn {getattr(fn, '__qualname__', fn)!r} cannot be sent to worker processes "
-                f"({type(exc).__name__}: {exc}): define it at module level (not a lambda, a "
-                "closure or a function inside another), or pass workers=1 to train in this "
-                "process",
-                field="fn",
-            ) from None
+        self._ship(work)
+        self._context()
 
     def start(self) -> None:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context())
+
+    def _context(self) -> BaseContext:
+        """The start method's context, refused up front if this platform lacks it."""
+        method = self.start_method or config.start_method()
+        if method not in multiprocessing.get_all_start_methods():
+            raise InvalidInput(
+                f"start method {method!r} is not available here; choose one of "
+                f"{multiprocessing.get_all_start_methods()} ({config.START_METHOD.env})",
+                field="start_method",
+            )
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":  # read when the server starts: once per driver process
+            context.set_forkserver_preload(self._preload())
+        return context
+
+    def _preload(self) -> list[str]:
+        """:data:`PRELOAD`, and the module of a ``fn`` sent by name (what it imports)."""
+        fn = getattr(self._shipped[0], "fn", None) if self._shipped else None
+        ref = function_ref(fn) if fn is not None else None
+        return [*PRELOAD, ref.partition(":")[0]] if ref else list(PRELOAD)
+
+    def _ship(self, work: Callable[[Any], Any]) -> Shipped:
+        """``work`` pickled once, kept for the ``map_unordered`` that follows ``check``."""
+        if self._shipped is None or self._shipped[0] is not work:
+            self._shipped = (work, ship(work))
+        return self._shipped[1]
 
     def map_unordered(self, work: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        shipped = self._ship(work)
         self.start()
         assert self._pool is not None
         pending: set[Future[Any]] = set()
@@ -113,23 +144,39 @@ class ProcessExecutor(Executor):
                     if task is _END:
                         exhausted = True
                     else:
-                        pending.add(self._pool.submit(work, task))
+                        pending.add(self._pool.submit(shipped, task))
                 if not pending:
                     return
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield future.result()
+        except BrokenProcessPool as exc:
+            method = self.start_method or config.start_method()
+            raise ShoalError(
+                f"a worker process exited abruptly ({exc}). "
+                + ("" if method == "fork" else
+                   f"With start method {method!r} each worker imports the main script, so a "
+                   "script must train under 'if __name__ == \"__main__\":'. ")
+                + "A worker is also killed when memory runs out: train with fewer workers"
+            ) from exc  # fmt: skip
         finally:
             for future in pending:
                 future.cancel()
 
     def close(self) -> None:
+        self._shipped = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
 
 _END = object()
+
+PRELOAD = ("__main__", "shoal.train._work", "skops.io")
+"""What the fork server imports once, so forked workers start with it: the main module
+(as ``spawn`` would import it), the per-key work with what it uses (pyarrow, pandas,
+Shoal's data and flavors) and skops, which the sklearn flavor saves with (about 1.5 s a
+worker otherwise, on its first save). The module of a ``fn`` sent by name is added."""
 
 
 def local_executor(workers: int | None) -> Executor:

@@ -5,15 +5,25 @@ new process, maybe days later) can call it again without the user retyping it, a
 that ``shoal train FLEET DATA package.module:fit`` works from a shell. Only functions that
 can be imported again have a name: a lambda, a closure, a ``functools.partial`` or
 anything defined in ``__main__`` has none, and a resume must then be given ``fn``.
+
+Functions also travel to other processes (:func:`ship`), the way joblib and Ray send
+them: pickled once by cloudpickle in the driver, by reference when they can be imported
+by name, by value otherwise (a lambda, a closure, a function of a notebook or a script's
+``__main__``), and loaded once per worker process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import sys
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+import cloudpickle  # type: ignore[import-untyped]  # no py.typed marker, no stub package
 
 from shoal.errors import InvalidInput
 
@@ -58,7 +68,8 @@ def load_function(ref: str) -> Callable[[Any], Any]:
         ) from None
     if not callable(found):
         raise InvalidInput(f"fn {ref!r} is a {type(found).__name__}, not a function", field="fn")
-    return found
+    function: Callable[[Any], Any] = found
+    return function
 
 
 def _resolve(module: str, qualname: str) -> Any:
@@ -66,3 +77,68 @@ def _resolve(module: str, qualname: str) -> Any:
     for part in qualname.split("."):
         found = getattr(found, part)
     return found
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """A callable pickled once by cloudpickle, sent as bytes, loaded once per process.
+
+    Pickled (with every task sent to a worker) it is its bytes: copying them costs
+    nothing next to a task, while loading them may (a closure over a large object, or the
+    modules a function imports). A worker loads each callable once and keeps it by digest,
+    so a run of 10,000 tasks unpickles its function once in every worker process.
+    """
+
+    payload: bytes
+    digest: str
+
+    def __call__(self, arg: Any) -> Any:
+        return self.load()(arg)
+
+    def load(self) -> Callable[[Any], Any]:
+        """The callable, unpickled on this process's first call and kept by digest."""
+        found: Callable[[Any], Any] | None = _LOADED.get(self.digest)
+        if found is not None:
+            _LOADED.move_to_end(self.digest)
+            return found
+        try:
+            found = cloudpickle.loads(self.payload)
+        except Exception as exc:
+            raise InvalidInput(
+                f"fn could not be loaded in a worker process ({type(exc).__name__}: {exc}): "
+                "a function sent by name (one of an importable module) must be importable "
+                "there too; install its package, or train in this process "
+                "(executor='local', workers=1)",
+                field="fn",
+            ) from exc
+        _LOADED[self.digest] = found
+        while len(_LOADED) > _KEEP:
+            _LOADED.popitem(last=False)
+        return found
+
+
+_LOADED: OrderedDict[str, Callable[[Any], Any]] = OrderedDict()
+"""The callables this process has loaded, by digest, most recent last."""
+_KEEP = 8
+"""How many to keep: a long-lived worker (Ray's) may serve many runs."""
+
+
+def ship(work: Callable[[Any], Any]) -> Shipped:
+    """``work`` pickled for other processes, or :class:`InvalidInput` naming ``fn``.
+
+    ``work`` is a :class:`~shoal.train._work.Work` (or any callable); what cannot be
+    pickled is nearly always its ``fn``, so the error names that and says what to change.
+    """
+    try:
+        payload = cloudpickle.dumps(work)
+    except Exception as exc:
+        fn = getattr(work, "fn", work)
+        name = getattr(fn, "__qualname__", None) or type(fn).__name__
+        raise InvalidInput(
+            f"fn {name!r} cannot be sent to worker processes ({type(exc).__name__}: {exc}): "
+            "it holds something that cannot be pickled (a lock, an open file, a connection, "
+            "a client...). Create that inside fn, or in a module fn imports, rather than "
+            "closing over it; or train in this process (executor='local', workers=1)",
+            field="fn",
+        ) from None
+    return Shipped(payload, hashlib.sha256(payload).hexdigest())

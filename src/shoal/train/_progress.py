@@ -13,6 +13,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -42,7 +43,7 @@ class Bar(Reporter):
             TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(),
             TextColumn("eta"), TimeRemainingColumn(), console=console,
         )  # fmt: skip
-        self.task = None
+        self.task: TaskID | None = None
         self.failed = 0
 
     def start(self, description: str, total: int) -> None:
@@ -51,7 +52,8 @@ class Bar(Reporter):
 
     def advance(self, done: int, failed: int) -> None:
         self.failed += failed
-        self.progress.update(self.task, advance=done, failed=self.failed)  # type: ignore[arg-type]
+        if self.task is not None:
+            self.progress.update(self.task, advance=done, failed=self.failed)
 
     def stop(self) -> None:
         self.progress.stop()

@@ -22,8 +22,8 @@ from typing import Any
 import pyarrow as pa
 
 from shoal.cluster import import_ray, join_ray
-from shoal.errors import InvalidInput
 from shoal.train._executors import Executor
+from shoal.train._functions import Shipped, ship
 from shoal.train._work import KeyRows, Task
 
 
@@ -45,22 +45,12 @@ class RayExecutor(Executor):
         self._started = False
 
     def check(self, work: Callable[[Any], Any]) -> None:
-        import ray.cloudpickle as cloudpickle
-
-        try:
-            cloudpickle.dumps(work)
-        except Exception as exc:
-            raise InvalidInput(
-                f"fn cannot be sent to Ray workers ({type(exc).__name__}: {exc}): it must "
-                "not hold open files, locks, connections or other objects that cannot be "
-                "pickled",
-                field="fn",
-            ) from None
+        """Refuse a ``fn`` that cannot be pickled, as the local process pool does."""
+        ship(work)
 
     def start(self) -> None:
         """Join (or start) the Ray cluster; ``parallelism`` is then its CPUs, or ``workers``."""
-        import ray
-
+        ray = import_ray()
         self._started = join_ray(self.requested) or self._started
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = min(self.requested, cpus) if self.requested else cpus
@@ -72,7 +62,8 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             self.start()
         remote = ray.remote(num_cpus=1)(_run_task)
-        work_ref = ray.put(work)
+        # Shipped as the local pool ships it: pickled once here, loaded once per worker.
+        work_ref = ray.put(ship(work))
         shared: tuple[pa.Table, Any] | None = None  # the partition in the object store
         pending: list[Any] = []
         source = iter(tasks)
@@ -113,8 +104,7 @@ class RayExecutor(Executor):
 
 
 def _run_task(
-    work: Callable[[Task], Any], partition: pa.Table, offset: int, length: int,
-    keys: tuple[KeyRows, ...],
-) -> Any:  # fmt: skip
+    work: Shipped, partition: pa.Table, offset: int, length: int, keys: tuple[KeyRows, ...]
+) -> Any:
     """On a Ray worker: rebuild the task around the shared partition and run it."""
     return work(Task(partition, offset, length, keys))

@@ -143,7 +143,7 @@ class FolderSource(Source):
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
 
-    def _read(self, fragment: Any, columns: list[str] | None = None) -> pa.Table:
+    def _read(self, fragment: ds.Fragment, columns: list[str] | None = None) -> pa.Table:
         return fragment.to_table(columns=columns, schema=self.dataset.schema)
 
     def _bytes(self) -> int:
@@ -161,7 +161,7 @@ class FolderSource(Source):
             table = self._read(fragment)
             bucket = _bucket_of(table, by, buckets)
             order = np.argsort(bucket, kind="stable")
-            ordered = table.take(pa.array(order))
+            ordered = table.take(order)
             bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
             for b in range(buckets):
                 start, stop = int(bounds[b]), int(bounds[b + 1])
@@ -178,16 +178,20 @@ class FolderSource(Source):
                 shutil.rmtree(folder, ignore_errors=True)
 
 
-def _zero_signed(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def _zero_signed(column: pa.ChunkedArray[Any]) -> pa.ChunkedArray[Any]:
     """-0.0 as 0.0: grouping treats them as one key, so the bucket must too."""
     return pc.add(column, 0.0) if pa.types.is_floating(column.type) else column
 
 
 def _bucket_of(table: pa.Table, by: list[str], buckets: int) -> np.ndarray:
     """A bucket per row from a stable hash of its key values (pandas' siphash)."""
-    text = [pc.cast(_zero_signed(table.column(name)), pa.string()).fill_null("\x00")
-            for name in by]  # fmt: skip
-    joined = text[0] if len(text) == 1 else pc.binary_join_element_wise(*text, "\x1f")
+    null = pa.scalar("\x00", pa.string())
+    text = [pc.cast(_zero_signed(table.column(name)), pa.string()).fill_null(null) for name in by]
+    # The stubs type the separator (the last argument) like the strings; pyarrow takes text.
+    joined = (
+        text[0] if len(text) == 1
+        else pc.binary_join_element_wise(*text, "\x1f")  # type: ignore[call-overload]
+    )  # fmt: skip
     hashes = pd.util.hash_array(np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object))
     return (hashes % np.uint64(buckets)).astype(np.int64)
 

@@ -144,8 +144,8 @@ class Work:
             # when an int or bool column has nulls: pandas would widen it (to float, to
             # object) for every key of the task, so a key's dtypes would depend on which
             # keys it shared a task with. Those tasks convert key by key.
-            rows = task.rows
-            frame = None if widens(rows) else rows.to_pandas()
+            table = task.rows
+            frame = None if widens(table) else table.to_pandas()
         except Exception as exc:
             trace = traceback.format_exc()
             error = f"the rows could not be converted to a pandas frame: {_text(exc)}"
@@ -310,12 +310,8 @@ def deadline(seconds: float | None) -> Iterator[None]:
     Uses ``SIGALRM``, the one way to interrupt Python code without a thread per key; where
     that is not available (Windows, a non-main thread) the limit is not enforced.
     """
-    usable = (
-        seconds is not None
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if seconds is None or not usable:
         yield
         return
 
