@@ -10,8 +10,8 @@ layout to pick stores and SKUs that exist.
 from __future__ import annotations
 
 import json
-import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,28 @@ import numpy as np
 from rich.progress import Progress
 
 import shoal
-from _results import RegisterResult
+from _harness import dir_bytes, fresh
 
 FLEET = "bench/demand"
 SKUS_PER_STORE = 1000
 FEATURES = [f"lag_{i}" for i in range(1, 8)] + [f"dow_{i}" for i in range(7)] + ["price", "promo"]
+
+
+@dataclass
+class RegisterResult:
+    n: int
+    batch_size: int
+    stores: int
+    skus: int
+    seconds: float
+    generate_seconds: float
+    artifact_bytes_mean: float
+    db_bytes: int
+    artifact_store_bytes: int
+
+    @property
+    def per_version_s(self) -> float:
+        return self.seconds / self.n
 
 
 def store_name(i: int) -> str:
@@ -100,10 +117,7 @@ def open_store(root: Path) -> shoal.Client:
 def bench_register(
     n: int, workdir: Path, batch_size: int, progress: Progress
 ) -> tuple[RegisterResult, shoal.Client, shoal.Fleet]:
-    root = workdir / f"shoal-{n}"
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root = fresh(workdir / f"shoal-{n}")
     client = open_store(root)
     fleet = client.fleet(FLEET, keys=["store", "sku"])
     dataset = client.datasets.register(small_frame(), name="bench/sales")
@@ -136,10 +150,6 @@ def bench_register(
         n=n, batch_size=min(batch_size, n), stores=stores, skus=skus, seconds=seconds,
         generate_seconds=generate, artifact_bytes_mean=artifact_bytes / n,
         db_bytes=sum(p.stat().st_size for p in root.glob("shoal.db*")),
-        artifact_store_bytes=_dir_bytes(root / "artifacts"),
+        artifact_store_bytes=dir_bytes(root / "artifacts"),
     )  # fmt: skip
     return result, client, fleet
-
-
-def _dir_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -5,19 +5,22 @@ rest drawn from the clean ones, seeded) the reference is the model's training sl
 again from the world's seed (the same rows its Shoal baseline was profiled from: ``f0..f9``
 and ``y``), and the current frame is its logged window read back from the same Parquet
 logs Shoal's pass read (the features, ``prediction`` and the ``actual`` joined by request
-id and row). ``_evidently_side.write_sample`` and ``run_evidently`` do the rest, in
-Evidently's own venv (see that module); reading the sample from the logs is not timed.
+id and row). :func:`prepare` writes both as Parquet with a ``manifest.json``, and
+:func:`run_evidently` runs ``evidently_side.py`` on them in Evidently's own venv
+(``_envs.py``); reading the sample from the logs is not timed.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import _envs
 import _monitoring_world as mw
-from _evidently_side import write_sample
+from _harness import fresh
 
 
 def choose(world: mw.World, size: int, seed: int) -> list[int]:
@@ -90,9 +93,29 @@ def currents(world: mw.World, sample: list[int]) -> dict[str, Any]:
 
 
 def prepare(world: mw.World, sample: list[int], folder: Path) -> dict[str, int]:
-    """Write the sample for ``run_evidently``; rows per model of the current frames."""
-    reference = references(world, sample)
+    """Write the sample for :func:`run_evidently`: per model its reference (``f0..f9``,
+    ``y``) and current frame (``f0..f9``, ``prediction``, ``actual``) as Parquet, and
+    ``manifest.json``; returns the rows per model of the current frames."""
     current = currents(world, sample)
-    reference = {name: reference[name] for name in current}  # a model with no logged rows
-    write_sample(folder, reference, current)
+    reference = references(world, [i for i in sample if name_of(i) in current])
+    fresh(folder)
+    entries = []
+    for i, name in enumerate(reference):
+        stem = f"m{i:06d}"
+        reference[name].to_parquet(folder / f"{stem}.reference.parquet", index=False)
+        current[name].to_parquet(folder / f"{stem}.current.parquet", index=False)
+        entries.append({"name": name, "reference": f"{stem}.reference.parquet",
+                        "current": f"{stem}.current.parquet"})  # fmt: skip
+    manifest = {"features": mw.FEATURES, "models": entries}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
     return {name: len(frame) for name, frame in current.items()}
+
+
+def run_evidently(folder: Path, timeout: float, drift: str, warmup: int = 1) -> dict[str, Any]:
+    """``evidently_side.py`` on the sample in Evidently's venv (raises ``_envs.Unavailable``
+    or ``_envs.ScriptFailed``): per model its figures and seconds, and the summary."""
+    models = len(json.loads((folder / "manifest.json").read_text())["models"])
+    return _envs.run("evidently", "evidently_side.py",
+                     [str(folder), "--warmup", str(warmup), "--drift", drift],
+                     folder / "evidently.log", f"Evidently: {models} models, one at a time",
+                     models, timeout=timeout)  # fmt: skip

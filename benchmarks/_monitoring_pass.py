@@ -9,7 +9,7 @@ opens the store, then times one ``fleet.monitor("1d", since=..., until=..., logs
 with ``time.perf_counter``; its peak resident memory is ``getrusage(RUSAGE_SELF)
 .ru_maxrss`` at the end (interpreter, imports and the pass together: what a ``shoal monitor
 run`` process would need), the memory before the pass is reported beside it, and a thread
-samples ``/proc/self/statm`` every 20 ms to tell which stage the peak came in.
+samples this process's RSS (psutil) every 20 ms to tell which stage the peak came in.
 
 The pass's progress lines go to stderr as ``STAGE <text>``; one JSON object, the outcome
 and the figures, goes to stdout.
@@ -27,16 +27,13 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import _offline  # noqa: F401  (telemetry off before Shoal loads)
+import psutil  # telemetry is off: this process inherits the benchmark's environment
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
+SELF = psutil.Process()
 
 
 def rss_mb() -> float:
-    try:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE / 2**20
-    except (OSError, ValueError, IndexError):
-        return float("nan")
+    return float(SELF.memory_info().rss / 2**20)
 
 
 def peak_mb() -> float:

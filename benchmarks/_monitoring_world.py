@@ -30,12 +30,13 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.progress import Progress
+
+from _fleet import open_store, sku_name, store_name
 
 FLEET = "bench/demand"
 TENANT, FLEET_NAME = FLEET.split("/")
@@ -177,22 +178,8 @@ def training_slices(p: Params, start: int, stop: int, seed: int) -> tuple[np.nda
     return np.concatenate(x_parts), np.concatenate(y_parts)
 
 
-def store_name(i: int) -> str:
-    return f"s{i:04d}"
-
-
-def sku_name(i: int) -> str:
-    return f"k{i:04d}"
-
-
 def key_of(i: int) -> dict[str, str]:
     return {"store": store_name(i // SKUS_PER_STORE), "sku": sku_name(i % SKUS_PER_STORE)}
-
-
-def open_client(db: Path, artifacts: Path) -> Any:
-    import shoal
-
-    return shoal.connect(f"sqlite:///{db}", str(artifacts))
 
 
 def register(world: World, p: Params, progress: Progress) -> np.ndarray:
@@ -201,7 +188,7 @@ def register(world: World, p: Params, progress: Progress) -> np.ndarray:
     from shoal.flavors.linear import LinearModel
 
     world.store_db.parent.mkdir(parents=True, exist_ok=True)
-    client = open_client(world.store_db, world.artifacts)
+    client = open_store(world.store_db.parent)
     try:
         fleet = client.fleet(FLEET, keys=["store", "sku"])
         intercept = p.intercept

@@ -13,7 +13,7 @@ following its ``rel="next"`` link ``--depth`` times, the API by following ``next
 
 A case over target is profiled afterwards, untimed: one request with FastAPI's thread
 pool inlined (so cProfile sees the endpoint, the SDK and the template in one thread),
-with every SQL statement timed and explained (``_timing.Guard`` and ``explain``).
+with every SQL statement timed and explained (``_queries.Guard`` and ``explain``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _timing import Guard, explain, percentile
+from _harness import inline_threadpool, percentile, top_functions
+from _queries import Guard, explain
 
 TARGET_P95_MS = 300.0
 PAGE_ROWS = 50
@@ -67,20 +68,8 @@ class CaseResult:
         return percentile(self.times_ms, q) if self.times_ms else math.nan
 
     @property
-    def p50(self) -> float:
-        return self.pct(50)
-
-    @property
-    def p95(self) -> float:
-        return self.pct(95)
-
-    @property
-    def max(self) -> float:
-        return self.pct(100)
-
-    @property
     def time_ok(self) -> bool:
-        return not self.error and bool(self.times_ms) and self.p95 < TARGET_P95_MS
+        return not self.error and bool(self.times_ms) and self.pct(95) < TARGET_P95_MS
 
     @property
     def rows_ok(self) -> bool:
@@ -285,31 +274,23 @@ def time_case(http: Any, case: Case, repeat: int, warmup: int, budget_s: float) 
 
 def profile_case(app: Any, db_path: Path, result: CaseResult, out_dir: Path) -> None:
     """One request under cProfile, the endpoint inlined into this thread, SQL explained."""
-    import fastapi.dependencies.utils
-    import fastapi.routing
     import httpx
-
-    async def inline(func: Any, *args: Any, **kwargs: Any) -> Any:
-        return func(*args, **kwargs)
 
     async def get() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
             return await c.get(result.url)
 
-    saved = (fastapi.routing.run_in_threadpool, fastapi.dependencies.utils.run_in_threadpool)
-    fastapi.routing.run_in_threadpool = inline  # type: ignore[assignment]
-    fastapi.dependencies.utils.run_in_threadpool = inline  # type: ignore[assignment]
     guard = Guard(timeout=600.0)
     profiler = cProfile.Profile()
     try:
-        asyncio.run(get())  # warm, untimed
-        t0 = time.perf_counter()
-        ms, _ = guard.run(lambda: profiler.runcall(asyncio.run, get()))
-        wall_ms = (time.perf_counter() - t0) * 1000.0
+        with inline_threadpool("fastapi.routing", "fastapi.dependencies.utils"):
+            asyncio.run(get())  # warm, untimed
+            t0 = time.perf_counter()
+            ms, _ = guard.run(lambda: profiler.runcall(asyncio.run, get()))
+            wall_ms = (time.perf_counter() - t0) * 1000.0
     finally:
-        fastapi.routing.run_in_threadpool, fastapi.dependencies.utils.run_in_threadpool = saved
-        _unlisten(guard)
+        guard.close()
     slug = re.sub(r"[^a-z0-9]+", "-", f"{result.kind} {result.name}".lower()).strip("-")
     prof_path = out_dir / f"{slug}.prof"
     profiler.dump_stats(prof_path)
@@ -322,26 +303,11 @@ def profile_case(app: Any, db_path: Path, result: CaseResult, out_dir: Path) -> 
     result.profile = {
         "ms": wall_ms, "request_ms": ms, "sql_ms": sql_ms, "statements": len(statements),
         "slowest": explain(db_path, statements[:4]), "prof": str(prof_path),
-        "top": _top_functions(stats, 12), "pstats": text.getvalue(),
+        "top": top_functions(stats, 1, ours=_ours, own=0, cumulative=12),
+        "pstats": text.getvalue(),
     }  # fmt: skip
 
 
-def _unlisten(guard: Guard) -> None:
-    import sqlalchemy as sa
-
-    sa.event.remove(sa.engine.Engine, "before_cursor_execute", guard._before)
-    sa.event.remove(sa.engine.Engine, "after_cursor_execute", guard._after)
-
-
-def _top_functions(stats: pstats.Stats, n: int) -> list[dict[str, Any]]:
-    """Functions of Shoal's web, SDK and store layers and of Jinja2, by cumulative time
-    (the SQL's own time is in the statements beside it)."""
-    rows = []
-    for (path, line, func), (_cc, calls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
-        if ("shoal" not in path and "jinja2" not in path) or "shoal/http" in path:
-            continue
-        short = path.split("site-packages/")[-1].split("src/")[-1]
-        rows.append({"function": f"{short}:{line}({func})", "calls": calls,
-                     "own_ms": tottime * 1000.0, "cum_ms": cumtime * 1000.0})  # fmt: skip
-    rows.sort(key=lambda r: -r["cum_ms"])
-    return rows[:n]
+def _ours(file: str, _name: str) -> bool:
+    """Shoal's web, SDK and store layers and Jinja2 (the SQL's own time is beside them)."""
+    return ("shoal" in file or "jinja2" in file) and "shoal/http" not in file

@@ -72,7 +72,7 @@ def _seed(
     for alias, where in (("production", None), ("candidate", "mape < 0.1")):
         task = progress.add_task(f"promote {alias}" + (f" where {where}" if where else ""))
         t0 = time.perf_counter()
-        move = fleet.promote(alias, where, preview=0)
+        move = fleet.promote(alias, where, all=where is None, create=True, preview=0)
         seconds = time.perf_counter() - t0
         progress.remove_task(task)
         seed.setdefault("aliases", []).append(
@@ -106,7 +106,7 @@ def _seed(
     progress.remove_task(task)
     client.finish_run(run_id, counts={"versions": versions})
     middle = max(1, versions // 2)
-    deep.set_alias("production", [(DEEP_KEY, middle)])
+    deep.set_alias("production", [(DEEP_KEY, middle)], create=True)
     latest = deep.get(DEEP_KEY)
     if latest.version != versions:
         raise SystemExit(f"{DEEP_FLEET} latest is version {latest.version}, expected {versions}")

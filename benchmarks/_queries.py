@@ -1,19 +1,30 @@
-"""The query suite run on the largest store, and the walk of the whole fleet.
+"""The query suite run on the largest store, the walk of the whole fleet, and the guard.
 
-Each query runs up to ``--reps`` times, each repetition with fresh parameters (another
+Each query runs up to ``--repeat`` times, each repetition with fresh parameters (another
 store, another threshold) so that a cached page cannot flatter it, and stops repeating
 once it has used ``--query-budget`` seconds or a call hit ``--query-timeout``. Every
 result is checked (row counts, totals), so a fast wrong answer fails the run instead of
 making a good figure. The walk pages through every model with keyset cursors until
 ``--walk-budget``.
+
+``Guard`` times one call and stops it after a timeout through SQLite's ``interrupt()``
+(Python only sees Ctrl-C between statements, so a minutes-long query would otherwise
+block it too); it also records the statements of the call, so that ``explain`` can show
+SQLite's plan for a query that misses its target (the page benchmark's profiles use both).
+A timed-out call counts as +inf, so it can never look fast in p50/p95/max.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import random
+import re
+import sqlite3
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +32,130 @@ from rich.progress import Progress
 
 import shoal
 from _fleet import layout, sku_name, store_name
-from _results import TARGET_QUERY_P95_MS, QueryResult, Results, WalkResult
-from _timing import Guard, explain
+from _harness import percentile
+
+TARGET_QUERY_P95_MS = 50.0
+
+
+@dataclass
+class QueryResult:
+    name: str
+    call: str
+    times_ms: list[float]
+    extra: bool = False
+    timeouts: int = 0
+    skipped: str = ""
+    plan: list[dict[str, Any]] = field(default_factory=list)
+
+    def pct(self, q: float) -> float:
+        return percentile(self.times_ms + [math.inf] * self.timeouts, q)
+
+    @property
+    def reps(self) -> int:
+        return len(self.times_ms) + self.timeouts
+
+
+@dataclass
+class WalkResult:
+    n: int
+    page_size: int
+    pages: int
+    seen: int
+    seconds: float
+    page_ms: list[float]
+    stopped: str = ""
+    plan: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def estimated_seconds(self) -> float:
+        """The whole walk's time; an extrapolation when the walk stopped at its budget."""
+        return self.seconds if self.seen >= self.n else self.seconds * self.n / max(self.seen, 1)
+
+
+class Guard:
+    """Stops a query that runs past ``timeout`` seconds, via ``sqlite3.Connection.interrupt``.
+
+    A query that takes minutes at a million rows would otherwise hold the benchmark (and
+    Ctrl-C, which Python only sees between statements) for as long as it runs. The guard
+    listens to every statement SQLAlchemy sends and remembers its DBAPI connection; a timer
+    interrupts it. Interrupting a connection with no statement running does nothing.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        import sqlalchemy as sa
+
+        self.timeout = timeout
+        self.current: Any = None
+        self.statements: list[list[Any]] = []  # [statement, parameters, ms or None]
+        self._started = 0.0
+        sa.event.listen(sa.engine.Engine, "before_cursor_execute", self._before)
+        sa.event.listen(sa.engine.Engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        self.current = conn.connection.dbapi_connection
+        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "COMMIT")):
+            self.statements.append([statement, parameters, None])
+        self._started = time.perf_counter()
+
+    def _after(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if self.statements and self.statements[-1][0] is statement:
+            self.statements[-1][2] = (time.perf_counter() - self._started) * 1000.0
+
+    def close(self) -> None:
+        """Stop listening to SQLAlchemy's statements."""
+        import sqlalchemy as sa
+
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", self._before)
+        sa.event.remove(sa.engine.Engine, "after_cursor_execute", self._after)
+
+    def _interrupt(self) -> None:
+        dbapi = self.current
+        if dbapi is not None and hasattr(dbapi, "interrupt"):
+            dbapi.interrupt()
+
+    def run(self, fn: Callable[[], Any]) -> tuple[float, bool]:
+        """Milliseconds the call took, and False when it was stopped at the timeout."""
+        import sqlalchemy as sa
+
+        self.statements = []
+        timer = threading.Timer(self.timeout, self._interrupt)
+        timer.daemon = True
+        t0 = time.perf_counter()
+        timer.start()
+        try:
+            fn()
+        except sa.exc.OperationalError as exc:
+            if "interrupt" not in str(exc).lower():
+                raise
+            return (time.perf_counter() - t0) * 1000.0, False
+        finally:
+            timer.cancel()
+        return (time.perf_counter() - t0) * 1000.0, True
+
+
+def explain(db_path: Path, statements: list[list[Any]]) -> list[dict[str, Any]]:
+    """Each statement of one call: its time (None: stopped), SQL and SQLite's plan."""
+    out = []
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        for statement, parameters, ms in statements:
+            try:
+                rows = con.execute("EXPLAIN QUERY PLAN " + statement, parameters or ()).fetchall()
+                plan = [row[3] for row in rows]
+            except sqlite3.Error as exc:
+                plan = [f"(EXPLAIN failed: {exc})"]
+            sql = re.sub(r"\(\?(, \?)+\)", "(?, ...)", " ".join(statement.split()))
+            out.append({"ms": ms, "sql": sql, "plan": plan})
+    finally:
+        con.close()
+    return out
 
 
 def bench_queries(
     fleet: shoal.Fleet, n: int, db_path: Path, args: argparse.Namespace, guard: Guard,
-    progress: Progress, results: Results,
+    progress: Progress, results: dict[str, Any],
 ) -> None:  # fmt: skip
+    """Promote ``production`` on half the fleet, then time every query into ``results``."""
     stores, skus = layout(n)
     rng = random.Random(42)
     half = store_name(stores // 2)
@@ -44,8 +171,8 @@ def bench_queries(
 
     task = progress.add_task(f"promote production where store < '{half}'", total=None)
     t0 = time.perf_counter()
-    move = fleet.promote("production", where=f"store < '{half}'", preview=0)
-    results.promote = {
+    move = fleet.promote("production", where=f"store < '{half}'", create=True, preview=0)
+    results["promote"] = {
         "where": f"store < '{half}'", "moved": move.moved, "seconds": time.perf_counter() - t0,
     }  # fmt: skip
     progress.remove_task(task)
@@ -143,13 +270,14 @@ def bench_queries(
         t = pick_threshold()
         return lambda: fleet.count(f"mape > {t}")
 
-    task = progress.add_task("queries", total=len(cases) * args.reps)
+    queries: list[QueryResult] = results.setdefault("queries", [])
+    task = progress.add_task("queries", total=len(cases) * args.repeat)
     for name, call, make, extra in cases:
         result = QueryResult(name, call, [], extra=extra)
-        results.queries.append(result)
+        queries.append(result)
         progress.update(task, description=f"query: {name.strip()}")
         spent = 0.0
-        for _ in range(args.reps):
+        for _ in range(args.repeat):
             try:
                 fn = make()
             except KeyError:
@@ -164,9 +292,9 @@ def bench_queries(
             result.times_ms.append(ms)
             if spent > args.query_budget:
                 break
-        if guard.statements and not result.skipped and not result.p95 < TARGET_QUERY_P95_MS:
+        if guard.statements and not result.skipped and not result.pct(95) < TARGET_QUERY_P95_MS:
             result.plan = explain(db_path, guard.statements)
-        progress.update(task, completed=len(results.queries) * args.reps)
+        progress.update(task, completed=len(queries) * args.repeat)
     progress.remove_task(task)
 
 

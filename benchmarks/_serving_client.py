@@ -13,11 +13,13 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from _harness import percentile
 from _serving_data import FEATURES
 
 PREDICT = "/api/v1/fleets/bench/demand/predict"
@@ -36,6 +38,28 @@ def mlflow_body(row: dict[str, float]) -> dict[str, Any]:
 
 class RequestFailed(RuntimeError):
     pass
+
+
+@dataclass
+class Latency:
+    """One timed series of requests."""
+
+    requests: int
+    rows: int  # per request
+    clients: int
+    p50_ms: float
+    p99_ms: float
+    wall_s: float
+    mean_ms: float = math.nan
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.wall_s if self.wall_s else math.nan
+
+
+def latency(times: list[float], rows: int, clients: int, wall: float) -> Latency:
+    return Latency(len(times), rows, clients, percentile(times, 50), percentile(times, 99),
+                   wall, sum(times) / len(times) if times else math.nan)  # fmt: skip
 
 
 def _check(reply: httpx.Response, rows: int) -> None:

@@ -24,17 +24,16 @@ Three things, all on the benchmark's store, with the server's own app
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import cProfile
 import pstats
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _harness import inline_threadpool, percentile, top_functions
 from _serving_client import PREDICT, shoal_body
 from _serving_data import feature_rows, frame_of
-from _timing import percentile
 
 FLEET = "bench/demand"
 
@@ -79,23 +78,6 @@ class LocalPredict:
     def hundred_rows_ms(self, reps: int) -> float:
         """p50 of one model on a 100-row frame (what a 100-row request of one key asks)."""
         return _p50_ms(lambda: self.models[0].predict(self.hundred), reps)
-
-
-@contextlib.contextmanager
-def _inline_threadpool() -> Iterator[None]:
-    """FastAPI's sync endpoints run on the calling thread (for cProfile, which is per thread)."""
-    import fastapi.routing
-
-    original = fastapi.routing.run_in_threadpool
-
-    async def inline(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return func(*args, **kwargs)
-
-    fastapi.routing.run_in_threadpool = inline  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        fastapi.routing.run_in_threadpool = original  # type: ignore[assignment]
 
 
 def _app(client: Any, logs: Path) -> Any:
@@ -150,7 +132,7 @@ def stages(
     def predictor_many() -> None:
         predictor.predict("bench", "demand", many[next(turn) % len(many)])
 
-    with _inline_threadpool():
+    with inline_threadpool():
         asgi_one = asyncio.run(_asgi_times(app, [{"rows": r} for r in one]))
         asgi_many = asyncio.run(_asgi_times(app, [{"rows": r} for r in many]))
     for log in app.state.logs:
@@ -184,7 +166,7 @@ def profile(
 ) -> list[dict[str, Any]]:
     """The in-process app under cProfile for ``requests`` warm requests of ``rows_per_request``
     rows (spanning that many keys): the top functions by own time, and Shoal's own
-    functions by cumulative time, per request."""
+    functions by cumulative time, per request (the client's frames left out)."""
     app = _app(client, logs)
     rows = feature_rows(requests + rows_per_request, seed=17)
     bodies = []
@@ -192,7 +174,7 @@ def profile(
         picked = [keys[(i + j) % len(keys)] for j in range(rows_per_request)]
         bodies.append(shoal_body(picked, rows[i : i + rows_per_request]))
     every = [shoal_body([key], rows[:1]) for key in keys]  # each model loaded and resolved
-    with _inline_threadpool():
+    with inline_threadpool():
         asyncio.run(_asgi_times(app, every + bodies[:20]))
         profiler = cProfile.Profile()
         profiler.enable()
@@ -202,46 +184,27 @@ def profile(
         log.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     profiler.dump_stats(str(out))
-    return top_functions(pstats.Stats(str(out)), requests, top)
+    return top_functions(
+        pstats.Stats(str(out)),
+        requests,
+        ours=lambda f, _: "/shoal/" in f,
+        skip=_harness_frames(pstats.Stats(str(out))),
+        own=top,
+        cumulative=top,
+    )
 
 
-def top_functions(stats: pstats.Stats, requests: int, top: int) -> list[dict[str, Any]]:
-    """Per request: the ``top`` functions by own time, then Shoal's own functions by
-    cumulative time. The client's and the event loop's frames are left out, and so are
-    built-ins only the client calls (the import system's ``stat`` calls for httpx's
-    per-request check for trio)."""
+def _harness_frames(stats: pstats.Stats) -> Callable[[Any], bool]:
+    """The client's and the event loop's frames, and built-ins only the client (and the
+    import system it runs: httpx's per-request check for trio) calls."""
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     harness_files = ("_serving_profile.py", "asyncio/", "selectors.py", "httpx/", "importlib")
     harness = {
-        func for func in raw
-        if any(h in func[0] for h in harness_files) or "_contextvars" in func[2]
-    }  # fmt: skip
+        func
+        for func in raw
+        if any(x in func[0] for x in harness_files) or "_contextvars" in func[2]
+    }
     client = {f for f in harness if "_serving_profile.py" in f[0] or "httpx/" in f[0]
               or "importlib" in f[0]}  # fmt: skip
-    # built-ins only the client (and the import system it runs) calls are the client's too
     harness |= {f for f, v in raw.items() if f[0] == "~" and v[4] and set(v[4]) <= client}
-    entries = []
-    for func, (_cc, calls, own, cum, _callers) in raw.items():
-        if func in harness:
-            continue
-        file, line, name = func
-        entries.append(
-            {"file": _short(file), "line": line, "function": name, "calls": calls,
-             "own_ms": own * 1000 / requests, "cum_ms": cum * 1000 / requests}
-        )  # fmt: skip
-    by_own = sorted(entries, key=lambda e: -e["own_ms"])[:top]
-    ours = [e for e in entries if e["file"].startswith("shoal/")]
-    by_cum = sorted(ours, key=lambda e: -e["cum_ms"])[:top]
-    return [{**e, "kind": "own"} for e in by_own] + [
-        {**e, "kind": "cumulative (Shoal)"} for e in by_cum
-    ]
-
-
-def _short(file: str) -> str:
-    """A file name from where its package starts (``shoal/serve/app.py``, ``json/decoder.py``)."""
-    for marker in ("/site-packages/", "/src/"):
-        if marker in file:
-            return file.split(marker, 1)[1]
-    if "/lib/python3." in file:
-        return file.split("/lib/python3.", 1)[1].split("/", 1)[-1]
-    return file
+    return harness.__contains__

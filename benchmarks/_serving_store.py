@@ -3,14 +3,13 @@
 A fleet ``bench/demand`` keyed by (store, sku), 100 SKUs per store; per key one
 scikit-learn ``LinearRegression`` from :mod:`_serving_data`, registered with the sklearn
 flavor (skops; Shoal records the feature names as its signature) in bulk
-``fleet.register`` calls, then ``promote("production")`` points the alias at every
+``fleet.register`` calls, then ``promote("production", all=True)`` points the alias at every
 model's version 1. Also :func:`resolution_bytes`: what the predictor keeps per resolved
 key, traced in this process.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 import tracemalloc
 from pathlib import Path
@@ -18,23 +17,17 @@ from typing import Any
 
 from rich.progress import Progress
 
-import shoal
+from _fleet import open_store
+from _harness import dir_bytes, fresh
 from _serving_data import KEYS, fit_key, key_of
 
 FLEET = "bench/demand"
 BATCH = 2000
 
 
-def connect(root: Path) -> shoal.Client:
-    return shoal.connect(f"sqlite:///{root / 'shoal.db'}", str(root / "artifacts"))
-
-
 def build(root: Path, models: int, progress: Progress) -> dict[str, Any]:
     """A fresh store under ``root`` with ``models`` fitted models aliased production."""
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    client = connect(root)
+    client = open_store(fresh(root))
     fleet = client.fleet(FLEET, keys=list(KEYS))
     task = progress.add_task(f"fit {models:,} LinearRegression models", total=models)
     started = time.perf_counter()
@@ -56,12 +49,12 @@ def build(root: Path, models: int, progress: Progress) -> dict[str, Any]:
         progress.update(task, completed=stop)
     progress.remove_task(task)
     began = time.perf_counter()
-    moved = fleet.promote("production", preview=0).moved
+    moved = fleet.promote("production", all=True, create=True, preview=0).moved
     promote_seconds = time.perf_counter() - began
     client.close()
     if moved != models:
         raise RuntimeError(f"promote moved {moved} models, expected {models}")
-    artifact_bytes = sum(p.stat().st_size for p in (root / "artifacts").rglob("*") if p.is_file())
+    artifact_bytes = dir_bytes(root / "artifacts")
     return {
         "models": models,
         "fit_seconds": fit_seconds,
@@ -78,7 +71,7 @@ def resolution_bytes(root: Path, models: int) -> dict[str, float]:
     through the app's own predictor (no model loaded), traced by ``tracemalloc``."""
     from shoal.serve import create_app
 
-    client = connect(root)
+    client = open_store(root)
     app = create_app(client, logs_url=str(root / "logs-resolve"))
     predictor = app.state.predictor
     fleet = client.fleet(FLEET).ref

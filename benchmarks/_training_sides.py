@@ -13,10 +13,11 @@ timer:
   registering the dataset, the fits, safe serialisation, signature, baseline profile and
   registration in batches.
 
-Warm-ups, outside the timers: LightGBM is imported in this process (worker processes of
-Shoal's pool are forked from it) and joblib's loky workers are started and have trained
-a few keys; the stress side of Shoal trains a few keys into a throwaway store first, as
-the MLflow side logs one model first. Each measurement gets a fresh store or folder
+Warm-ups, outside the timers: LightGBM is imported in this process, joblib's loky workers
+are started and have trained a few keys, and so has Shoal's pool (which starts its fork
+server, preloaded with the training function's module, once a process); the stress side
+of Shoal trains a few keys into a throwaway store first, as the MLflow side logs one
+model first. Each measurement gets a fresh store or folder
 under the work folder, removed afterwards (Shoal's stores are kept with ``--keep``).
 """
 
@@ -25,69 +26,60 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import time
-import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
+import _harness as h
 from _fleet import open_store
-from _machine import CpuWatch
-from _report import console
-from _training_results import Step
+from _harness import bar, console, fresh
 from _workloads import KEYS, fit_and_dump, split
 
-HERE = Path(__file__).resolve().parent
+
+@dataclass
+class Step:
+    """One measurement, by a fixed id (``bare_lgbm``, ``shoal_tiny``, ``ray_2``...) so the
+    report finds the pairs it divides; one that could not run says why in ``skipped``."""
+
+    id: str
+    part: str  # "realistic", "stress" or "ray"
+    label: str
+    models: int
+    workers: int
+    seconds: float | None = None
+    skipped: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ran(self) -> bool:
+        return self.seconds is not None and not self.skipped
+
+    @property
+    def per_model_ms(self) -> float:
+        return 1000 * self.seconds / self.models if self.ran and self.models else float("nan")
 
 
 class StepFailed(Exception):
     """A side did not do what it was asked (a key failed, a file is missing)."""
 
 
-@contextlib.contextmanager
-def bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar for one step; yields ``advance(n)``."""
-    progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=True,
-    )  # fmt: skip
-    with progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n: progress.update(task, advance=n)
-
-
-def fresh(path: Path) -> Path:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
-
-
-def guarded(step: Step, measure: Callable[..., None], *args: Any, **kwargs: Any) -> Step:
+def guarded(
+    run: h.Run, step: Step, measure: Callable[..., None], *args: Any, **kwargs: Any
+) -> Step:
     """``measure(step, *args, **kwargs)``, which fills ``step``; a failure is recorded in
-    the row, not raised. Returns ``step``, with the CPUs other processes used meanwhile."""
+    the row and in ``run.errors``, not raised. Returns ``step``, with the CPUs other
+    processes used meanwhile."""
     try:
-        with CpuWatch() as watch:
+        with h.CpuWatch() as watch:
             measure(step, *args, **kwargs)
         step.detail["others_cpus"] = watch.others_cpus
-    except KeyboardInterrupt:
-        raise
     except Exception as exc:
         step.seconds = None
-        step.skipped = f"failed: {type(exc).__name__}: {exc}"[:300]
-        console.print(f"[red]{step.label}: {step.skipped}[/]")
-        traceback.print_exc(file=sys.stderr)
+        step.skipped = "failed: " + run.error(step.label, exc)[:300]
     return step
 
 
@@ -196,13 +188,17 @@ def shoal_train(
             shutil.rmtree(root, ignore_errors=True)
 
 
-def warm_shoal(frame: pd.DataFrame, fn: Callable[[Any], Any], keys: int, root: Path) -> None:
-    """Train a few keys in this process into a throwaway store (imports, first queries)."""
+def warm_shoal(
+    frame: pd.DataFrame, fn: Callable[[Any], Any], keys: int, root: Path, workers: int = 1
+) -> None:
+    """Train a few keys into a throwaway store (imports, first queries); with ``workers``
+    > 1 this also starts the fork server Shoal's workers start from, once a process, as
+    joblib's workers are started before the bare side is timed."""
     client = open_store(fresh(root))
     try:
         subset = frame[frame["store"] == frame["store"].iloc[0]]
         subset = subset[subset["sku"].isin(subset["sku"].unique()[:keys])]
-        client.fleet("bench/warmup", keys=list(KEYS)).train(subset, fn, workers=1,
+        client.fleet("bench/warmup", keys=list(KEYS)).train(subset, fn, workers=workers,
                                                              progress=False)  # fmt: skip
     finally:
         client.close()
@@ -246,7 +242,7 @@ def ray_cluster(cpus: int) -> Iterator[float]:
         yield 0.0
         return
     before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), before) if p)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(h.HERE), before) if p)
     try:
         t0 = time.perf_counter()
         ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
@@ -269,8 +265,7 @@ def profile_train(
     """``fleet.train(workers=1)`` under cProfile (not timed): where Shoal's time goes.
 
     Saves the stats to ``out`` (for ``python -m pstats``) and returns the functions that
-    cost the most per model: Shoal's own by cumulative time, then every function by its
-    own time.
+    cost the most per model (:func:`_harness.top_functions`).
     """
     import cProfile
     import pstats
@@ -288,21 +283,8 @@ def profile_train(
         shutil.rmtree(root, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     profiler.dump_stats(out)
-    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    rows = [
-        {"file": file, "line": line, "function": name, "calls": calls,
-         "own_ms": own * 1000 / models, "cum_ms": cum * 1000 / models}
-        for (file, line, name), (_, calls, own, cum, _) in stats.items()
-    ]  # fmt: skip
-    import shoal
-
-    src = str(Path(shoal.__file__).resolve().parent)
-    stdlib = str(Path(pstats.__file__).resolve().parent)
-    ours = sorted((r for r in rows if r["file"].startswith(src) or r["function"] == fn.__name__),
-                  key=lambda r: -r["cum_ms"])  # fmt: skip
-    for r in rows:
-        r["file"] = r["file"].replace(src, "shoal").replace(stdlib, "stdlib")
-        r["file"] = r["file"].rsplit("site-packages/", 1)[-1].replace(str(HERE) + "/", "")
-    mine = [dict(r, kind="shoal (and fn), cumulative") for r in ours[:25]]
-    own = sorted(rows, key=lambda r: -r["own_ms"])[:15]
-    return mine + [dict(r, kind="any, own time") for r in own]
+    return h.top_functions(
+        pstats.Stats(profiler),
+        models,
+        ours=lambda file, name: "/shoal/" in file or name == fn.__name__,
+    )

@@ -1,189 +1,155 @@
 """Page benchmark: every page and API route of ``shoal ui`` on a million-model store.
 
     .venv/bin/python benchmarks/bench_pages.py            # 1M models + one of 200,000 versions
-    .venv/bin/python benchmarks/bench_pages.py --quick    # 20,000 models, 5,000 versions
+    .venv/bin/python benchmarks/bench_pages.py --quick    # 10,000 models, 2,000 versions
 
-Seeds a fresh SQLite store under ``--workdir`` (reused by later runs with the same sizes):
-the registry benchmark's fleet ``bench/demand`` of ``--models`` models (store x sku, 3
-metrics, ``production`` on all, ``candidate`` on a tenth), and ``bench/history``, one
-model with ``--versions`` versions. Then times each page and the API route beside it
-through ``TestClient(create_web_app(client))`` in this process (the server's time: no
-socket, no browser), ``--repeat`` times after a warm-up: home, the fleet page unfiltered,
-with a key filter, a metric filter and sort, an alias filter, ``--depth`` pages deep by
-its next link; counts and facets; a model page, the deep model's first and an old
-versions page; a run; alerts. Targets: p95 under 300 ms, no table over 50 rows.
-
-A case over target is profiled (cProfile, every SQL statement timed and explained) and
-its profile printed. Results go to ``<workdir>/results.json`` (and ``--markdown FILE``).
-
-This file is the entry point; the steps live in ``_pages_seed.py``, ``_pages_cases.py``
-and ``_pages_report.py`` beside it.
+Seeds a SQLite store under ``--workdir`` (reused by later runs with the same sizes; see
+``_pages_seed.py``): the registry benchmark's fleet ``bench/demand`` of ``--models``
+models (``production`` on all, ``candidate`` on a tenth), and ``bench/history``, one model
+with ``--versions`` versions. Then times each page and the API route beside it through
+``TestClient(create_web_app(client))`` in this process (the server's time: no socket, no
+browser), ``--repeat`` times after ``--warmup`` (see ``_pages_cases.py``). Targets: p95
+under 300 ms, no table over 50 rows. A case over target is profiled (cProfile, every SQL
+statement timed and explained). The exit status is 1 when a request failed.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
+import math
 import sys
-import time
-from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.markup import escape
 
-# No telemetry from anything this process starts. Set before the imports below.
-import _offline  # noqa: F401  (telemetry off before Shoal, Ray or MLflow load)
-from _machine import loadavg, machine_info, package_versions, shoal_commit
-from _pages_cases import build_cases, profile_case, time_case
-from _pages_report import print_report, save
+import _harness as h
+from _pages_cases import PAGE_ROWS, TARGET_P95_MS, CaseResult, build_cases, profile_case, time_case
 from _pages_seed import load_or_seed, picks, store_root
-from _report import console
 
-HERE = Path(__file__).resolve().parent
+bench = h.Bench(
+    "pages", __doc__,
+    sizes={
+        "models": (1_000_000, 10_000, "models in the big fleet"),
+        "versions": (200_000, 2000, "versions of the one deep model"),
+        "batch_size": (100_000, 100_000, "versions per fleet.register call while seeding"),
+        "case_budget": (60.0, 10.0, "stop repeating a case once it took this many seconds"),
+        "depth": (100, 20, "next links (cursors) to follow for the deep page"),
+    },
+    repeat=(20, 3, "timed requests per page or route, after the warm-up"),
+    packages=("fastapi", "starlette", "jinja2", "httpx"),
+)  # fmt: skip
+bench.parser.add_argument("--warmup", type=int, default=2, help="untimed requests first")
+bench.parser.add_argument("--no-profile", action="store_true", help="do not profile the misses")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--models", type=int, default=1_000_000, help="models in the big fleet (default: 1000000)"
-    )
-    p.add_argument(
-        "--versions",
-        type=int,
-        default=200_000,
-        help="versions of the one deep model (default: 200000)",
-    )
-    p.add_argument(
-        "--repeat",
-        type=int,
-        default=20,
-        help="timed requests per page after the warm-up (default: 20)",
-    )
-    p.add_argument("--warmup", type=int, default=2, help="untimed requests first (default: 2)")
-    p.add_argument(
-        "--depth",
-        type=int,
-        default=100,
-        help="next links (cursors) to follow for the deep page (default: 100)",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=100_000,
-        help="versions per fleet.register call while seeding (default: 100000)",
-    )
-    p.add_argument(
-        "--case-budget",
-        type=float,
-        default=60.0,
-        help="stop repeating a case once it has taken this many seconds (default: 60)",
-    )
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="20,000 models, 5,000 versions, 5 repetitions: well under a minute",
-    )
-    p.add_argument("--no-profile", action="store_true", help="do not profile the misses")
-    p.add_argument(
-        "--workdir",
-        type=Path,
-        default=HERE / ".work" / "pages",
-        help="where the store goes; a store seeded with the same sizes is reused "
-        "(default: benchmarks/.work/pages)",
-    )
-    p.add_argument(
-        "--markdown",
-        type=Path,
-        default=None,
-        help="also write the results as Markdown to this file",
-    )
-    args = p.parse_args(argv)  # fmt: skip
-    if args.quick:
-        defaults = {"models": 1_000_000, "versions": 200_000, "repeat": 20}
-        quick = {"models": 20_000, "versions": 5_000, "repeat": 5}
-        for name, value in quick.items():
-            if getattr(args, name) == defaults[name]:
-                setattr(args, name, value)
-    if min(args.models, args.versions, args.repeat, args.batch_size, args.depth) < 1:
-        p.error("--models, --versions, --repeat, --batch-size and --depth must be positive")
-    if args.warmup < 0:
-        p.error("--warmup must be 0 or more")
+def measure(run: h.Run) -> None:
+    args, workdir = run.args, run.workdir
+    if min(args.models, args.versions, args.batch_size, args.depth) < 1 or args.warmup < 0:
+        raise ValueError("--models, --versions, --batch-size and --depth must be positive")
     if args.models < 50 * (args.depth + 1):
-        p.error(f"--depth {args.depth} needs at least {50 * (args.depth + 1):,} models")
-    return args
+        raise ValueError(f"--depth {args.depth} needs at least {50 * (args.depth + 1):,} models")
+    from fastapi.testclient import TestClient
+
+    from shoal.web.app import create_web_app
+
+    cases: list[CaseResult] = run.data.setdefault("cases", [])
+    with h.progress() as progress:
+        client, run.data["seed"] = load_or_seed(
+            workdir, args.models, args.versions, args.batch_size, progress, h.console.print
+        )
+    try:
+        app = create_web_app(client)
+        with TestClient(app) as http, h.bar("pages", None) as advance:
+            run.data["walks"] = walks = {}
+            todo = build_cases(http, run.data["seed"], picks(args.models), args.depth,
+                               h.console.print, walks)  # fmt: skip
+            for case in todo:
+                cases.append(time_case(http, case, args.repeat, args.warmup, args.case_budget))
+                if cases[-1].error:
+                    run.error(f"{case.kind} {case.name} ({case.url}): {cases[-1].error}")
+                advance(1)
+        if not args.no_profile:
+            db_path = store_root(workdir, args.models) / "shoal.db"
+            for c in cases:
+                if not c.error and not c.time_ok:
+                    with h.console.status(f"profiling {c.kind} {c.name}"):
+                        profile_case(app, db_path, c, workdir)
+    finally:
+        client.close()
+
+
+def seed_lines(seed: dict[str, Any]) -> list[str]:
+    f, d = seed["fleet"], seed["deep"]
+    lines = [f"Seeded store{' (reused)' if seed.get('reused') else ''}: `{f['path']}`, "
+             f"{seed['models']:,} models ({f['stores']:,} stores x {f['skus']:,} SKUs) "
+             f"registered in {f['register_s']:,.1f} s in batches of {seed['batch_size']:,} "
+             f"(+{f['generate_s']:,.1f} s making the records)"]  # fmt: skip
+    for a in seed.get("aliases", []):
+        lines.append(
+            f'`promote("{a["alias"]}"'
+            + (f', "{a["where"]}"' if a["where"] else ", all=True")
+            + f")`: {a['moved']:,} models in {a['seconds']:,.1f} s"
+        )
+    lines.append(
+        f"`{d['path']}`: one model, {seed['versions']:,} versions registered in "
+        f"{d['register_s']:,.1f} s by {d['calls']} `register` call(s) of up to "
+        f"{seed['batch_size']:,} versions of the same key (+{d['generate_s']:,.1f} s making "
+        f"the records); `production` at version {d['production']:,}; whole seeding "
+        f"{seed['seconds'] / 60:,.1f} min, SQLite file {seed['db_bytes'] / 1e9:,.2f} GB"
+    )
+    return lines
+
+
+def report(run: h.Run) -> None:
+    args, data = run.args, run.data
+    if "seed" in data:
+        run.notes += seed_lines(data["seed"])
+    cases: list[CaseResult] = data.get("cases", [])
+    if not cases:
+        return
+    table = run.table(
+        f"Pages and API routes, in process (TestClient): target p95 < {TARGET_P95_MS:.0f} ms, "
+        f"at most {PAGE_ROWS} rows per table; {args.repeat} timed requests per case after "
+        f"{args.warmup} warm-up",
+        ("", "page or route", "reps", "p50 ms", "p95 ms", "max ms", "rows", "KiB", "p95 met",
+         "rows met"), "llrrrrrrcc",
+    )  # fmt: skip
+    for c in cases:
+        url = unquote(c.url)
+        what = f"{c.name}: `{escape(url if len(url) <= 100 else url[:97] + '...')}`"
+        if c.error:
+            table.add(c.kind, what, "0", None, None, None, None, None,
+                      f"error: {c.error[:60]}", None)  # fmt: skip
+            continue
+        limit = f" (<= {c.row_limit})" if c.kind == "api" and c.row_limit != PAGE_ROWS else ""
+        table.add(c.kind, what, f"{len(c.times_ms)}",
+                  *(h.num(c.pct(q)) for q in (50, 95, 100)), f"{c.rows}{limit}",
+                  f"{c.bytes / 1024:,.1f}", c.time_ok, c.rows_ok)  # fmt: skip
+    misses = [c for c in cases if not (c.time_ok and c.rows_ok)]
+    run.notes.append(
+        f"{len(cases) - len(misses)} of {len(cases)} cases meet both targets"
+        + (f"; missed: {', '.join(f'{c.kind} {c.name}' for c in misses)}" if misses else "")
+    )
+    if walks := data.get("walks"):
+        run.notes.append(
+            f"Deep pages {args.depth} pages in: following the fleet page's next link took "
+            f"{walks.get('page_next_links_s', math.nan):,.1f} s, the API's next_cursor "
+            f"{walks.get('api_next_cursors_s', math.nan):,.1f} s."
+        )
+    for c in cases:
+        if p := c.profile:
+            run.block(
+                f"profile of {c.kind} {c.name} ({p['ms']:,.0f} ms under cProfile; "
+                f"{p['statements']} SQL statements, {p['sql_ms']:,.0f} ms in SQLite; {p['prof']})",
+                [f"{f['cum_ms']:9,.1f} ms cum {f['own_ms']:8,.1f} own {f['calls']:>7,}x  "
+                 f"{f['file']}:{f['line']}({f['function']})" for f in p["top"]]
+                + [line for st in p["slowest"] for line in
+                   (f"-- {st['ms']:,.1f} ms", st["sql"], *(f"   {s}" for s in st["plan"]))],
+            )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    workdir: Path = args.workdir.resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    os.environ["SHOAL_USER"] = "bench"
-    machine = machine_info() | package_versions("fastapi", "starlette", "jinja2", "httpx")
-    results: dict = {
-        "started": time.strftime("%Y-%m-%d %H:%M %Z"),
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "machine": machine,
-    }
-    t_start = time.perf_counter()
-    progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console,
-    )  # fmt: skip
-    cases = []
-    client = None
-    interrupted = False
-    try:
-        with progress:
-            client, seed = load_or_seed(workdir, args.models, args.versions, args.batch_size,
-                                        progress, console.print)  # fmt: skip
-            results["seed"] = seed
-            from fastapi.testclient import TestClient
-
-            from shoal.web.app import create_web_app
-
-            app = create_web_app(client)
-            with TestClient(app) as http:
-                results["walks"] = walks = {}
-                todo = build_cases(http, seed, picks(args.models), args.depth, console.print,
-                                   walks)  # fmt: skip
-                task = progress.add_task("pages", total=len(todo))
-                for case in todo:
-                    progress.update(task, description=f"{case.kind} {case.name}")
-                    cases.append(time_case(http, case, args.repeat, args.warmup,
-                                           args.case_budget))  # fmt: skip
-                    progress.advance(task)
-                progress.remove_task(task)
-            if not args.no_profile:
-                db_path = store_root(workdir, args.models) / "shoal.db"
-                for c in cases:
-                    if not c.error and not c.time_ok:
-                        progress.console.print(f"profiling {c.kind} {c.name}")
-                        profile_case(app, db_path, c, workdir)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        if client is not None:
-            client.close()
-        results["wall_seconds"] = time.perf_counter() - t_start
-        results["interrupted"] = interrupted
-        machine["loadavg_end"] = loadavg()
-        end = shoal_commit()
-        if end != machine["shoal_commit"]:
-            machine["shoal_commit_end"] = end
-        if "seed" in results:
-            path = save(results, cases, workdir, args.markdown)
-            print_report(results, cases)
-            console.print(f"[dim]results: {path}"
-                          + (f", {args.markdown}" if args.markdown else "") + "[/]")  # fmt: skip
-    if interrupted:
-        return 130
-    return 1 if any(c.error for c in cases) else 0
+    return bench.run(bench.parse(argv), measure, report)
 
 
 if __name__ == "__main__":

@@ -1,207 +1,179 @@
 """Registry benchmark: bulk registration and fleet queries on SQLite, with MLflow beside it.
 
-    .venv/bin/python benchmarks/bench_registry.py                      # 10k, 100k, 1M + MLflow
-    .venv/bin/python benchmarks/bench_registry.py --sizes 10000 --mlflow-models 200
+    .venv/bin/python benchmarks/bench_registry.py            # 10k, 100k, 1M + MLflow
+    .venv/bin/python benchmarks/bench_registry.py --quick    # 2,000 versions: seconds
 
 For each size N it builds a fresh SQLite store under ``--workdir`` and registers N
 versions of a fleet keyed by (store, sku) in batches of ``--batch-size`` per
-``fleet.register`` call. Every version has 5 params, 3 metrics, a ~320-byte artifact of
+``fleet.register`` call. Every version has 5 params, 3 metrics, a ~330-byte artifact of
 the ``linear`` flavor, and lineage (a registered dataset, a run and a slice fingerprint).
 On the largest store it promotes ``production`` on half the models and times the fleet
-queries (p50/p95 over ``--reps`` repetitions with varying parameters) and a walk of the
+queries (p50/p95 over ``--repeat`` repetitions with varying parameters) and a walk of the
 whole fleet with keyset cursors. MLflow's model registry (SQLite, local artifacts) runs
-the same records for ``--mlflow-models`` models in its own virtual environment
-(``benchmarks/.envs/mlflow``), so its pins never touch Shoal's.
-
-Ctrl-C stops the run and prints what was measured so far.
-
-This file is the entry point (arguments and the order of the steps); the steps live in
-the ``_*.py`` modules beside it, imported as siblings (Python puts this folder first on
-``sys.path`` when it runs the script).
+the same records for ``--mlflow-models`` models in its own venv (``_envs.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import math
 import shutil
 import sys
-import time
-from pathlib import Path
+from typing import Any
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+import _envs
+import _harness as h
+from _fleet import FLEET, RegisterResult, bench_register
+from _queries import TARGET_QUERY_P95_MS, Guard, QueryResult, WalkResult, bench_queries, bench_walk
 
-# No telemetry from anything this process or its children start. Set before the modules
-# below import numpy, rich, SQLAlchemy and Shoal.
-import _offline  # noqa: F401  (telemetry off before Shoal, Ray or MLflow load)
-import shoal
-from _fleet import FLEET, bench_register
-from _machine import loadavg, machine_info, shoal_commit
-from _mlflow_side import MLFLOW_VENV, bench_mlflow, mlflow_python
-from _queries import bench_queries, bench_walk
-from _report import console, print_report, save
-from _results import Results
-from _timing import Guard
+TARGET_REGISTER_1M_S = 120.0
 
-HERE = Path(__file__).resolve().parent
+bench = h.Bench(
+    "registry", __doc__,
+    sizes={
+        "sizes": ("10000,100000,1000000", "2000", "comma-separated version counts"),
+        "batch_size": (100_000, 1000, "versions per fleet.register call"),
+        "mlflow_models": (2000, 10, "models MLflow registers"),
+        "query_budget": (60.0, 10.0, "stop repeating a query once it took this many seconds"),
+        "walk_budget": (600.0, 30.0, "stop the fleet walk after this many seconds"),
+    },
+    repeat=(50, 5, "repetitions of each query, each with new parameters"),
+)  # fmt: skip
+add = bench.parser.add_argument
+add("--page-size", type=int, default=1000, help="page size of the walk (default: 1000)")
+add("--query-timeout", type=float, default=10.0, help="stop a query call after this many seconds")
+add("--no-queries", action="store_true", help="registration only")
+add("--skip-mlflow", "--no-mlflow", action="store_true", help="skip the MLflow side")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--sizes",
-        default="10000,100000,1000000",
-        help="comma-separated version counts (default: 10000,100000,1000000)",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=100_000,
-        help="versions per fleet.register call (default: 100000)",
-    )
-    p.add_argument("--reps", type=int, default=50, help="repetitions per query (default: 50)")
-    p.add_argument("--page-size", type=int, default=1000, help="page size of the fleet walk")
-    p.add_argument(
-        "--query-timeout",
-        type=float,
-        default=10.0,
-        help="stop one query call after this many seconds (default: 10)",
-    )
-    p.add_argument(
-        "--query-budget",
-        type=float,
-        default=60.0,
-        help="stop repeating a query once it has taken this many seconds (default: 60)",
-    )
-    p.add_argument(
-        "--walk-budget",
-        type=float,
-        default=600.0,
-        help="stop the fleet walk after this many seconds (default: 600)",
-    )
-    p.add_argument("--no-queries", action="store_true", help="registration only")
-    p.add_argument(
-        "--mlflow-models", type=int, default=2000, help="models MLflow registers (default: 2000)"
-    )
-    p.add_argument("--no-mlflow", action="store_true", help="skip the MLflow comparison")
-    p.add_argument(
-        "--mlflow-venv",
-        type=Path,
-        default=MLFLOW_VENV,
-        help=f"MLflow's own venv, created when missing (default: {MLFLOW_VENV})",
-    )
-    p.add_argument(
-        "--workdir",
-        type=Path,
-        default=HERE / ".work",
-        help="where the stores go (default: benchmarks/.work)",
-    )
-    p.add_argument(
-        "--keep",
-        action="store_true",
-        help="keep every store (default: keep only the largest, for EXPLAIN)",
-    )
-    p.add_argument(
-        "--markdown",
-        type=Path,
-        default=None,
-        help="also write the result tables as Markdown to this file",
-    )
-    args = p.parse_args(argv)  # fmt: skip
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    args = bench.parse(argv)
     try:
         args.size_list = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s})
     except ValueError:
-        p.error(f"--sizes takes numbers separated by commas, got {args.sizes!r}")
-    if not args.size_list or min(args.size_list) < 1:
-        p.error("--sizes needs at least one positive number")
-    if args.batch_size < 1 or args.reps < 1 or not 1 <= args.page_size <= 1000:
-        p.error("--batch-size and --reps must be positive, --page-size 1..1000")
+        bench.parser.error(f"--sizes takes numbers separated by commas, got {args.sizes!r}")
+    if not args.size_list or min(args.size_list) < 1 or args.batch_size < 1:
+        bench.parser.error("--sizes and --batch-size must be positive")
+    if not 1 <= args.page_size <= 1000:
+        bench.parser.error("--page-size must be 1..1000")
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    workdir: Path = args.workdir.resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    os.environ["SHOAL_USER"] = "bench"
-    results = Results(
-        started=time.strftime("%Y-%m-%d %H:%M %Z"),
-        args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        machine=machine_info(),
-    )
-    t_start = time.perf_counter()
-    mlflow_py = None
-    clients: list[shoal.Client] = []
-    try:
-        if not args.no_mlflow:
-            mlflow_py, results.mlflow_error = mlflow_python(
-                args.mlflow_venv.resolve(), workdir / "mlflow-install.log"
-            )
-            if results.mlflow_error:
-                console.print(f"[yellow]MLflow unavailable, continuing without it:[/] "
-                              f"{results.mlflow_error}")  # fmt: skip
-        progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-            MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-        )  # fmt: skip
-        with progress:
-            largest = None
-            for n in args.size_list:
-                result, client, fleet = bench_register(n, workdir, args.batch_size, progress)
-                results.register.append(result)
-                console.print(
-                    f"registered {n:,} versions in {result.seconds:,.1f} s "
-                    f"({result.per_second:,.0f}/s)"
-                )
-                if largest is not None:
-                    _drop(largest, workdir, keep=args.keep)
-                largest = (client, n)
-                clients.append(client)
-            if not args.no_queries and largest is not None:
-                client, n = largest
+def measure(run: h.Run) -> None:
+    args, workdir, data = run.args, run.workdir, run.data
+    registered: list[RegisterResult] = data.setdefault("register", [])
+    previous = None
+    with h.progress() as progress:
+        for n in args.size_list:
+            result, client, fleet = bench_register(n, workdir, args.batch_size, progress)
+            registered.append(result)
+            h.console.print(f"registered {n:,} versions in {result.seconds:,.1f} s "
+                            f"({n / result.seconds:,.0f}/s)")  # fmt: skip
+            if previous is not None:
+                previous[0].close()
+                if not args.keep:
+                    shutil.rmtree(workdir / f"shoal-{previous[1]}", ignore_errors=True)
+            previous = (client, n)
+        try:
+            if not args.no_queries and previous is not None:
+                client, n = previous
                 fleet = client.fleet(FLEET)
-                results.query_n = n
+                data["query_n"] = n
                 guard = Guard(args.query_timeout)
                 db_path = workdir / f"shoal-{n}" / "shoal.db"
-                bench_queries(fleet, n, db_path, args, guard, progress, results)
-                results.walk = bench_walk(fleet, n, db_path, args, guard, progress)
-            if mlflow_py is not None:
-                results.mlflow, results.mlflow_error = bench_mlflow(
-                    mlflow_py, args.mlflow_models, workdir, progress
-                )
-    except KeyboardInterrupt:
-        results.interrupted = True
-    finally:
-        for client in clients:
-            client.close()
-        results.wall_seconds = time.perf_counter() - t_start
-        results.machine["loadavg_end"] = loadavg()
-        end_commit = shoal_commit()
-        if end_commit != results.machine["shoal_commit"]:
-            results.machine["shoal_commit_end"] = end_commit
-            console.print(
-                f"[yellow]Shoal's source changed during the run: {results.machine['shoal_commit']}"
-                f" at the start, {end_commit} at the end (this process kept the first)[/]"
-            )
-        save(results, workdir, args.markdown)
-        print_report(results)
-        console.print(f"[dim]results: {workdir / 'results.json'}"
-                      + (f", {args.markdown}" if args.markdown else "") + "[/]")  # fmt: skip
-    return 130 if results.interrupted else 0
+                bench_queries(fleet, n, db_path, args, guard, progress, data)
+                data["walk"] = bench_walk(fleet, n, db_path, args, guard, progress)
+        finally:
+            if previous is not None:
+                previous[0].close()
+    if not args.skip_mlflow:
+        try:
+            data["mlflow"] = _envs.run(
+                "mlflow", "mlflow_side.py",
+                ["registry", "--models", str(args.mlflow_models), "--workdir",
+                 str(h.fresh(workdir / "mlflow"))],
+                workdir / "mlflow.log", f"MLflow: register {args.mlflow_models:,} models",
+                args.mlflow_models,
+            )  # fmt: skip
+        except _envs.Unavailable as exc:
+            data["mlflow_error"] = f"MLflow unavailable: {exc}"
+        except _envs.ScriptFailed as exc:
+            data["mlflow_error"] = run.error("MLflow side", exc)
 
 
-def _drop(previous: tuple[shoal.Client, int], workdir: Path, *, keep: bool) -> None:
-    client, n = previous
-    client.close()
-    if not keep:
-        shutil.rmtree(workdir / f"shoal-{n}", ignore_errors=True)
+def _ms(value: float, timeout: float) -> str:
+    return f"> {timeout * 1000:,.0f}" if math.isinf(value) else f"{value:,.1f}"
+
+
+def report(run: h.Run) -> None:
+    data, args = run.data, run.args
+    ml = data.get("mlflow")
+    columns = ("versions", "batch", "stores x SKUs", "seconds", "versions/s", "µs/version",
+               "target", "met", "MLflow/Shoal per version")  # fmt: skip
+    table = run.table("Register: fleet.register on SQLite, a fresh store per N", columns,
+                      "rrrrrrrcr")  # fmt: skip
+    for r in data.get("register", []):
+        is_1m = r.n == 1_000_000
+        table.add(f"{r.n:,}", f"{r.batch_size:,}", f"{r.stores:,} x {r.skus:,}",
+                  f"{r.seconds:,.1f}", f"{r.n / r.seconds:,.0f}", f"{r.per_version_s * 1e6:,.0f}",
+                  f"< {TARGET_REGISTER_1M_S:g} s" if is_1m else None,
+                  r.seconds < TARGET_REGISTER_1M_S if is_1m else None,
+                  f"{ml['per_version_s'] / r.per_version_s:,.0f}x" if ml else None)  # fmt: skip
+    if ml:
+        run.notes.append(
+            f"MLflow {ml['mlflow_version']} (its own venv; SQLite tracking and registry, local "
+            f"artifacts): {ml['models']:,} models in {ml['seconds']:,.1f} s, "
+            f"{ml['per_version_s'] * 1000:,.1f} ms per version "
+            f"({ml['models'] / ml['seconds']:,.1f} versions/s)."
+        )
+    elif "mlflow_error" in data:
+        run.notes.append(f"MLflow side not measured: {data['mlflow_error']}")
+    if p := data.get("promote"):
+        run.notes.append(f'promote("production", where="{p["where"]}") at '
+                         f"{data['query_n']:,}: {p['moved']:,} models moved in "
+                         f"{p['seconds']:.1f} s")  # fmt: skip
+    queries: list[QueryResult] = data.get("queries", [])
+    walk: WalkResult | None = data.get("walk")
+    if not (queries or walk):
+        return
+    timeout = args.query_timeout
+    table = run.table(
+        f"Queries at {data['query_n']:,} versions: target p95 < {TARGET_QUERY_P95_MS:.0f} ms; "
+        f"up to {args.repeat} repetitions, each call its own read transaction",
+        ("query", "call", "reps", "p50 ms", "p95 ms", "max ms", "met"), "llrrrrc",
+    )  # fmt: skip
+    for q in queries:
+        name = q.name.strip() + (" (extra)" if q.extra else "")
+        if q.skipped:
+            table.add(name, h.Code(q.call), "0", None, None, None, f"skipped: {q.skipped}")
+            continue
+        table.add(name, h.Code(q.call), f"{q.reps}" + (f" ({q.timeouts} timed out)"
+                  if q.timeouts else ""), *(_ms(q.pct(x), timeout) for x in (50, 95, 100)),
+                  q.pct(95) < TARGET_QUERY_P95_MS)  # fmt: skip
+    if walk:
+        what = f"walk the whole fleet: {walk.pages:,} pages in {walk.seconds:,.1f} s"
+        if walk.stopped:
+            what = (f"walk the fleet: {walk.seen:,} of {walk.n:,} in {walk.pages:,} pages, "
+                    f"{walk.seconds:,.1f} s ({walk.stopped}; whole walk "
+                    f"~{walk.estimated_seconds:,.0f} s)")  # fmt: skip
+        page = h.Code(f"search(limit={walk.page_size}, cursor=c), per page")
+        pcts = (_ms(h.percentile(walk.page_ms, x), timeout) for x in (50, 95, 100))
+        table.add(what, page, f"{walk.pages:,}", *pcts, None)
+    plans = [(f"plan of {q.name.strip()} ({q.call})", q.plan) for q in queries if q.plan]
+    if walk and walk.plan:
+        plans.append(("plan of a walk page", walk.plan))
+    for title, statements in plans:
+        run.block(title, [line for st in statements for line in _plan_lines(st)])
+
+
+def _plan_lines(statement: dict[str, Any]) -> list[str]:
+    ms = statement["ms"]
+    when = "stopped" if ms is None else f"first row after {ms:,.1f} ms"
+    return [f"-- {when}", statement["sql"], *[f"   {step}" for step in statement["plan"]]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    return bench.run(parse(argv), measure, report)
 
 
 if __name__ == "__main__":

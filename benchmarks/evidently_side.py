@@ -1,9 +1,9 @@
-"""Evidently's side of the monitoring benchmark: run inside Evidently's own virtual environment.
+"""Evidently's side of the monitoring benchmark: runs inside Evidently's own venv (``_envs.py``).
 
-    benchmarks/.envs/evidently/bin/python benchmarks/evidently_drift.py FOLDER \\
+    benchmarks/.envs/evidently/bin/python benchmarks/evidently_side.py FOLDER \\
         [--warmup 1] [--drift preset|metrics] [--limit N]
 
-``FOLDER`` is what ``_evidently_side.write_sample`` wrote: ``manifest.json`` (the feature
+``FOLDER`` is what ``_monitoring_evidently.prepare`` wrote: ``manifest.json`` (the feature
 names and, per model, its two Parquet files), a reference frame per model (its training
 slice: the features and ``y``) and a current frame (its logged window: the features,
 ``prediction`` and ``actual``).
@@ -76,26 +76,22 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, _value)
 
-API = {
-    "preset": (
-        "evidently {version}: Report([DataDriftPreset(columns=features)], include_tests=True)"
-        ".run(current, reference) + Report([MAE(), RMSE(), MAPE()]).run(current, None), "
-        "Dataset.from_pandas with DataDefinition(numerical_columns=..., regression=["
-        "Regression(target='actual', prediction='prediction')]), results via Snapshot.dict()"
-    ),
-    "metrics": (
-        "evidently {version}: Report([DriftedColumnsCount(columns=features), *[ValueDrift("
-        "column=c) for c in features]], include_tests=True).run(current, reference) + "
-        "Report([MAE(), RMSE(), MAPE()]).run(current, None), Dataset.from_pandas with "
-        "DataDefinition(numerical_columns=..., regression=[Regression(target='actual', "
-        "prediction='prediction')]), results via Snapshot.dict()"
-    ),
+DRIFT = {
+    "preset": "Report([DataDriftPreset(columns=features)], include_tests=True)",
+    "metrics": "Report([DriftedColumnsCount(columns=features), *[ValueDrift(column=c) for c "
+    "in features]], include_tests=True)",
 }
+API = (
+    "evidently {version}: {drift}.run(current, reference) + Report([MAE(), RMSE(), MAPE()])"
+    ".run(current, None), Dataset.from_pandas with DataDefinition(numerical_columns=..., "
+    "regression=[Regression(target='actual', prediction='prediction')]), results via "
+    "Snapshot.dict()"
+)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description="Evidently: drift and regression quality per model")
-    p.add_argument("folder", type=Path, help="the sample written by _evidently_side.write_sample")
+    p.add_argument("folder", type=Path, help="the sample _monitoring_evidently.prepare wrote")
     p.add_argument("--warmup", type=int, default=1, help="untimed models before the timer")
     p.add_argument("--limit", type=int, default=None, help="only the first N models")
     p.add_argument(
@@ -187,7 +183,7 @@ def _run(
     seconds = [m["seconds"] for m in per_model]
     return {
         "tool": "evidently",
-        "api": API[mode].format(version=evidently.__version__),
+        "api": API.format(version=evidently.__version__, drift=DRIFT[mode]),
         "drift_mode": mode,
         "models": len(per_model),
         "features": len(features),
