@@ -77,6 +77,9 @@ def python(name: str) -> Path:
                                       env=child_env(), timeout=1800, check=False)  # fmt: skip
             except (OSError, subprocess.SubprocessError) as exc:
                 raise Unavailable(f"{' '.join(step[:4])}: {exc}") from exc
+            if done.returncode != 0 and step is steps[-1]:
+                # Installed, yet it does not import: the comparator rotted, not the network.
+                raise ScriptFailed(f"{name} installed but does not import: " + _tail(log))
             if done.returncode != 0:
                 raise Unavailable(f"{' '.join(step[:5])} failed: " + _tail(log))
     stamp.write_text(json.dumps(want))

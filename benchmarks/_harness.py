@@ -388,16 +388,28 @@ class Run:
                         "rows": t.cells(md=False)} for t in self.tables],
             "notes": self.notes, "blocks": dict(self.blocks), **self.data,
         }  # fmt: skip
-        out.write_text(json.dumps(record, indent=1, default=_json).replace("NaN", "null"))
+        text = json.dumps(_finite(record), indent=1, default=_json, allow_nan=False)
+        out.write_text(text)
         if md_path:
             md_path.write_text(self.markdown())
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as None: strict JSON (``allow_nan=False``) has none."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         from dataclasses import asdict
 
-        return asdict(value)
+        return _finite(asdict(value))
     return str(value)
 
 

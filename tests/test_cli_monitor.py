@@ -61,6 +61,10 @@ def test_monitor_alert_and_retrain_from_the_shell(folder: Path) -> None:
     [listed] = json.loads(cli("runs", "grocer/demand", "--json"))
     shown = cli("run", "show", str(listed["id"]))  # a monitor run times its stages: no traceback
     assert listed["kind"] == "monitor" and "alerts_opened" in shown and "monitor" in shown
+    refused = CliRunner().invoke(app, ["run", "resume", str(listed["id"])])
+    assert refused.exit_code != 0 and "is a 'monitor' run; resume takes a training run" in (
+        refused.output
+    )
     worst = json.loads(cli("monitor", "worst", "grocer/demand", "--by", "max_psi", "-n", "2",
                            "--json"))  # fmt: skip
     assert {f"{r['key']['store']}/{r['key']['sku']}" for r in worst} == DRIFT

@@ -217,6 +217,12 @@ def test_rules_and_windows_refuse_bad_input(fleet: shoal.Fleet, tmp_path: Path) 
         with pytest.raises(InvalidInput, match="alert rule") as info:
             fleet.alerts.add_rule("r", bad)
         assert info.value.field == "rule"
+    with pytest.raises(InvalidInput, match=r"position 5: '=' does not compare") as info:
+        parse_rule("mape = 1")  # the position is the operator's, not the token after it
+    assert "rule: " not in str(info.value)
+    with pytest.raises(InvalidInput, match=r"unexpected '#' at position 9") as info:
+        parse_rule("mape > 1 #")
+    assert "rule: " not in str(info.value)
     # One tokenizer with the filters: any case, any spacing around operators and '*'.
     parsed = parse_rule("MAPE>1.3*training.mape for 2 Windows")
     assert (parsed.figure, parsed.factor, parsed.metric, parsed.windows) == ("mape", 1.3, "mape", 2)

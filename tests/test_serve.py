@@ -17,14 +17,13 @@ import httpx
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 import shoal
 from shoal.cli import app as cli_app
 from shoal.flavors.linear import LinearModel
 from shoal.serve import ModelCache, create_app
-from shoal.testing import free_port
+from shoal.testing import ThreadServer
 
 STORES = [f"s{i:02d}" for i in range(20)]
 URL = "/api/v1/fleets/grocer/demand/predict"
@@ -58,28 +57,29 @@ def client(tmp_path) -> Iterator[shoal.Client]:
 
 
 class Server:
-    """uvicorn in a thread, on 127.0.0.1 and a free port; stopped at the end of the test."""
+    """``shoal.testing.ThreadServer`` (uvicorn in a thread, on 127.0.0.1 and a free port)
+    with an HTTP client; stopped at the end of the test."""
 
     def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.server = ThreadServer(app)
 
     def __enter__(self) -> httpx.Client:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start in 10 s")
-            time.sleep(0.01)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
+        self.server.start()
+        self.http = httpx.Client(base_url=self.server.url, timeout=10)
         return self.http
 
     def __exit__(self, *exc: object) -> None:
         self.http.close()
-        self.server.should_exit = True
-        self.thread.join(10)
+        self.server.stop()
+
+
+def test_a_thread_server_refuses_a_taken_port_and_stops_with_the_app_shutdown(client) -> None:
+    app = create_app(client, refresh_seconds=60)
+    with ThreadServer(app) as first:
+        assert httpx.get(first.url + "/healthz").status_code == 200
+        with pytest.raises(shoal.ShoalError, match=f"port {first.port} .* is taken"):
+            ThreadServer(app, port=first.port)
+    assert not first.running
 
 
 @pytest.fixture

@@ -91,7 +91,7 @@ def test_each_worker_loads_the_function_once(client) -> None:
     assert run.done == len(STORES)
     metrics = [v.metrics for v in demand.iter_search()]
     assert {m["loads"] for m in metrics} == {1}  # 30 keys in many tasks, one load a worker
-    assert len({m["pid"] for m in metrics}) >= 1 and os.getpid() not in {m["pid"] for m in metrics}
+    assert os.getpid() not in {m["pid"] for m in metrics}  # trained in the workers
 
 
 def test_a_function_defined_in_a_main_script_trains_on_worker_processes(tmp_path) -> None:
@@ -128,6 +128,37 @@ def test_a_function_defined_in_a_main_script_trains_on_worker_processes(tmp_path
     assert done.returncode == 0, done.stderr[-3000:]
     hashes = json.loads(done.stdout.strip().splitlines()[-1])
     assert hashes["1"] == hashes["2"] and len(hashes["2"]) == 6
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_a_script_that_trains_unguarded_gets_one_failed_run_and_the_fix(tmp_path, method) -> None:
+    """Workers import the main script: training at its top level must not start a run of
+    its own in each importing process; the driver's one run fails and says what to do."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import shoal
+        from test_train import STORES, sales
+        from sklearn.linear_model import LinearRegression
+
+        client = shoal.connect({f"sqlite:///{tmp_path / 's.db'}"!r}, {str(tmp_path / "a")!r})
+        fleet = client.fleet("grocer/demand", keys=["store"])
+        fleet.train(sales(STORES[:4]), lambda f: LinearRegression().fit(f[["price"]], f["units"]),
+                    workers=2, progress=False)
+        """)
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, env={**os.environ, "SHOAL_START_METHOD": method},
+    )  # fmt: skip
+    assert done.returncode != 0 and 'if __name__ == "__main__":' in done.stderr
+    client = shoal.connect(f"sqlite:///{tmp_path / 's.db'}", str(tmp_path / "a"))
+    try:
+        assert [run.status for run in client.fleet("grocer/demand").runs()] == ["failed"]
+    finally:
+        client.close()
 
 
 def test_a_function_that_cannot_be_pickled_is_refused_before_anything_runs(

@@ -125,6 +125,7 @@ def test_a_monitoring_run_reads_as_a_run_over_rest_and_on_its_page(http: TestCli
     stages = monitor["counts"]["seconds"]  # a monitor run times each stage
     assert monitor["seconds"] == pytest.approx(sum(stages.values()), abs=1e-3)
     assert monitor["counts"]["windows"] >= 1 and monitor["started_at"].endswith("+00:00")
+    assert monitor["keys"] is None and monitor["done"] is None  # a pass trains no keys
     one = ok(http, f"/api/v1/runs/{monitor['id']}")
     assert one["kind"] == "monitor" and one["errors"] == []
     page = http.get(f"/runs/{monitor['id']}")

@@ -31,15 +31,12 @@ def runs_command(
     _output.table(
         ["id", "kind", "status", "keys", "done", "failed", "skipped", "seconds", "started"],
         [
-            (r.id, r.kind, r.status, *(_keys(r) if r.kind == "train" else ("",) * 4),
+            (r.id, r.kind, r.status, *(_output.number(n) for n in (r.keys, r.done, r.failed,
+                                                                    r.skipped)),
              _output.number(r.seconds), _output.when(r.started_at))
             for r in rows
         ],
     )  # fmt: skip
-
-
-def _keys(run: Run) -> tuple[int, int, int, int]:
-    return run.keys, run.done, run.failed, run.skipped
 
 
 @run_app.command("show")

@@ -79,4 +79,4 @@ def train(
         f"{fleet.path}: run {run.id} trained {run.done:,} {what} in {seconds:.1f} s{failed}"
     )
     dataset = client.datasets.get(run.dataset_id or 0)  # fleet.train always records one
-    return FleetBuild(fleet.path, dataset, run.id, run.done, run.failed, seconds)
+    return FleetBuild(fleet.path, dataset, run.id, run.done or 0, run.failed or 0, seconds)

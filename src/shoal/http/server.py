@@ -49,7 +49,8 @@ def bind(port: int, host: str = LOOPBACK, *, fallback: bool = True) -> socket.so
 
 
 class ThreadedServer:
-    """uvicorn serving ``app`` on ``host`` and ``port`` (0 or taken: a free one), in a thread.
+    """uvicorn serving ``app`` on ``host`` and ``port`` (0: a free one; taken: a free one
+    with ``fallback``, else a :class:`ShoalError`), in a thread.
 
     :meth:`start` returns once the server accepts connections; :meth:`stop` is graceful
     (uvicorn finishes the requests in flight and runs the app's shutdown, which writes the
@@ -68,12 +69,13 @@ class ThreadedServer:
         *,
         log_level: str = "warning",
         name: str = "uvicorn",
+        fallback: bool = True,
     ) -> None:
         import uvicorn
 
         self.asked = port
         self.host = host
-        self.socket = bind(port, host)
+        self.socket = bind(port, host, fallback=fallback)
         self.port: int = self.socket.getsockname()[1]
         config = uvicorn.Config(app, host=host, port=self.port, log_level=log_level)
         self._server = uvicorn.Server(config)

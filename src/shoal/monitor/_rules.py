@@ -74,7 +74,9 @@ def parse(expression: str) -> Rule:
     figure = tokens.name("a figure such as mape or psi").lower()
     op = tokens.take("op", "a comparison: >, >=, < or <=")
     if op not in _OPS:
-        tokens.fail(f"{op!r} does not compare a figure with a bound; use >, >=, < or <=")
+        tokens.fail(
+            f"{op!r} does not compare a figure with a bound; use >, >=, < or <=", at=tokens.last()
+        )
     number: float | None = None
     factor, metric = 1.0, None
     if tokens.peek().kind == "number":
@@ -93,7 +95,9 @@ def parse(expression: str) -> Rule:
     windows = 1
     if tokens.accept_word("for"):
         count = tokens.take("number", "a whole number of windows")
-        if not count.isdigit() or not tokens.accept_word("windows", "window"):
+        if not count.isdigit():
+            tokens.fail("write 'for N windows' with N a whole number", at=tokens.last())
+        if not tokens.accept_word("windows", "window"):
             tokens.fail("write 'for N windows' with N a whole number")
         windows = int(count)
     tokens.end()
@@ -130,16 +134,23 @@ class _Tokens:
         try:
             self.items = tokenize(expression, field="rule", example=EXAMPLE)
         except FilterSyntaxError as exc:
-            raise InvalidInput(f"alert rule {expression!r}: {exc}", field="rule") from None
+            reason = str(exc).removeprefix("rule: ")
+            raise InvalidInput(f"alert rule {expression!r}: {reason}", field="rule") from None
         self.i = 0
 
     def peek(self) -> Token:
         return self.items[self.i]
 
-    def fail(self, what: str) -> NoReturn:
-        at = self.peek().pos
+    def last(self) -> Token:
+        """The token just taken."""
+        return self.items[self.i - 1]
+
+    def fail(self, what: str, at: Token | None = None) -> NoReturn:
+        """Refuse the rule at ``at`` (by default the token not yet taken)."""
+        pos = (at or self.peek()).pos
         raise InvalidInput(
-            f"alert rule {self.expression!r} is not understood at position {at}: {what}; {EXAMPLE}",
+            f"alert rule {self.expression!r} is not understood at position {pos}: {what}; "
+            f"{EXAMPLE}",
             field="rule",
         )
 

@@ -87,13 +87,13 @@ class Client:
         """Every fleet with alert rules or alerts in ``state``: its ``path``, ``keys``,
         ``rules`` and newest ``limit`` alerts (as ``fleet.alerts.list`` gives them), in
         three queries however many fleets there are."""
-        from shoal.sdk.monitoring import readable
+        from shoal.sdk.monitoring import readable_result
 
         states = (state,) if isinstance(state, str) else tuple(state)
         groups = self.registry.fleets.alert_overview(self.scope, states, limit)
         return [
             {"path": f"{g['tenant']}/{g['fleet']}", "keys": g["keys"], "rules": g["rules"],
-             "alerts": [readable(g["keys"], row) for row in g["alerts"]]}
+             "alerts": [readable_result(g["keys"], row) for row in g["alerts"]]}
             for g in groups
         ]  # fmt: skip
 

@@ -296,6 +296,14 @@ class Fleet:
         ``batch_size`` and (unless given) ``executor`` and ``workers`` are the run's own.
         """
         record = self._client.run(run.id if isinstance(run, Run) else run)
+        if record.kind != "train":
+            raise InvalidInput(
+                f"run {record.id} is a {record.kind!r} run; resume takes a training run "
+                f"(shoal runs {self.path} lists them)",
+                field="run",
+            )
+        if record.fleet is None:
+            raise InvalidInput(f"run {record.id} belongs to no fleet", field="run")
         if record.fleet != self.path:
             raise InvalidInput(
                 f"run {record.id} trained fleet '{record.fleet}', not '{self.path}'; resume "

@@ -30,6 +30,15 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _count(counts: dict[str, Any], name: str, kind: str) -> int | None:
+    """A training run's key count (0 until it records one); None for a kind that trains
+    no keys (a monitoring pass), so JSON says "not counted" rather than zero."""
+    value = counts.get(name)
+    if value is None:
+        return 0 if kind == "train" else None
+    return int(value)
+
+
 def _seconds(value: Any) -> float | None:
     """A run's time in all: its ``seconds``, or the sum of its stages' (a monitoring pass
     times each stage, one after the other)."""
@@ -44,7 +53,8 @@ class Run:
     """A run over a fleet (``train``, ``evaluate``, ``monitor``, ...): status and counts.
 
     ``keys``, ``done``, ``failed`` and ``skipped`` are a training run's keys: with a version
-    from this run, whose last attempt failed, found already done by a resume. ``seconds``
+    from this run, whose last attempt failed, found already done by a resume (None for a
+    kind that trains none). ``seconds``
     is its time in all (the sum of the stages for a kind that times each, such as a
     monitoring pass); ``counts`` holds every figure the run recorded as it went.
     ``errors`` holds up to 100 per-key failures where they were asked for
@@ -55,10 +65,10 @@ class Run:
     fleet: str | None
     kind: str
     status: str
-    keys: int
-    done: int
-    failed: int
-    skipped: int
+    keys: int | None
+    done: int | None
+    failed: int | None
+    skipped: int | None
     seconds: float | None
     key_seconds_p50: float | None
     key_seconds_max: float | None
@@ -83,8 +93,9 @@ class Run:
         fleet = f"{row['tenant']}/{row['fleet']}" if row.get("fleet") else None
         return cls(
             id=row["id"], fleet=fleet, kind=row["kind"], status=row["status"],
-            keys=int(counts.get("keys") or 0), done=int(counts.get("done") or 0),
-            failed=int(counts.get("failed") or 0), skipped=int(counts.get("skipped") or 0),
+            keys=_count(counts, "keys", row["kind"]), done=_count(counts, "done", row["kind"]),
+            failed=_count(counts, "failed", row["kind"]),
+            skipped=_count(counts, "skipped", row["kind"]),
             seconds=_seconds(counts.get("seconds")),
             key_seconds_p50=_number(counts.get("key_seconds_p50")),
             key_seconds_max=_number(counts.get("key_seconds_max")),

@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 
 def _row(fleet: Fleet, row: dict[str, Any]) -> dict[str, Any]:
     """A stored result as people read it: its key as a dict, its window as a time."""
-    return readable(fleet.keys, row)
+    return readable_result(fleet.keys, row)
 
 
-def readable(keys: Sequence[str], row: dict[str, Any]) -> dict[str, Any]:
+def readable_result(keys: Sequence[str], row: dict[str, Any]) -> dict[str, Any]:
     """:func:`_row` for a fleet known by its key names."""
     out = {k: v for k, v in row.items() if not k.startswith("key.") and k != "fleet_id"}
     out["key"] = {d: row.get(f"key.{d}") for d in keys if f"key.{d}" in row}

@@ -28,10 +28,15 @@ def iso(ts: float | None) -> str | None:
 
 
 def readable(ts: float | str | None, *, utc: bool = True) -> str:
-    """UNIX seconds (or an ISO 8601 text) as a person reads it; nothing as ``""``."""
+    """UNIX seconds (or an ISO 8601 text) as a person reads it; nothing as ``""``, and a
+    text that is no time as it is (a page must not fail on a value it only shows)."""
     if ts is None or ts == "" or isinstance(ts, bool):
         return ""
-    text = _moment(ts).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    try:
+        moment = _moment(ts)
+    except (ValueError, OverflowError, OSError):
+        return str(ts)
+    text = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
     return f"{text} UTC" if utc else text
 
 

@@ -123,9 +123,10 @@ def tokenize(text: str, *, field: str = "where", example: str = EXAMPLE) -> list
             break
         match = _TOKEN.match(text, pos)
         if not match or match.end() == pos:
-            snippet = text[pos:].lstrip()[:20]
+            rest = text[pos:].lstrip()
+            at = len(text) - len(rest)  # where the unreadable text starts, past the spaces
             raise FilterSyntaxError(
-                f"{field}: unexpected {snippet!r} at position {pos}; {example}", field=field
+                f"{field}: unexpected {rest[:20]!r} at position {at}; {example}", field=field
             )
         kind = match.lastgroup or ""
         value = match.group(kind)

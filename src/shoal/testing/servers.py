@@ -7,13 +7,23 @@ uvicorn in a daemon thread of this process, on a free port unless told one::
     with ThreadServer(create_app(client)) as server:
         httpx.get(server.url + "/healthz")
 
-Both are :mod:`shoal.http.server`'s, which the demo's server runs on too.
+Both stand on :mod:`shoal.http.server`, which the demo's server runs on too; a port a
+test names and finds taken is an error here, never silently another port.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from shoal.http.server import LOOPBACK, ThreadedServer, free_port
 
-ThreadServer = ThreadedServer
-
 __all__ = ["LOOPBACK", "ThreadServer", "free_port"]
+
+
+class ThreadServer(ThreadedServer):
+    """uvicorn serving ``app`` on ``host`` and ``port`` (a free one by default), in a thread."""
+
+    def __init__(
+        self, app: Any, host: str = LOOPBACK, port: int = 0, log_level: str = "warning"
+    ) -> None:
+        super().__init__(app, port, host, log_level=log_level, fallback=False)

@@ -34,7 +34,7 @@ from typing import Any
 
 from shoal import config
 from shoal.errors import InvalidInput, ShoalError
-from shoal.train._functions import Shipped, function_ref, ship
+from shoal.train._functions import Shipper, function_ref
 
 
 class Executor:
@@ -94,7 +94,7 @@ class ProcessExecutor(Executor):
         self.parallelism = workers
         self.start_method = start_method
         self._pool: ProcessPoolExecutor | None = None
-        self._shipped: tuple[Callable[[Any], Any], Shipped] | None = None
+        self._ship = Shipper()
 
     def check(self, work: Callable[[Any], Any]) -> None:
         self._ship(work)
@@ -120,15 +120,9 @@ class ProcessExecutor(Executor):
 
     def _preload(self) -> list[str]:
         """:data:`PRELOAD`, and the module of a ``fn`` sent by name (what it imports)."""
-        fn = getattr(self._shipped[0], "fn", None) if self._shipped else None
+        fn = getattr(self._ship.work, "fn", None)
         ref = function_ref(fn) if fn is not None else None
         return [*PRELOAD, ref.partition(":")[0]] if ref else list(PRELOAD)
-
-    def _ship(self, work: Callable[[Any], Any]) -> Shipped:
-        """``work`` pickled once, kept for the ``map_unordered`` that follows ``check``."""
-        if self._shipped is None or self._shipped[0] is not work:
-            self._shipped = (work, ship(work))
-        return self._shipped[1]
 
     def map_unordered(self, work: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
         shipped = self._ship(work)
@@ -164,7 +158,7 @@ class ProcessExecutor(Executor):
                 future.cancel()
 
     def close(self) -> None:
-        self._shipped = None
+        self._ship.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import cloudpickle  # type: ignore[import-untyped]  # no py.typed marker, no stub package
+import cloudpickle
 
 from shoal.errors import InvalidInput
 
@@ -117,6 +117,41 @@ class Shipped:
         return found
 
 
+class Shipper:
+    """:func:`ship`, keeping the last result: an executor's ``check`` ships the work to
+    refuse what cannot go, and its ``map_unordered`` sends the same bytes."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Callable[[Any], Any], Shipped] | None = None
+
+    def __call__(self, work: Callable[[Any], Any]) -> Shipped:
+        if self._last is None or self._last[0] is not work:
+            self._last = (work, ship(work))
+        return self._last[1]
+
+    @property
+    def work(self) -> Callable[[Any], Any] | None:
+        return self._last[0] if self._last else None
+
+    def clear(self) -> None:
+        self._last = None
+
+
+def check_not_bootstrapping() -> None:
+    """InvalidInput when this process is a worker (or the fork server) importing the main
+    script: the script trains at its top level, not under ``if __name__ == "__main__":``."""
+    import multiprocessing
+
+    # Set by multiprocessing while a child (or the fork server's preload) imports __main__.
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise InvalidInput(
+            "fn: training with workers > 1 started while a worker process was importing "
+            "the main script: put the training under 'if __name__ == \"__main__\":' (worker "
+            "processes import the script), or train in this process (workers=1)",
+            field="fn",
+        )
+
+
 _LOADED: OrderedDict[str, Callable[[Any], Any]] = OrderedDict()
 """The callables this process has loaded, by digest, most recent last."""
 _KEEP = 8
@@ -128,7 +163,11 @@ def ship(work: Callable[[Any], Any]) -> Shipped:
 
     ``work`` is a :class:`~shoal.train._work.Work` (or any callable); what cannot be
     pickled is nearly always its ``fn``, so the error names that and says what to change.
+    Refused too, before any run is opened: training with workers from a script's top
+    level while that script is being imported by a worker (``spawn``) or by the fork
+    server (``forkserver``), which would otherwise open a run of its own there.
     """
+    check_not_bootstrapping()
     try:
         payload = cloudpickle.dumps(work)
     except Exception as exc:

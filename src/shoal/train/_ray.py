@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from shoal.cluster import import_ray, join_ray
 from shoal.train._executors import Executor
-from shoal.train._functions import Shipped, ship
+from shoal.train._functions import Shipped, Shipper
 from shoal.train._work import KeyRows, Task
 
 
@@ -43,10 +43,11 @@ class RayExecutor(Executor):
         self.workers = workers  # None: every CPU of the cluster
         self.parallelism = workers or (os.cpu_count() or 1)
         self._started = False
+        self._ship = Shipper()
 
     def check(self, work: Callable[[Any], Any]) -> None:
         """Refuse a ``fn`` that cannot be pickled, as the local process pool does."""
-        ship(work)
+        self._ship(work)
 
     def start(self) -> None:
         """Join (or start) the Ray cluster; ``parallelism`` is then its CPUs, or ``workers``."""
@@ -63,7 +64,7 @@ class RayExecutor(Executor):
             self.start()
         remote = ray.remote(num_cpus=1)(_run_task)
         # Shipped as the local pool ships it: pickled once here, loaded once per worker.
-        work_ref = ray.put(ship(work))
+        work_ref = ray.put(self._ship(work))
         shared: tuple[pa.Table, Any] | None = None  # the partition in the object store
         pending: list[Any] = []
         source = iter(tasks)
@@ -96,6 +97,7 @@ class RayExecutor(Executor):
         return self.parallelism if self.requested else 2 * self.parallelism
 
     def close(self) -> None:
+        self._ship.clear()
         if self._started:
             import ray
 
