@@ -200,3 +200,34 @@ def test_an_unknown_start_method_is_refused(client, monkeypatch) -> None:
     assert demand.runs() == []
     with pytest.raises(shoal.InvalidInput, match="teleport"):
         ProcessExecutor(2, start_method="teleport").check(Work(fit))
+
+
+EDITED = """
+from sklearn.linear_model import LinearRegression
+
+
+def fit(frame):
+    model = LinearRegression().fit(frame[["price"]], frame["units"])
+    return {{"model": model, "metrics": {{"edition": {edition}}}}}
+"""
+
+
+def test_a_module_edited_between_two_runs_trains_as_edited(client, tmp_path, monkeypatch) -> None:
+    """The fork server outlives a run; a user's module edited and reloaded between two runs
+    of one process (a notebook) must train as edited, in the workers as in the driver."""
+    import importlib
+
+    monkeypatch.chdir(tmp_path)  # as `shoal train DATA edited_trainer:fit` finds it
+    monkeypatch.syspath_prepend(str(tmp_path))
+    demand = client.fleet("grocer/demand", keys=["store"])
+    try:
+        for edition in (1.0, 22.0):  # different sizes: no stale bytecode by equal mtime
+            (tmp_path / "edited_trainer.py").write_text(EDITED.format(edition=edition))
+            sys.modules.pop("edited_trainer", None)
+            importlib.invalidate_caches()
+            fit_edited = importlib.import_module("edited_trainer").fit
+            run = demand.train(sales(STORES[:4]), fit_edited, workers=2, progress=False)
+            assert run.status == "succeeded", run.errors
+            assert {v.metrics["edition"] for v in demand.iter_search()} == {edition}
+    finally:
+        sys.modules.pop("edited_trainer", None)

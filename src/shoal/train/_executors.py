@@ -34,7 +34,7 @@ from typing import Any
 
 from shoal import config
 from shoal.errors import InvalidInput, ShoalError
-from shoal.train._functions import Shipper, function_ref
+from shoal.train._functions import Shipper
 
 
 class Executor:
@@ -115,14 +115,8 @@ class ProcessExecutor(Executor):
             )
         context = multiprocessing.get_context(method)
         if method == "forkserver":  # read when the server starts: once per driver process
-            context.set_forkserver_preload(self._preload())
+            context.set_forkserver_preload(list(PRELOAD))
         return context
-
-    def _preload(self) -> list[str]:
-        """:data:`PRELOAD`, and the module of a ``fn`` sent by name (what it imports)."""
-        fn = getattr(self._ship.work, "fn", None)
-        ref = function_ref(fn) if fn is not None else None
-        return [*PRELOAD, ref.partition(":")[0]] if ref else list(PRELOAD)
 
     def map_unordered(self, work: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
         shipped = self._ship(work)
@@ -170,7 +164,9 @@ PRELOAD = ("__main__", "shoal.train._work", "skops.io")
 """What the fork server imports once, so forked workers start with it: the main module
 (as ``spawn`` would import it), the per-key work with what it uses (pyarrow, pandas,
 Shoal's data and flavors) and skops, which the sklearn flavor saves with (about 1.5 s a
-worker otherwise, on its first save). The module of a ``fn`` sent by name is added."""
+worker otherwise, on its first save). Never the module of ``fn``: the fork server lives as
+long as the driver process, and a user's module edited (and reloaded) between two runs of
+a notebook must train as edited, so each pool's workers import it afresh."""
 
 
 def local_executor(workers: int | None) -> Executor:
