@@ -224,8 +224,14 @@ def test_alias_set_prints_an_undo_that_works(home: Path) -> None:
     assert undo[:4] == ["shoal", "alias", "undo", FLEET]
     assert "moved back on 4 model(s)" in ok(*undo[1:]).stdout
     assert _production_count() == 0
-    moves = ok_json("alias", "moves", FLEET)
+    listed = ok_json("alias", "moves", FLEET)
+    moves = listed["items"]
     assert [m["undone_by"] for m in moves] == [None, moves[0]["id"]]
+    assert listed["next_cursor"] is None
+    first = ok_json("alias", "moves", FLEET, "--limit", "1")  # a page of one, and on
+    assert first["items"] == moves[:1] and first["next_cursor"] == str(moves[0]["id"])
+    rest = ok_json("alias", "moves", FLEET, "--cursor", first["next_cursor"])
+    assert rest["items"] == moves[1:] and rest["next_cursor"] is None
     assert "mape > 0.15" in ok("alias", "moves", FLEET).stdout
     fails(4, *undo[1:], says=("already undone",))
 

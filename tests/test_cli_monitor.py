@@ -58,7 +58,7 @@ def test_monitor_alert_and_retrain_from_the_shell(folder: Path) -> None:
     ran = json.loads(cli("monitor", "run", "grocer/demand", "-w", "1d", *span, "--logs", "logs",
                          "--json"))  # fmt: skip
     assert ran["versions"] == 12 and ran["drifting_models"] >= 2 and ran["alerts_opened"] == 2
-    [listed] = json.loads(cli("runs", "grocer/demand", "--json"))
+    [listed] = json.loads(cli("runs", "grocer/demand", "--json"))["items"]
     shown = cli("run", "show", str(listed["id"]))  # a monitor run times its stages: no traceback
     assert listed["kind"] == "monitor" and "alerts_opened" in shown and "monitor" in shown
     refused = CliRunner().invoke(app, ["run", "resume", str(listed["id"])])

@@ -252,7 +252,7 @@ def test_a_missing_key_column_is_refused_up_front(client, demand) -> None:
     data = sales().rename(columns={"store": "shop"})
     with pytest.raises(shoal.InvalidInput, match=r"\['store'\].*keyed by \['store'\]"):
         demand.train(data, fit, workers=1, progress=False)
-    assert demand.runs() == [] and client.datasets.list() == []
+    assert list(demand.runs()) == [] and client.datasets.list() == []
     run = demand.train(data, fit, by=["shop"], workers=1, progress=False)
     assert run.done == 30 and demand.get("s01").version == 1
 
@@ -332,7 +332,7 @@ def test_cli_lists_runs_and_shows_one(client, demand, store_url, tmp_path) -> No
     base = ["--store", store_url, "--artifacts", str(tmp_path / "artifacts")]
     listed = CliRunner().invoke(app, [*base, "runs", "grocer/demand", "--json"])
     assert listed.exit_code == 0, listed.output
-    [row] = json.loads(listed.stdout)
+    [row] = json.loads(listed.stdout)["items"]
     assert (row["id"], row["status"], row["done"], row["failed"]) == (run.id, "failed", 29, 1)
     shown = CliRunner().invoke(app, [*base, "run", "show", str(run.id), "--json"])
     detail = json.loads(shown.stdout)

@@ -180,7 +180,7 @@ def test_a_function_that_cannot_be_pickled_is_refused_before_anything_runs(
         pytest.raises(shoal.InvalidInput, match="not opened for reading"),
     ):
         demand.train(sales(KEYS), lambda f: log.write("x") and fit(f), workers=2, progress=False)
-    assert demand.runs() == []
+    assert list(demand.runs()) == []
     # In this process nothing needs pickling: the same closure trains with workers=1.
     assert demand.train(sales(KEYS), locked, workers=1, progress=False).done == len(KEYS)
 
@@ -197,7 +197,7 @@ def test_an_unknown_start_method_is_refused(client, monkeypatch) -> None:
     demand = client.fleet("grocer/demand", keys=["store"])
     with pytest.raises(shoal.InvalidInput, match="start method 'teleport' is not available"):
         demand.train(sales(KEYS), fit, workers=2, progress=False)
-    assert demand.runs() == []
+    assert list(demand.runs()) == []
     with pytest.raises(shoal.InvalidInput, match="teleport"):
         ProcessExecutor(2, start_method="teleport").check(Work(fit))
 

@@ -146,6 +146,22 @@ def test_bulk_alias_move_with_preview_and_undo(api) -> None:
     assert undone.status_code == 200 and undone.json()["moved"] == 10
     assert client.fleet("grocer/demand").get({"store": "s04", "sku": "A77"},
                                               alias="production").version == 1  # fmt: skip
+    # The history pages by keyset, newest first, one move a page, to the end.
+    every = ok(http, "/api/v1/fleets/grocer/demand/alias-moves", limit=1000)["items"]
+    seen, cursor = [], None
+    while True:
+        page = ok(http, "/api/v1/fleets/grocer/demand/alias-moves", limit=1,
+                  **({"cursor": cursor} if cursor else {}))  # fmt: skip
+        seen += [m["id"] for m in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        assert isinstance(cursor, int)
+    assert seen == [m["id"] for m in every] and len(seen) >= 3 and seen == sorted(seen)[::-1]
+    bad = http.get("/api/v1/fleets/grocer/demand/runs", params={"cursor": "soon"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "cursor"
+    with pytest.raises(shoal.InvalidInput, match="before must be the next_cursor"):
+        client.fleet("grocer/demand").runs(before=0)
 
 
 def test_runs_and_datasets(api) -> None:

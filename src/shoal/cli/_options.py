@@ -15,6 +15,12 @@ JsonOption = Annotated[
 ]
 """``--json`` on every listing: one parseable document on stdout, nothing else there."""
 
+IdCursorOption = Annotated[
+    int | None,
+    typer.Option("--cursor", help="Continue after the page that printed this cursor."),
+]
+"""``--cursor`` of a newest-first listing by id (runs, alias moves)."""
+
 WHERE_HELP = (
     "Filter, e.g. \"store = 's012' and mape > 0.3\" or \"alias = 'production'\". "
     "Names: alias version status flavor created_at run dataset id tags.NAME params.NAME "

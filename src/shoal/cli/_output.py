@@ -113,6 +113,12 @@ def working(message: str) -> Iterator[None]:
         yield
 
 
+def next_page(cursor: str | None) -> None:
+    """Where the next page starts, for the person at the terminal (never on stdout)."""
+    if cursor:
+        note(f"next page: --cursor {cursor}")
+
+
 def echo(message: str) -> None:
     """A plain line on stdout (a count, a revision): what a script would capture."""
     typer.echo(message)

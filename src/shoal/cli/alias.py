@@ -13,7 +13,7 @@ import typer
 
 from shoal.cli import _output
 from shoal.cli._keys import KeyOption, parse_key
-from shoal.cli._options import WHERE_HELP, FleetArgument, JsonOption
+from shoal.cli._options import WHERE_HELP, FleetArgument, IdCursorOption, JsonOption
 from shoal.cli._session import fleet as open_fleet
 from shoal.cli._session import session
 from shoal.errors import InvalidInput, NotFound
@@ -179,12 +179,13 @@ def moves_command(
     ctx: typer.Context,
     fleet: FleetArgument,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many, newest first.")] = 20,
+    cursor: IdCursorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Recent alias moves of a fleet, newest first, with what selected them and who moved them."""
-    rows = open_fleet(ctx, fleet).alias_moves(limit)
+    rows = open_fleet(ctx, fleet).alias_moves(limit, before=cursor)
     if as_json:
-        _output.print_json([r.to_dict() for r in rows])
+        _output.print_json(rows.to_dict())
         return
     if not rows:
         _output.note("no alias moves yet")
@@ -197,3 +198,4 @@ def moves_command(
             for r in rows
         ],
     )  # fmt: skip
+    _output.next_page(rows.next_cursor)

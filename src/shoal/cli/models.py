@@ -127,5 +127,4 @@ def _print_page(fleet: Fleet, page: Page[ModelVersion], as_json: bool) -> None:
                 for v in page
             ],
         )
-    if page.next_cursor:
-        _output.note(f"next page: --cursor {page.next_cursor}")
+    _output.next_page(page.next_cursor)

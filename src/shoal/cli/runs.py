@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from shoal.cli import _output
-from shoal.cli._options import FleetArgument, JsonOption
+from shoal.cli._options import FleetArgument, IdCursorOption, JsonOption
 from shoal.cli._session import client, fleet
 from shoal.sdk.history import Run
 
@@ -18,12 +18,13 @@ def runs_command(
     ctx: typer.Context,
     path: FleetArgument,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many, newest first.")] = 50,
+    cursor: IdCursorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List a fleet's runs, newest first: kind, status, keys done and failed, time taken."""
-    rows = fleet(ctx, path).runs(limit)
+    rows = fleet(ctx, path).runs(limit, before=cursor)
     if as_json:
-        _output.print_json([r.to_dict() for r in rows])
+        _output.print_json(rows.to_dict())
         return
     if not rows:
         _output.note(f"no runs of {path} yet: train it with fleet.train(data, fn)")
@@ -37,6 +38,7 @@ def runs_command(
             for r in rows
         ],
     )  # fmt: skip
+    _output.next_page(rows.next_cursor)
 
 
 @run_app.command("show")

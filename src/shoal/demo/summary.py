@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -84,7 +85,7 @@ def _trained_on(client: Client, result: DemoResult) -> list[Dataset]:
     return found
 
 
-def _promotion_move(moves: list[MoveRecord]) -> MoveRecord | None:
+def _promotion_move(moves: Iterable[MoveRecord]) -> MoveRecord | None:
     """The latest move of ``production`` by :data:`PROMOTE_WHERE` (moves come newest first)."""
     for move in moves:
         if move.alias == "production" and move.where == PROMOTE_WHERE:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from shoal.artifacts import ArtifactStore
-from shoal.registry._guards import MAX_LIMIT, check_limit
+from shoal.registry._guards import MAX_LIMIT, check_before, check_limit
 from shoal.registry.alerts import Alerts
 from shoal.registry.aliases import Aliases, Moved, check_alias
 from shoal.registry.datasets import Datasets
@@ -55,6 +55,7 @@ __all__ = [
     "VersionSpec",
     "Where",
     "check_alias",
+    "check_before",
     "check_limit",
     "check_name",
     "key_text",

@@ -19,3 +19,20 @@ def check_limit(limit: Any, field: str = "limit", most: int = MAX_LIMIT) -> int:
             field=field,
         )
     return limit
+
+
+MAX_ID = 2**63 - 1
+"""The largest id a store holds (a signed 64-bit column on SQLite and PostgreSQL)."""
+
+
+def check_before(before: Any, field: str = "before") -> int | None:
+    """A keyset cursor of a newest-first listing (ids or numbers below it come next):
+    None, or an int from 1 to :data:`MAX_ID`, else InvalidInput naming the field."""
+    if before is None:
+        return None
+    if isinstance(before, bool) or not isinstance(before, int) or not 1 <= before <= MAX_ID:
+        raise InvalidInput(
+            f"{field} must be the next_cursor of the previous page (an int from 1), got {before!r}",
+            field=field,
+        )
+    return before

@@ -158,10 +158,13 @@ class Aliases(Part):
             )  # fmt: skip
         return result
 
-    def moves(self, fleet: FleetRef, limit: int = 50) -> list[dict[str, Any]]:
-        """The fleet's alias moves, newest first."""
+    def moves(
+        self, fleet: FleetRef, limit: int = 50, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The fleet's alias moves, newest first (``limit`` of them with an id below
+        ``before``)."""
         with self._store.read() as conn:
-            return aliases.list_moves(conn, fleet, limit)
+            return aliases.list_moves(conn, fleet, limit, before)
 
     def coverage(self, fleet: FleetRef) -> dict[str, int]:
         """How many models carry each alias, from the kept counters."""

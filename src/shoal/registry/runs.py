@@ -112,7 +112,9 @@ class Runs(Part):
             row = store_runs.get(conn, scope, run_id)
             return row, run_failures.listing(conn, run_id, limit=limit)
 
-    def list(self, fleet: FleetRef, limit: int = 50) -> list[dict[str, Any]]:
-        """The fleet's runs, newest first."""
+    def list(
+        self, fleet: FleetRef, limit: int = 50, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The fleet's runs, newest first (``limit`` of them with an id below ``before``)."""
         with self._store.read() as conn:
-            return store_runs.list_runs(conn, fleet, limit)
+            return store_runs.list_runs(conn, fleet, limit, before)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shoal import config
 from shoal.errors import InvalidInput
-from shoal.registry import FleetRef, Moved, Registry, Where, check_limit, parse_filter
+from shoal.registry import (
+    FleetRef,
+    Moved,
+    Registry,
+    Where,
+    check_before,
+    check_limit,
+    parse_filter,
+)
 from shoal.sdk.history import MoveRecord, Run
 from shoal.sdk.results import AliasMove, EvalResult, ModelVersion, Page, Registered
 
@@ -17,6 +25,7 @@ if TYPE_CHECKING:
     from shoal.train import Executor
 
 Target = tuple[Any, int | None]
+Listed = TypeVar("Listed", Run, MoveRecord)
 
 
 class Fleet:
@@ -126,7 +135,9 @@ class Fleet:
         below ``before``; ``next_cursor`` is the number to pass as ``before`` for the next
         page (None after the last)."""
         wanted = None if limit is None else check_limit(limit) + 1
-        rows = self._registry.versions.history(self.ref, key, limit=wanted, before=before)
+        rows = self._registry.versions.history(
+            self.ref, key, limit=wanted, before=check_before(before)
+        )
         items = [ModelVersion.from_row(self.path, r) for r in rows[:limit]]
         more = limit is not None and len(rows) > limit
         return Page(items, str(items[-1].version) if more and items else None)
@@ -201,10 +212,11 @@ class Fleet:
         return AliasMove(self.path, result.alias, result.moved, 0, result.move_id,
                          skipped=result.skipped, source="undo")  # fmt: skip
 
-    def alias_moves(self, limit: int = 50) -> list[MoveRecord]:
-        """The fleet's alias moves, newest first."""
-        rows = self._registry.aliases.moves(self.ref, check_limit(limit))
-        return [MoveRecord.from_row(self.path, row) for row in rows]
+    def alias_moves(self, limit: int = 50, *, before: int | None = None) -> Page[MoveRecord]:
+        """A page of the fleet's alias moves, newest first: ``limit`` of them with an id
+        below ``before``; ``next_cursor`` is the ``before`` of the next page."""
+        rows = self._registry.aliases.moves(self.ref, check_limit(limit) + 1, check_before(before))
+        return _page([MoveRecord.from_row(self.path, row) for row in rows], limit)
 
     def metric_histogram(self, name: str, *, bins: int = 20) -> dict[str, Any]:
         """How a metric spreads over the fleet's latest versions: ``edges`` and ``counts``
@@ -459,9 +471,20 @@ class Fleet:
         """Open a run to name as the lineage of the versions it registers."""
         return self._registry.runs.start(self.ref, kind, params=params)
 
-    def runs(self, limit: int = 50) -> list[Run]:
-        """The fleet's runs of every kind, newest first (without their per-key errors)."""
-        return [Run.from_row(row) for row in self._registry.runs.list(self.ref, check_limit(limit))]
+    def runs(self, limit: int = 50, *, before: int | None = None) -> Page[Run]:
+        """A page of the fleet's runs of every kind, newest first (without their per-key
+        errors): ``limit`` of them with an id below ``before``; ``next_cursor`` is the
+        ``before`` of the next page."""
+        rows = self._registry.runs.list(self.ref, check_limit(limit) + 1, check_before(before))
+        return _page([Run.from_row(row) for row in rows], limit)
+
+
+def _page(items: list[Listed], limit: int) -> Page[Listed]:
+    """``limit`` items of a newest-first listing read ``limit + 1`` at a time: the extra
+    one says whether a next page exists, and the last id shown is its cursor."""
+    shown = items[:limit]
+    more = len(items) > limit and shown
+    return Page(shown, str(shown[-1].id) if more else None)
 
 
 def _columns(by: Any) -> list[str]:

@@ -183,11 +183,15 @@ def coverage(conn: Connection, fleet: FleetRef) -> dict[str, int]:
     return {row.name: int(row.n) for row in rows}
 
 
-def list_moves(conn: Connection, fleet: FleetRef, limit: int = 50) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        sa.select(alias_moves)
-        .where(alias_moves.c.fleet_id == fleet.id, alias_moves.c.tenant_id == fleet.tenant_id)
-        .order_by(alias_moves.c.id.desc())
-        .limit(limit)
+def list_moves(
+    conn: Connection, fleet: FleetRef, limit: int = 50, before: int | None = None
+) -> list[dict[str, Any]]:
+    """The fleet's alias moves newest first, ``limit`` of those with an id below ``before``
+    (a keyset page on ``ix_alias_moves_fleet``)."""
+    query = sa.select(alias_moves).where(
+        alias_moves.c.fleet_id == fleet.id, alias_moves.c.tenant_id == fleet.tenant_id
     )
+    if before is not None:
+        query = query.where(alias_moves.c.id < before)
+    rows = conn.execute(query.order_by(alias_moves.c.id.desc()).limit(limit))
     return [dict(row._mapping) for row in rows]

@@ -84,13 +84,15 @@ def get(conn: Connection, scope: Scope, run_id: int) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-def list_runs(conn: Connection, fleet: FleetRef, limit: int = 50) -> list[dict[str, Any]]:
-    query = (
-        _select()
-        .where(runs.c.fleet_id == fleet.id, runs.c.tenant_id == fleet.tenant_id)
-        .order_by(runs.c.id.desc())
-        .limit(limit)
-    )
+def list_runs(
+    conn: Connection, fleet: FleetRef, limit: int = 50, before: int | None = None
+) -> list[dict[str, Any]]:
+    """The fleet's runs newest first, ``limit`` of those with an id below ``before``
+    (a keyset page on ``ix_runs_tenant_fleet``)."""
+    query = _select().where(runs.c.fleet_id == fleet.id, runs.c.tenant_id == fleet.tenant_id)
+    if before is not None:
+        query = query.where(runs.c.id < before)
+    query = query.order_by(runs.c.id.desc()).limit(limit)
     return [dict(row._mapping) for row in conn.execute(query)]
 
 

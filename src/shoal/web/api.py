@@ -18,10 +18,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
 from shoal.sdk.keys import parse_key_pairs
+from shoal.sdk.results import Page
 
 Where = Annotated[str | None, Query(description="Filter in the SDK's grammar.")]
 Sort = Annotated[str | None, Query(description="e.g. -mape, or store,sku.")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
+IdCursor = Annotated[
+    int | None, Query(ge=1, le=2**63 - 1, description="next_cursor of the previous page")
+]
+"""The cursor of a newest-first listing by id (runs, alias moves): ids below it come next."""
+
+
+def id_page(page: Page[Any]) -> dict[str, Any]:
+    """A page whose cursor is an id, with the cursor as a number, as REST takes it back."""
+    return {**page.to_dict(), "next_cursor": page.next_cursor and int(page.next_cursor)}
+
+
 Scope = Annotated[str, Query(pattern="^(latest|all)$", description="latest or all versions.")]
 
 
@@ -95,8 +107,7 @@ def api_router(client: Client) -> APIRouter:
     ) -> dict[str, Any]:  # fmt: skip
         """A page of one model's versions, newest first (keyset on the version number)."""
         target = fleet_of(tenant, fleet)
-        page = target.versions(parse_model(target, model), limit=limit, before=cursor)
-        return {**page.to_dict(), "next_cursor": page.next_cursor and int(page.next_cursor)}
+        return id_page(target.versions(parse_model(target, model), limit=limit, before=cursor))
 
     @api.get("/fleets/{tenant}/{fleet}/models/{model:path}")
     def model(
@@ -128,9 +139,11 @@ def api_router(client: Client) -> APIRouter:
         return move.to_dict()
 
     @api.get("/fleets/{tenant}/{fleet}/alias-moves")
-    def alias_moves(tenant: str, fleet: str, limit: Limit = 50) -> dict[str, Any]:
-        """The fleet's alias moves, newest first, each undoable."""
-        return {"items": [m.to_dict() for m in fleet_of(tenant, fleet).alias_moves(limit)]}
+    def alias_moves(
+        tenant: str, fleet: str, limit: Limit = 50, cursor: IdCursor = None
+    ) -> dict[str, Any]:
+        """A page of the fleet's alias moves, newest first, each undoable."""
+        return id_page(fleet_of(tenant, fleet).alias_moves(limit, before=cursor))
 
     @api.post("/fleets/{tenant}/{fleet}/alias-moves/{move_id}/undo")
     def undo(tenant: str, fleet: str, move_id: int) -> dict[str, Any]:
@@ -138,9 +151,9 @@ def api_router(client: Client) -> APIRouter:
         return fleet_of(tenant, fleet).undo(move_id).to_dict()
 
     @api.get("/fleets/{tenant}/{fleet}/runs")
-    def runs(tenant: str, fleet: str, limit: Limit = 50) -> dict[str, Any]:
-        """The fleet's runs, newest first."""
-        return {"items": [r.to_dict() for r in fleet_of(tenant, fleet).runs(limit)]}
+    def runs(tenant: str, fleet: str, limit: Limit = 50, cursor: IdCursor = None) -> dict[str, Any]:
+        """A page of the fleet's runs of every kind, newest first."""
+        return id_page(fleet_of(tenant, fleet).runs(limit, before=cursor))
 
     @api.get("/runs/{run_id}")
     def run(run_id: int) -> dict[str, Any]:
