@@ -6,6 +6,7 @@ candidate version; one model has 120 versions (paged); a training run with a fai
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -255,6 +256,13 @@ def test_a_key_holding_a_slash_is_addressable_and_key_mistakes_match_the_cli(api
     assert [v["version"] for v in ok(http, f"{base}/versions")["items"]] == [1]
     page = http.get("/fleets/grocer/paths/models/region=eu/west,sku=A/7")
     assert page.status_code == 200 and "eu/west" in page.text
+    # A comma in a value too: a path splits only at a comma followed by NAME=.
+    paths.register([{"key": {"region": "eu, west", "sku": "A,7"}, "model": LinearModel(2.0, {})}])
+    found = ok(http, "/api/v1/fleets/grocer/paths/models/region=eu, west,sku=A,7")
+    assert found["key"] == {"region": "eu, west", "sku": "A,7"}
+    listed = http.get("/fleets/grocer/paths?where=sku%20%3D%20%27A%2C7%27").text
+    link = re.search(r'href="(/fleets/grocer/paths/models/[^"]*A,7[^"]*)"', listed)
+    assert link and http.get(link.group(1)).status_code == 200  # the page's own link works
     from shoal.cli._keys import parse_key
 
     cases = [

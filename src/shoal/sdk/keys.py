@@ -4,11 +4,13 @@ The CLI takes the pairs as repeated ``--key store=s012 --key sku=A77``; a REST p
 them joined by commas, ``store=s012,sku=A77``. Both come here, so one mistake (a missing
 dimension, an unknown one, one given twice) is one error with one status everywhere:
 ``InvalidInput`` naming the field and the spelling that fixes it. A value may hold any
-character but a comma in a path (``/`` included: the routes take the rest of the path).
+character in a path, ``/`` and ``,`` included, but for a comma followed by ``NAME=``: a
+path is split only there (:func:`split_path_key`), so ``sku=A,77`` is one value.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from shoal.errors import InvalidInput
@@ -53,6 +55,18 @@ def parse_key_pairs(
             field=field,
         )
     return key
+
+
+_PAIR_START = re.compile(r",(?=[A-Za-z_][A-Za-z0-9_]*=)")
+"""A comma that starts the next ``NAME=`` of a path key: the only place a path is split."""
+
+
+def split_path_key(text: str) -> list[str]:
+    """``store=s012,sku=A77`` as ``DIM=VALUE`` pairs, split only at a comma followed by a
+    name and ``=``: a value may hold commas (``sku=A,77``, ``name=a, b``) unless one is
+    followed by ``NAME=``, which reads as the next pair (so a misspelt dimension after a
+    comma is named as unknown, not swallowed by the value before it)."""
+    return _PAIR_START.split(text) if text else []
 
 
 def _example(dims: Sequence[str], option: str) -> str:

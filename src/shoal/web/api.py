@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
-from shoal.sdk.keys import parse_key_pairs
+from shoal.sdk.keys import parse_key_pairs, split_path_key
 from shoal.sdk.results import Page
 
 Where = Annotated[str | None, Query(description="Filter in the SDK's grammar.")]
@@ -176,5 +176,5 @@ def api_router(client: Client) -> APIRouter:
 
 def parse_model(fleet: Fleet, text: str) -> dict[str, str]:
     """``store=s012,sku=A77`` as the key the SDK takes (the parser ``--key`` uses too)."""
-    pairs = text.split(",") if text else []
+    pairs = split_path_key(text)
     return parse_key_pairs(fleet.path, fleet.keys, pairs, option="model", field="model")
