@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
 
 from shoal import config
 from shoal.errors import InvalidInput
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from shoal.train import Executor
 
 Target = tuple[Any, int | None]
-Listed = TypeVar("Listed", Run, MoveRecord)
+_ID = attrgetter("id")
+"""The cursor of a listing by id (runs, alias moves)."""
 
 
 class Fleet:
@@ -138,9 +140,10 @@ class Fleet:
         rows = self._registry.versions.history(
             self.ref, key, limit=wanted, before=check_before(before)
         )
-        items = [ModelVersion.from_row(self.path, r) for r in rows[:limit]]
-        more = limit is not None and len(rows) > limit
-        return Page(items, str(items[-1].version) if more and items else None)
+        items = [ModelVersion.from_row(self.path, r) for r in rows]
+        if limit is None:
+            return Page(items, None)
+        return Page.read_ahead(items, limit, lambda v: v.version)
 
     def load_model(
         self, key: Any, *, alias: str | None = None, version: int | None = None,
@@ -168,7 +171,8 @@ class Fleet:
         An alias no model of the fleet carries yet is refused unless ``create=True``.
         """
         moved = self._registry.aliases.set(
-            self.ref, alias, _targets(targets), expected=_expected(expected), dry_run=dry_run,
+            self.ref, alias, _targets(targets),
+            expected=None if expected is None else dict(expected.items()), dry_run=dry_run,
             create=create,
         )  # fmt: skip
         return self._move(alias, moved, dry_run=dry_run)
@@ -216,7 +220,7 @@ class Fleet:
         """A page of the fleet's alias moves, newest first: ``limit`` of them with an id
         below ``before``; ``next_cursor`` is the ``before`` of the next page."""
         rows = self._registry.aliases.moves(self.ref, check_limit(limit) + 1, check_before(before))
-        return _page([MoveRecord.from_row(self.path, row) for row in rows], limit)
+        return Page.read_ahead([MoveRecord.from_row(self.path, r) for r in rows], limit, _ID)
 
     def metric_histogram(self, name: str, *, bins: int = 20) -> dict[str, Any]:
         """How a metric spreads over the fleet's latest versions: ``edges`` and ``counts``
@@ -265,8 +269,10 @@ class Fleet:
         keys, continuing the same run. ``params`` (JSON: hyperparameters every key shares,
         say) are recorded on the run beside what it records of itself (``run.params``).
 
-        ``executor="local"`` runs ``workers`` processes (default: every CPU); with
-        ``workers=1`` it trains in this process, which is what lambdas and closures need.
+        ``executor="local"`` runs ``workers`` processes (default: every CPU), ``workers=1``
+        trains in this process. Worker processes take any ``fn`` (a lambda, a closure, a
+        function of a notebook), pickled once by cloudpickle; a script that trains with
+        workers must do so under ``if __name__ == "__main__":`` (docs/training.md).
         ``executor="ray"`` runs on Ray (see ``docs/scale-out.md``). ``fn`` may also be a
         name, ``"package.module:function"``; the run records the name of an importable
         ``fn`` and the path of Parquet input, so :meth:`resume` needs neither again.
@@ -476,15 +482,7 @@ class Fleet:
         errors): ``limit`` of them with an id below ``before``; ``next_cursor`` is the
         ``before`` of the next page."""
         rows = self._registry.runs.list(self.ref, check_limit(limit) + 1, check_before(before))
-        return _page([Run.from_row(row) for row in rows], limit)
-
-
-def _page(items: list[Listed], limit: int) -> Page[Listed]:
-    """``limit`` items of a newest-first listing read ``limit + 1`` at a time: the extra
-    one says whether a next page exists, and the last id shown is its cursor."""
-    shown = items[:limit]
-    more = len(items) > limit and shown
-    return Page(shown, str(shown[-1].id) if more else None)
+        return Page.read_ahead([Run.from_row(row) for row in rows], limit, _ID)
 
 
 def _columns(by: Any) -> list[str]:
@@ -510,7 +508,3 @@ def _targets(targets: Any) -> list[Target]:
             key, number = item
             out.append((key, number))
     return out
-
-
-def _expected(expected: Any) -> dict[Any, int | None] | None:
-    return None if expected is None else dict(expected.items())

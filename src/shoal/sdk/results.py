@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, overload
 
@@ -76,6 +76,15 @@ class Page(Sequence[T]):
     def __init__(self, items: list[T], next_cursor: str | None) -> None:
         self.items = items
         self.next_cursor = next_cursor
+
+    @classmethod
+    def read_ahead(cls, items: list[T], limit: int, cursor: Callable[[T], Any]) -> Page[T]:
+        """The first ``limit`` of ``items``, read ``limit + 1`` at a time from a keyset
+        listing: the extra one says a next page exists, and ``cursor`` of the last one
+        shown (an id, a version number) is where it starts."""
+        shown = items[:limit]
+        more = len(items) > limit and shown
+        return cls(shown, str(cursor(shown[-1])) if more else None)
 
     @overload
     def __getitem__(self, index: int) -> T: ...
