@@ -447,15 +447,25 @@ class Fleet:
         where: str = "alert.open",
         rule: str | None = None,
         alias: str = "candidate",
-        **train: Any,
+        by: Sequence[str] | None = None,
+        executor: str | Executor = "local",
+        workers: int | None = None,
+        max_retries: int = 1,
+        timeout_per_key: float | None = None,
+        params: Mapping[str, Any] | None = None,
+        progress: bool = True,
     ) -> Run | None:
         """Train ``fn`` again for the models with an unresolved alert (of ``rule``, or any),
         on their rows of ``data``, and point ``alias`` at the new versions; None when no
-        model has an alert. ``data`` and ``fn`` default to what the newest training run
-        recorded. Other keywords go to :meth:`train`."""
+        model has an alert. ``data``, ``fn`` and ``by`` default to what the newest
+        training run recorded; the rest mean what they mean in :meth:`train`."""
         from shoal.sdk.monitoring import retrain
 
-        return retrain(self, data, fn, where=where, rule=rule, alias=alias, **train)
+        return retrain(
+            self, data, fn, where=where, rule=rule, alias=alias, by=by, executor=executor,
+            workers=workers, max_retries=max_retries, timeout_per_key=timeout_per_key,
+            params=params, progress=progress,
+        )  # fmt: skip
 
     @property
     def monitoring(self) -> FleetMonitoring:

@@ -7,7 +7,7 @@ each read is one query over one window's rows, never a loop over models.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shoal.errors import InvalidInput, NotFound
@@ -17,6 +17,7 @@ from shoal.sdk.times import window_label
 if TYPE_CHECKING:
     from shoal.sdk.fleet import Fleet
     from shoal.sdk.history import Run
+    from shoal.train import Executor
 
 
 def _row(fleet: Fleet, row: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +199,12 @@ def retrain(
     rule: str | None = None,
     alias: str = "candidate",
     by: Sequence[str] | None = None,
-    **train: Any,
+    executor: str | Executor = "local",
+    workers: int | None = None,
+    max_retries: int = 1,
+    timeout_per_key: float | None = None,
+    params: Mapping[str, Any] | None = None,
+    progress: bool = True,
 ) -> Run | None:
     """Train ``fn`` again for the keys with an unresolved alert; point ``alias`` at the results.
 
@@ -229,7 +235,11 @@ def retrain(
             )
     columns = list(by or fleet.keys)
     rows = _rows_of(data, keys, fleet.keys, columns)
-    run = fleet.train(rows, fn, by=columns, dataset_name=f"{fleet.ref.name}-retrain", **train)
+    run = fleet.train(
+        rows, fn, by=columns, dataset_name=f"{fleet.ref.name}-retrain", executor=executor,
+        workers=workers, max_retries=max_retries, timeout_per_key=timeout_per_key,
+        params=params, progress=progress,
+    )  # fmt: skip
     if run.done:
         fleet.promote(alias, f"run = {run.id}", create=True)
     return run
