@@ -459,13 +459,19 @@ class Fleet:
         on their rows of ``data``, and point ``alias`` at the new versions; None when no
         model has an alert. ``data``, ``fn`` and ``by`` default to what the newest
         training run recorded; the rest mean what they mean in :meth:`train`."""
-        from shoal.sdk.monitoring import retrain
+        from shoal.sdk.monitoring import retraining
 
-        return retrain(
-            self, data, fn, where=where, rule=rule, alias=alias, by=by, executor=executor,
-            workers=workers, max_retries=max_retries, timeout_per_key=timeout_per_key,
-            params=params, progress=progress,
+        found = retraining(self, data, fn, where=where, rule=rule, by=by)
+        if found is None:
+            return None
+        run = self.train(
+            found.rows, found.fn, by=found.by, dataset_name=f"{self.ref.name}-retrain",
+            executor=executor, workers=workers, max_retries=max_retries,
+            timeout_per_key=timeout_per_key, params=params, progress=progress,
         )  # fmt: skip
+        if run.done:
+            self.promote(alias, f"run = {run.id}", create=True)
+        return run
 
     @property
     def monitoring(self) -> FleetMonitoring:

@@ -7,7 +7,8 @@ each read is one query over one window's rows, never a loop over models.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shoal.errors import InvalidInput, NotFound
@@ -16,8 +17,6 @@ from shoal.sdk.times import window_label
 
 if TYPE_CHECKING:
     from shoal.sdk.fleet import Fleet
-    from shoal.sdk.history import Run
-    from shoal.train import Executor
 
 
 def _row(fleet: Fleet, row: dict[str, Any]) -> dict[str, Any]:
@@ -190,29 +189,22 @@ def _seconds(window: str | int | None) -> int | None:
 RETRAIN_WHERE = ("alert.open",)
 
 
-def retrain(
-    fleet: Fleet,
-    data: Any,
-    fn: Any,
-    *,
-    where: str = "alert.open",
-    rule: str | None = None,
-    alias: str = "candidate",
-    by: Sequence[str] | None = None,
-    executor: str | Executor = "local",
-    workers: int | None = None,
-    max_retries: int = 1,
-    timeout_per_key: float | None = None,
-    params: Mapping[str, Any] | None = None,
-    progress: bool = True,
-) -> Run | None:
-    """Train ``fn`` again for the keys with an unresolved alert; point ``alias`` at the results.
+@dataclass(frozen=True)
+class Retraining:
+    """What :meth:`Fleet.retrain` trains: the alerting keys' rows, the function, the key
+    columns (each defaulting to what the fleet's newest training run recorded)."""
 
-    ``data`` is what :meth:`Fleet.train` takes; only the alerting keys' rows are used.
-    ``data`` and ``fn`` default to what the fleet's newest training run recorded (its
-    Parquet path and its function's importable name).
-    Returns the :class:`~shoal.sdk.history.Run`, or None when no model has an unresolved alert.
-    """
+    rows: Any
+    fn: Any
+    by: list[str]
+
+
+def retraining(
+    fleet: Fleet, data: Any, fn: Any, *, where: str, rule: str | None, by: Sequence[str] | None
+) -> Retraining | None:
+    """The rows of ``data`` of the keys with an unresolved alert (of ``rule``, or any), or
+    None when no model has one. ``data``, ``fn`` and ``by`` default to what the fleet's
+    newest training run recorded (its Parquet path and its function's importable name)."""
     if where.strip() not in RETRAIN_WHERE:
         raise InvalidInput(
             f"retrain --where {where!r} is not supported; use 'alert.open' (and --rule NAME "
@@ -234,15 +226,7 @@ def retrain(
                 field="data" if data is None else "fn",
             )
     columns = list(by or fleet.keys)
-    rows = _rows_of(data, keys, fleet.keys, columns)
-    run = fleet.train(
-        rows, fn, by=columns, dataset_name=f"{fleet.ref.name}-retrain", executor=executor,
-        workers=workers, max_retries=max_retries, timeout_per_key=timeout_per_key,
-        params=params, progress=progress,
-    )  # fmt: skip
-    if run.done:
-        fleet.promote(alias, f"run = {run.id}", create=True)
-    return run
+    return Retraining(_rows_of(data, keys, fleet.keys, columns), fn, columns)
 
 
 def _last_training(fleet: Fleet) -> dict[str, Any]:
