@@ -117,6 +117,8 @@ runs = sa.Table(
     sa.Column("created_by", sa.String(100), nullable=False),
     sa.Column("started_at", Time, nullable=False),
     sa.Column("finished_at", Time),
+    sa.Column("lease_holder", sa.String(200)),
+    sa.Column("lease_expires_at", Time),
     sa.Index("ix_runs_tenant_fleet", "tenant_id", "fleet_id", "id"),
 )
 
