@@ -34,8 +34,10 @@ def fleet(client: shoal.Client) -> shoal.Fleet:
 
 
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A local HTTP server that records the JSON bodies POSTed to it."""
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A local HTTP server that records the JSON bodies POSTed to it (loopback, so the
+    operator's allowlist names it: webhooks may not reach internal addresses otherwise)."""
+    monkeypatch.setenv("SHOAL_WEBHOOK_ALLOW", "127.0.0.1")
     bodies: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):

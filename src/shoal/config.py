@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from shoal.errors import InvalidInput
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -68,6 +70,27 @@ START_METHOD = Setting(
     "How executor='local' starts its worker processes: forkserver, spawn or fork. "
     "Default: forkserver where the platform has it, else spawn.",
 )
+RUN_LEASE_SECONDS = Setting(
+    "SHOAL_RUN_LEASE_SECONDS",
+    "60",
+    "How long a training or monitoring run stays held by its process without a renewal "
+    "(renewed every third of it): a second resume is refused while the lease holds, and a "
+    "run whose process died shows as interrupted once it expires.",
+)
+WEBHOOK_ALLOW = Setting(
+    "SHOAL_WEBHOOK_ALLOW",
+    None,
+    "Comma-separated hosts, addresses or networks (10.0.0.0/8) alert webhooks may reach "
+    "although they are loopback, private or link-local. Default: none; metadata addresses "
+    "such as 169.254.169.254 are refused unless named here exactly.",
+)
+GC_GRACE_SECONDS = Setting(
+    "SHOAL_GC_GRACE_SECONDS",
+    str(24 * 3600),
+    "shoal gc never removes an artifact file younger than this many seconds: a registration "
+    "writes its packs before its metadata, so a young unreferenced pack may be one it is "
+    "about to use. Keep it longer than any registration takes.",
+)
 
 SETTINGS: tuple[Setting, ...] = (
     HOME,
@@ -77,9 +100,17 @@ SETTINGS: tuple[Setting, ...] = (
     USER,
     AUTO_MIGRATE,
     PACK_THRESHOLD,
+    GC_GRACE_SECONDS,
     SQLITE_BUSY_TIMEOUT_MS,
     START_METHOD,
+    RUN_LEASE_SECONDS,
+    WEBHOOK_ALLOW,
 )
+
+
+def webhook_allow() -> list[str]:
+    """Hosts and networks an alert webhook may reach although they are internal."""
+    return [part.strip() for part in (WEBHOOK_ALLOW.get() or "").split(",") if part.strip()]
 
 
 def home() -> Path:
@@ -123,6 +154,36 @@ def pack_threshold() -> int:
 
 def sqlite_busy_timeout_ms() -> int:
     return int(SQLITE_BUSY_TIMEOUT_MS.get() or 60000)
+
+
+def run_lease_seconds() -> float:
+    """Seconds a run's lease lasts between renewals (over 0)."""
+    text = RUN_LEASE_SECONDS.get() or "60"
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise InvalidInput(
+            f"{RUN_LEASE_SECONDS.env} must be a number of seconds > 0, got {text!r}",
+            field=RUN_LEASE_SECONDS.env,
+        )
+    return seconds
+
+
+def gc_grace_seconds() -> float:
+    """Seconds an unreferenced artifact file must age before gc removes it (>= 0)."""
+    text = GC_GRACE_SECONDS.get() or str(24 * 3600)
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise InvalidInput(
+            f"{GC_GRACE_SECONDS.env} must be a number of seconds >= 0, got {text!r}",
+            field=GC_GRACE_SECONDS.env,
+        )
+    return seconds
 
 
 def start_method() -> str:

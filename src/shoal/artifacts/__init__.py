@@ -11,7 +11,15 @@ URL, :class:`MemoryBackend` as the in-library test double)::
 
 from __future__ import annotations
 
-from shoal.artifacts._backend import Backend, FsspecBackend
+from shoal.artifacts._backend import Backend, FsspecBackend, ObjectInfo
+from shoal.artifacts._maintenance import (
+    Inventory,
+    Problem,
+    StoredPack,
+    check_group,
+    delete_objects,
+    inventory,
+)
 from shoal.artifacts._memory import MemoryBackend
 from shoal.artifacts._store import ArtifactStore, BlobRef, open_artifact_store
 
@@ -20,6 +28,13 @@ __all__ = [
     "Backend",
     "BlobRef",
     "FsspecBackend",
+    "Inventory",
     "MemoryBackend",
+    "ObjectInfo",
+    "Problem",
+    "StoredPack",
+    "check_group",
+    "delete_objects",
+    "inventory",
     "open_artifact_store",
 ]

@@ -10,12 +10,15 @@ thousands of objects at once and an object store pays per round trip.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import re
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from shoal.errors import InvalidInput, MissingDependency, NotFound
@@ -24,6 +27,8 @@ _COMPONENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]*"
 _KEY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _S3_PROTOCOLS = ("s3", "s3a")
 _EXISTS_CONCURRENCY = 64
+_TEMPORARY_RE = re.compile(rf"(?:{_COMPONENT}/)*\.{_COMPONENT}\.[0-9a-f]{{32}}\.tmp")
+"""The hidden name a local write uses before its rename (see ``_write_atomic``)."""
 
 
 def check_key(key: str, field: str = "key") -> str:
@@ -46,6 +51,17 @@ def check_prefix(prefix: str) -> str:
     """Validate a folder prefix for :meth:`Backend.list`; '' means every key."""
     stripped = prefix.rstrip("/") if isinstance(prefix, str) else prefix
     return "" if stripped == "" else check_key(stripped, "prefix")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One stored object as a listing sees it: its key, size, and when it was last written
+    (UNIX seconds; ``None`` where the backend cannot say, which garbage collection reads
+    as "too young to remove")."""
+
+    key: str
+    size: int
+    modified: float | None
 
 
 class Backend(ABC):
@@ -95,6 +111,23 @@ class Backend(ABC):
     def size(self, key: str) -> int:
         """Size in bytes of one object. Override it: the default reads the whole object."""
         return len(self.get(key))
+
+    def list_info(self, prefix: str = "") -> builtins.list[ObjectInfo]:
+        """Every object under ``prefix`` with its size and modification time, sorted by key.
+
+        Override it: the default asks for each size on its own and knows no times.
+        """
+        return [ObjectInfo(key, self.size(key), None) for key in self.list(prefix)]
+
+    def list_temporary(self) -> builtins.list[ObjectInfo]:
+        """Partial writes a killed process left behind (local folders only; an object
+        store's single PUT leaves none). Their keys are the hidden names, never valid keys."""
+        return []
+
+    def delete_temporary(self, keys: Iterable[str]) -> None:
+        """Delete what :meth:`list_temporary` listed; other names are refused."""
+        for key in keys:
+            raise InvalidInput(f"{key!r} is not a temporary file of {self!r}", field="key")
 
 
 class FsspecBackend(Backend):
@@ -193,6 +226,54 @@ class FsspecBackend(Backend):
         keys = (self._key(path) for path in found)
         return sorted(key for key in keys if _KEY_RE.fullmatch(key))
 
+    def list_info(self, prefix: str = "") -> builtins.list[ObjectInfo]:
+        prefix = check_prefix(prefix)
+        base = f"{self._root}/{prefix}" if prefix else self._root or ("/" if self._local else "")
+        if self._local:
+            infos = []
+            for path in _walk_local(base):
+                key = self._key(path)
+                if _KEY_RE.fullmatch(key):
+                    with suppress(FileNotFoundError):  # deleted since the walk saw it
+                        st = os.stat(path)
+                        infos.append(ObjectInfo(key, st.st_size, st.st_mtime))
+        else:
+            self._fs.invalidate_cache()
+            try:
+                listed = self._fs.find(base, detail=True)
+            except FileNotFoundError:
+                listed = {}
+            infos = [
+                ObjectInfo(self._key(path), int(info.get("size") or 0), _modified(info))
+                for path, info in listed.items()
+                if info.get("type", "file") == "file"
+            ]
+        return sorted((i for i in infos if _KEY_RE.fullmatch(i.key)), key=lambda i: i.key)
+
+    def list_temporary(self) -> builtins.list[ObjectInfo]:
+        if not self._local or not os.path.isdir(self._root):
+            return []
+        out = []
+        for folder, dirs, names in os.walk(self._root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in names:
+                path = os.path.join(folder, name)
+                key = self._key(path.replace(os.sep, "/"))
+                if _TEMPORARY_RE.fullmatch(key):
+                    with suppress(FileNotFoundError):
+                        st = os.stat(path)
+                        out.append(ObjectInfo(key, st.st_size, st.st_mtime))
+        return sorted(out, key=lambda i: i.key)
+
+    def delete_temporary(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        bad = [key for key in keys if not self._local or not _TEMPORARY_RE.fullmatch(key)]
+        if bad:
+            raise InvalidInput(f"{bad[0]!r} is not a temporary file of {self!r}", field="key")
+        for key in keys:
+            with suppress(FileNotFoundError):
+                os.unlink(f"{self._root}/{key}")
+
     def _key(self, path: str) -> str:
         path = self._fs._strip_protocol(path) if not self._local else path
         return path[len(self._root) + 1 :] if self._root or self._local else path.lstrip("/")
@@ -275,6 +356,20 @@ def _walk_local(base: str) -> list[str]:
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found.extend(os.path.join(folder, name) for name in files)
     return [path.replace(os.sep, "/") for path in found]
+
+
+def _modified(info: dict[str, Any]) -> float | None:
+    """The modification time in an fsspec listing entry, whatever the filesystem calls it."""
+    for name in ("mtime", "LastModified", "last_modified", "modified", "updated", "created"):
+        value = info.get(name)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            with suppress(ValueError):
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return None
 
 
 def _exists_async(fs: Any, paths: list[str]) -> list[str]:

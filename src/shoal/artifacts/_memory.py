@@ -6,21 +6,25 @@ disk or a server, and it doubles as the executable reading of the backend contra
 
 from __future__ import annotations
 
+import builtins
 import threading
+import time
 from collections.abc import Iterable
 
-from shoal.artifacts._backend import Backend, check_key, check_prefix
+from shoal.artifacts._backend import Backend, ObjectInfo, check_key, check_prefix
 from shoal.errors import NotFound
 
 
 class MemoryBackend(Backend):
     """Objects in a dict, private to this instance; thread-safe, atomic per object.
 
-    ``objects`` is public so tests can inspect or tamper with what was stored.
+    ``objects`` is public so tests can inspect or tamper with what was stored, and
+    ``modified`` (key -> UNIX seconds of the last write) so they can age it.
     """
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
+        self.modified: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -28,8 +32,10 @@ class MemoryBackend(Backend):
 
     def put_many(self, items: Iterable[tuple[str, bytes]]) -> None:
         staged = [(check_key(key), bytes(data)) for key, data in items]
+        now = time.time()
         with self._lock:
             self.objects.update(staged)
+            self.modified.update((key, now) for key, _ in staged)
 
     def get(self, key: str, start: int | None = None, end: int | None = None) -> bytes:
         try:
@@ -49,6 +55,7 @@ class MemoryBackend(Backend):
         with self._lock:
             for key in checked:
                 self.objects.pop(key, None)
+                self.modified.pop(key, None)
 
     def list(self, prefix: str = "") -> list[str]:
         prefix = check_prefix(prefix)
@@ -57,3 +64,12 @@ class MemoryBackend(Backend):
         if not prefix:
             return sorted(keys)
         return sorted(key for key in keys if key.startswith(prefix + "/"))
+
+    def list_info(self, prefix: str = "") -> builtins.list[ObjectInfo]:
+        keys = self.list(prefix)
+        with self._lock:
+            return [
+                ObjectInfo(key, len(self.objects[key]), self.modified.get(key))
+                for key in keys
+                if key in self.objects
+            ]

@@ -4,6 +4,7 @@
     shoal models TENANT/FLEET             a page of models (--where, --sort, --count, --facet)
     shoal model TENANT/FLEET --key ...    the version one model resolves to (--verify loads it)
     shoal versions TENANT/FLEET --key ... every version of one model
+    shoal version archive|restore|delete  hide, show again or delete versions (--apply)
     shoal lineage VERSION_ID              dataset, slice, run, code and parent of a version
     shoal alias set|undo|moves            bulk alias moves, each undoable
     shoal datasets [show ID]              data snapshots and what they trained
@@ -17,6 +18,8 @@
     shoal serve                           the prediction server for every fleet
     shoal ui                              the REST API (/api/v1) and pages
     shoal db upgrade                      bring the store's schema to head
+    shoal gc [--apply]                    remove artifact files no version uses
+    shoal verify                          check every stored blob against its sha256
     shoal demo                            the retail world end to end
 
 Errors are caught in one place, :class:`_ShoalGroup`: a :class:`~shoal.errors.ShoalError`
@@ -40,6 +43,7 @@ from shoal.cli.datasets import datasets_app
 from shoal.cli.db import db_app
 from shoal.cli.demo import demo_command
 from shoal.cli.fleets import fleets_command
+from shoal.cli.housekeeping import gc_command, verify_command, version_app
 from shoal.cli.lineage import lineage_command
 from shoal.cli.model import model_command, versions_command
 from shoal.cli.models import models_command
@@ -118,6 +122,7 @@ app.command("fleets")(fleets_command)
 app.command("models")(models_command)
 app.command("model")(model_command)
 app.command("versions")(versions_command)
+app.add_typer(version_app, name="version")
 app.command("lineage")(lineage_command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
@@ -126,6 +131,8 @@ app.add_typer(run_app, name="run")
 app.add_typer(alias_app, name="alias")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(db_app, name="db")
+app.command("gc")(gc_command)
+app.command("verify")(verify_command)
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(alerts_app, name="alerts")
 app.command("retrain")(retrain_command)

@@ -10,6 +10,7 @@ from shoal.cli import _output
 from shoal.cli._options import FleetArgument, IdCursorOption, JsonOption
 from shoal.cli._session import client, fleet
 from shoal.sdk.history import Run
+from shoal.sdk.times import iso
 
 run_app = typer.Typer(name="run", help="One run: its status, counts, durations and errors.")
 
@@ -92,6 +93,17 @@ def _show(run: Run) -> None:
         ("code", run.code_ref or "-"),
         ("started", _output.when(run.started_at)),
         ("finished", _output.when(run.finished_at) or "-"),
+        *_lease(run),
         ("error", run.error or "-"),
     ]
     _output.fields([*head, *figures, *tail], title=f"run {run.id}")
+
+
+def _lease(run: Run) -> list[tuple[str, str]]:
+    """Who holds a running run, or when the lease of a run whose process died ran out."""
+    if run.lease_holder is None or run.finished_at is not None:
+        return []
+    until = iso(run.lease_expires_at)
+    if run.status == "running":
+        return [("held by", f"{run.lease_holder} until {until}")]
+    return [("lease", f"{run.lease_holder} stopped renewing it; expired {until}")]

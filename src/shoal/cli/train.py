@@ -85,16 +85,25 @@ def resume_command(
     ] = None,
     executor: ExecutorOption = None,
     workers: WorkersOption = None,
+    take_over: Annotated[
+        bool,
+        typer.Option(
+            "--take-over",
+            help="Resume even while another process holds the run (it stops at its next write).",
+        ),
+    ] = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Train the failed and missing keys of a run, continuing the same run."""
+    """Train the failed and missing keys of a run, continuing the same run.
+
+    A run another live process holds is refused (exit 4), naming the holder."""
     record = client(ctx).run(run_id)
     if record.fleet is None:  # runs.fleet_id may be NULL; client.fleet(None) would misreport
         raise InvalidInput(f"run {run_id} belongs to no fleet; nothing to resume", field="run")
     run = fleet(ctx, record.fleet).resume(
         record, data=None if data is None else str(data), fn=fn, executor=executor,
-        workers=workers, progress=not quiet,
+        workers=workers, progress=not quiet, take_over=take_over,
     )  # fmt: skip
     _report(ctx, run, as_json)
 

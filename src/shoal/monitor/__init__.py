@@ -9,6 +9,7 @@ checks the fleet's alert rules.
 from shoal.monitor._alerting import post_json
 from shoal.monitor._rules import Rule, parse
 from shoal.monitor._runner import MonitorOptions, MonitorOutcome, monitor_fleet
+from shoal.monitor._webhook_guard import check_webhook
 from shoal.monitor._window import as_timestamp, parse_window
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "MonitorOutcome",
     "Rule",
     "as_timestamp",
+    "check_webhook",
     "monitor_fleet",
     "parse",
     "parse_window",

@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.errors import InvalidInput
 from shoal.monitor._rules import Rule, parse
+from shoal.monitor._webhook_guard import check_webhook
 from shoal.registry import FleetRef, Registry
 from shoal.registry.alerts import Match
 from shoal.registry.monitoring import Monitoring
@@ -188,8 +190,10 @@ def _short(value: Any) -> str:
 
 def post_json(url: str, body: dict[str, Any]) -> str | None:
     """POST ``body`` as JSON, retried on failure; None when delivered, else the last error."""
-    if not url.startswith(("http://", "https://")):
-        return f"webhook {url!r} is not an http(s) URL"
+    try:
+        check_webhook(url)  # again: the host may resolve elsewhere since the rule was added
+    except InvalidInput as exc:
+        return str(exc)
     data = json.dumps(body, default=str).encode()
     opener = urllib.request.build_opener(_NoRedirect)
     error = None

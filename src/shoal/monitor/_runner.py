@@ -21,13 +21,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from shoal import faults
 from shoal.errors import InvalidInput
 from shoal.monitor import _drift, _query
 from shoal.monitor._alerting import check_rules
 from shoal.monitor._logs import find
 from shoal.monitor._reference import Reference, build
 from shoal.monitor._window import Span, span
-from shoal.registry import FleetRef, Registry, Scope
+from shoal.registry import FleetRef, Lease, Registry, Scope, new_holder
 from shoal.registry.monitoring import compute_rollups
 
 
@@ -105,10 +106,12 @@ def monitor_fleet(
         "window": options.window, "since": covered.start, "until": covered.end,
         "logs": options.logs_url, "alpha": options.alpha, "min_psi": options.min_psi,
     }  # fmt: skip
+    holder = new_holder()  # held while it runs: a pass whose process died reads interrupted
     run_id = registry.runs.start(
-        fleet, "monitor", params=params, actor=options.actor, with_code_ref=False
+        fleet, "monitor", params=params, actor=options.actor, with_code_ref=False, holder=holder
     )
     outcome = MonitorOutcome(run_id=run_id, windows=covered.starts)
+    keeper = registry.runs.keep(Lease(run_id, holder))
     try:
         _pass(registry, fleet, options, covered, outcome, say)
         if options.alerts:
@@ -120,8 +123,10 @@ def monitor_fleet(
             outcome.timings["alerts"] = time.perf_counter() - stage
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        keeper.stop()
         registry.runs.finish(fleet_scope(fleet), run_id, status, error=repr(exc)[:2000])
         raise
+    keeper.stop()
     outcome.seconds = time.perf_counter() - began
     registry.runs.finish(fleet_scope(fleet), run_id, "succeeded", counts=_counts(outcome))
     return outcome
@@ -233,6 +238,7 @@ def _pass(
         [(start, results, features, compute_rollups(fleet, results, keys))
          for start, (results, features) in sorted(windows.items())],
     )  # fmt: skip
+    faults.point("monitor.results_stored")
     timings["store"] = time.perf_counter() - stage
 
 

@@ -8,8 +8,11 @@ is re-exported here.
 
     registry.fleets      get, create, list, health, alert_overview
     registry.versions    register, search, count, facets, resolve, history, load, ...
+    registry.lifecycle   archive, restore, delete versions (by filter or ids)
+    registry.housekeeping  gc and verify the artifact store (store-wide, operator)
     registry.aliases     set, promote, undo, moves, coverage, describe
-    registry.runs        start, reopen_training, record_progress, finish, get, list
+    registry.runs        start, reopen_training, renew, keep, record_progress, finish, get,
+                         list (a training run is held by a Lease; see registry.runs)
     registry.datasets    register, get, find, list, trained_on
     registry.monitoring  windows and results a pass stored, and their reads
     registry.alerts      rules, alerts, transitions
@@ -22,50 +25,67 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from shoal.artifacts import ArtifactStore
-from shoal.registry._guards import MAX_LIMIT, check_before, check_limit
+from shoal.registry._guards import MAX_ID, MAX_LIMIT, check_before, check_id, check_limit
 from shoal.registry.alerts import Alerts
 from shoal.registry.aliases import Aliases, Moved, check_alias
 from shoal.registry.datasets import Datasets
 from shoal.registry.fleets import Fleets
+from shoal.registry.housekeeping import GcOutcome, Housekeeping, VerifyOutcome
+from shoal.registry.lifecycle import Lifecycle, Retirement
 from shoal.registry.monitoring import FIGURES, Monitoring
 from shoal.registry.records import VersionSpec
-from shoal.registry.runs import Runs
+from shoal.registry.runs import Lease, LeaseKeeper, Runs, new_holder
 from shoal.registry.versions import Versions
 from shoal.store.engine import Store, head_revision, mask_url, upgrade
+from shoal.store.filters import MAX_CHARS as MAX_FILTER_CHARS
 from shoal.store.filters import Node as FilterNode
 from shoal.store.filters import Token, tokenize
 from shoal.store.filters import parse as parse_filter
 from shoal.store.query import Where
-from shoal.store.reads import normalize_key
+from shoal.store.reads import key_value_problem, normalize_key
 from shoal.store.run_failures import Failure
-from shoal.store.tenancy import FleetRef, Scope, check_name, split_fleet_path
+from shoal.store.tenancy import NAME, FleetRef, Scope, check_name, split_fleet_path
 from shoal.store.writes import Inserted, key_text, split_key_text
 
 __all__ = [
     "FIGURES",
+    "MAX_FILTER_CHARS",
+    "MAX_ID",
     "MAX_LIMIT",
+    "NAME_PATTERN",
     "Failure",
     "FilterNode",
     "FleetRef",
+    "GcOutcome",
     "Inserted",
+    "Lease",
+    "LeaseKeeper",
     "Moved",
     "Registry",
+    "Retirement",
     "Scope",
     "Token",
+    "VerifyOutcome",
     "VersionSpec",
     "Where",
     "check_alias",
     "check_before",
+    "check_id",
     "check_limit",
     "check_name",
     "key_text",
+    "key_value_problem",
     "mask_url",
+    "new_holder",
     "normalize_key",
     "parse_filter",
     "split_fleet_path",
     "split_key_text",
     "tokenize",
 ]
+
+NAME_PATTERN = NAME.pattern
+"""What a tenant, fleet or alias name must match (for schemas and forms)."""
 
 
 class Registry:
@@ -80,6 +100,8 @@ class Registry:
         opener = artifacts if callable(artifacts) else (lambda: artifacts)
         self.fleets = Fleets(store)
         self.versions = Versions(store, opener)
+        self.lifecycle = Lifecycle(store, opener)
+        self.housekeeping = Housekeeping(store, opener)
         self.aliases = Aliases(store)
         self.runs = Runs(store)
         self.datasets = Datasets(store)

@@ -36,3 +36,12 @@ def check_before(before: Any, field: str = "before") -> int | None:
             field=field,
         )
     return before
+
+
+def check_id(value: Any, field: str) -> int:
+    """``value`` if it is an id a store can hold (an int from 1 to :data:`MAX_ID`)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise InvalidInput(
+            f"{field} must be an id: an int from 1 to {MAX_ID}, got {value!r}", field=field
+        )
+    return value

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shoal import config
+from shoal.registry._guards import check_id
 from shoal.registry._part import Part
 from shoal.store import alerts as store_alerts
 from shoal.store.alerts import UNRESOLVED, Match
@@ -56,6 +57,7 @@ class Alerts(Part):
     def transition(
         self, fleet: FleetRef, alert_id: int, state: str, *, actor: str | None = None
     ) -> dict[str, Any]:
+        check_id(alert_id, "alert_id")
         with self._store.write() as conn:
             return store_alerts.transition(
                 conn, fleet, alert_id, state, actor=actor or config.actor()

@@ -18,10 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from shoal import config
+from shoal import config, faults
 from shoal.errors import InvalidInput, NotFound
+from shoal.registry._guards import check_id
 from shoal.registry._part import Part
-from shoal.store import aliases, audit, reads, search, writes
+from shoal.store import aliases, audit, reads, retire, search, writes
 from shoal.store import filters as F
 from shoal.store.engine import lock_fleet
 from shoal.store.schema import models as models_table
@@ -75,6 +76,7 @@ class Aliases(Part):
             notes, creates = _creation(conn, fleet, name, create, dry_run, bool(keyed))
             ids = reads.versions_by_number(conn, fleet, keyed)
             pairs = [ids[key] for key, _ in keyed]
+            retire.refuse_hidden(conn, fleet, [version for _, version in pairs])
             cas = None if expected is None else _expected_ids(conn, fleet, expected)
             result, changes = aliases.move(
                 conn, fleet, name, pairs, actor=actor, expected=cas, dry_run=dry_run,
@@ -146,10 +148,12 @@ class Aliases(Part):
                     {"alias": name, "where": where_text, "source": source,
                      "moved": result.moved, "move": result.move_id},
                 )  # fmt: skip
+                faults.point("promote.before_commit")
         return Moved(result, changes, source, creates, notes)
 
     def undo(self, fleet: FleetRef, move_id: int, *, actor: str | None = None) -> Any:
         actor = actor or config.actor()
+        check_id(move_id, "move_id")
         with self._store.write() as conn:
             result = aliases.undo(conn, fleet, move_id, actor=actor)
             audit.record(

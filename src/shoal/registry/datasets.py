@@ -6,6 +6,7 @@ import builtins
 from typing import Any
 
 from shoal import config
+from shoal.registry._guards import check_id
 from shoal.registry._part import Part
 from shoal.store import audit
 from shoal.store import datasets as store_datasets
@@ -44,6 +45,7 @@ class Datasets(Part):
         return dataset_id, created
 
     def get(self, scope: Scope, dataset_id: int) -> dict[str, Any]:
+        check_id(dataset_id, "dataset_id")
         with self._store.read() as conn:
             return store_datasets.get(conn, scope, dataset_id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from shoal import faults
 from shoal.registry._part import Part
 from shoal.store import monitoring
 from shoal.store.tenancy import FleetRef
@@ -47,6 +48,7 @@ class Monitoring(Part):
                 monitoring.replace_window(
                     conn, fleet, window_seconds, start, run_id, results, features, rollups
                 )
+            faults.point("monitor.before_commit")
 
     def windows(
         self, fleet: FleetRef, window_seconds: int | None = None, limit: int = 50

@@ -17,7 +17,7 @@ from typing import Any
 from shoal.errors import InvalidInput, NotFound, UnsafeArtifact
 from shoal.flavors import get_flavor, infer_flavor
 from shoal.store.fleets import RESERVED
-from shoal.store.reads import normalize_key
+from shoal.store.reads import is_clean_key_value, normalize_key
 from shoal.store.tenancy import FleetRef
 from shoal.store.writes import NewVersion
 
@@ -131,9 +131,7 @@ class Preparer:
                 values = tuple(key[dim] for dim in dims)
             except KeyError:
                 values = ()
-            if values and all(
-                type(v) is str and 0 < len(v) <= 200 and v.isprintable() for v in values
-            ):
+            if values and all(is_clean_key_value(v) for v in values):
                 return values
         try:
             return normalize_key(self.fleet, key)
@@ -143,6 +141,7 @@ class Preparer:
     def metrics(self, values: Any, where: str) -> dict[str, float]:
         if not isinstance(values, Mapping):
             raise InvalidInput(f"{where}.metrics must be a dict of name to number", field="metrics")
+        _check_count(values, where, "metrics")
         out = {}
         for name, value in values.items():
             self.name(name, f"{where}.metrics")
@@ -166,6 +165,7 @@ class Preparer:
     def tags(self, values: Any, where: str) -> dict[str, str]:
         if not isinstance(values, Mapping):
             raise InvalidInput(f"{where}.tags must be a dict of name to text", field="tags")
+        _check_count(values, where, "tags")
         out = {}
         for name, value in values.items():
             self.name(name, f"{where}.tags")
@@ -266,6 +266,15 @@ class Preparer:
 _PLAIN = (str, int, float, bool)
 
 
+def _check_count(values: Mapping[Any, Any], where: str, what: str) -> None:
+    if len(values) > MAX_NAMES:
+        raise InvalidInput(
+            f"{where}.{what} has {len(values)} entries, over the limit of {MAX_NAMES} per "
+            "version: keep the ones you search and sort by",
+            field=what,
+        )
+
+
 def _check_baseline(baseline: Any, where: str) -> None:
     """A profile dict that is plain JSON (no NaN or infinity), refused here with its record's
     position rather than failing the whole insert later."""
@@ -283,13 +292,28 @@ def _check_baseline(baseline: Any, where: str) -> None:
         ) from None
 
 
+MAX_PARAM_NAME = 250
+"""The longest param name (MLflow's limit too, so params move between the two)."""
+MAX_PARAM_VALUE = 8000
+"""The most characters one param value takes, as JSON: a param is a setting, not data."""
+MAX_PARAMS_JSON = 64_000
+"""The most characters all of one version's params take, as JSON."""
+MAX_NAMES = 1000
+"""The most metrics, or tags, one version carries."""
+
+
 def _params(values: Any, where: str) -> dict[str, Any]:
     if not isinstance(values, Mapping):
         raise InvalidInput(f"{where}.params must be a dict", field="params")
     out: dict[str, Any] = {}
+    total = 0
     for name, value in values.items():
-        if type(name) is not str:
-            raise InvalidInput(f"{where}.params: names must be text, got {name!r}")
+        if type(name) is not str or not 0 < len(name) <= MAX_PARAM_NAME or not name.isprintable():
+            raise InvalidInput(
+                f"{where}.params: names must be 1-{MAX_PARAM_NAME} printable characters, "
+                f"got {str(name)[:60]!r}",
+                field="params",
+            )
         if type(value) not in _PLAIN:
             if hasattr(value, "item") and not isinstance(value, _PLAIN):
                 value = value.item()
@@ -297,5 +321,31 @@ def _params(values: Any, where: str) -> dict[str, Any]:
                 value = repr(value)
         if type(value) is float and not math.isfinite(value):
             value = str(value)
+        size = len(value) if type(value) is str else len(_json(value, where, name))
+        if size > MAX_PARAM_VALUE:
+            raise InvalidInput(
+                f"{where}.params.{name} is {size} characters, over the limit of "
+                f"{MAX_PARAM_VALUE}: store data as an artifact or a dataset, not a param",
+                field=f"params.{name}",
+            )
+        total += size + len(name)
         out[name] = value
+    if total > MAX_PARAMS_JSON:
+        raise InvalidInput(
+            f"{where}.params take {total} characters, over the limit of {MAX_PARAMS_JSON} "
+            "per version: keep params to settings",
+            field="params",
+        )
     return out
+
+
+def _json(value: Any, where: str, name: str) -> str:
+    """``value`` as the store will write it; a value JSON cannot hold names its param."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"{where}.params.{name} cannot be stored as JSON ({exc}): use plain text, "
+            "numbers, lists and dicts of them",
+            field=f"params.{name}",
+        ) from None

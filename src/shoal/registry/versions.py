@@ -15,15 +15,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from shoal import config
+from shoal import config, faults
 from shoal.artifacts import ArtifactStore, BlobRef
-from shoal.errors import NotFound
+from shoal.errors import Conflict, NotFound
 from shoal.flavors import get_flavor
+from shoal.registry._guards import check_id
 from shoal.registry._part import Part
 from shoal.registry.lineage import code_ref as current_code_ref
 from shoal.registry.lineage import lineage as store_lineage
 from shoal.registry.records import Prepared, Preparer
+from shoal.registry.runs import Lease, renew_in
 from shoal.store import aggregates, audit, distributions, reads, requests, search, serving, writes
+from shoal.store import blobs as stored_blobs
 from shoal.store.engine import Store, lock_fleet
 from shoal.store.query import Where
 from shoal.store.schema import blobs as blobs_table
@@ -78,12 +81,15 @@ class Versions(Part):
         *,
         actor: str | None = None,
         request_id: str | None = None,
+        lease: Lease | None = None,
     ) -> list[Inserted]:
         """Register records already validated by ``preparer(fleet)``, all or nothing.
 
         For callers that validate each record as it arrives (training checks every key's
         result on its own, so one bad metric fails its key, not its batch) and would
-        otherwise validate and serialise every record twice.
+        otherwise validate and serialise every record twice. With ``lease`` (a training
+        run's), the same transaction renews it, and registers nothing (raising
+        :class:`~shoal.errors.Conflict`) once another process has taken the run over.
         """
         actor = actor or config.actor()
         if request_id is not None:
@@ -106,17 +112,22 @@ class Versions(Part):
                 for sha, row in writes.blob_locations(conn, hashes).items()
             }
         refs = self.artifacts.put_many(payloads, known=known)
+        faults.point("register.artifacts_written")
         new_packs = {ref.pack for ref in refs if ref.pack and ref.sha256 not in known}
         for item, ref in zip(prepared, refs, strict=True):
             item.row.sha256 = ref.sha256
         try:
             with self._store.write() as conn:
+                stored_blobs.lock_artifacts(conn, exclusive=False)  # first: see store.blobs
+                if lease is not None:
+                    renew_in(conn, lease)  # a take-over waits for this batch, or wins first
                 if request_id is not None:
                     lock_fleet(conn, fleet.id)  # a concurrent retry waits here, then finds
                     earlier = requests.find(conn, fleet, request_id, call_digest)
                     if earlier is not None:  # a concurrent retry committed first
                         self._forget_packs(new_packs)
                         return earlier
+                self._check_reused(conn, known, refs)
                 writes.insert_blobs(conn, [ref for ref in refs if ref.sha256 not in known])
                 placed = writes.insert_versions(conn, fleet, [p.row for p in prepared], actor=actor)
                 if request_id is not None:
@@ -126,11 +137,26 @@ class Versions(Part):
                     {"versions": len(placed), "models": len({p.model_id for p in placed}),
                      "request_id": request_id},
                 )  # fmt: skip
+                faults.point("register.before_commit")
         except BaseException:
             self._forget_packs(new_packs)
             raise
         self._store.refresh_statistics()
         return placed
+
+    def _check_reused(self, conn: Any, known: dict[str, BlobRef], refs: list[BlobRef]) -> None:
+        """Under the artifact lock: the blobs this call reuses rather than writes are still
+        there (a ``shoal gc`` or a version delete may have removed them since it looked)."""
+        gone = stored_blobs.missing_rows(conn, known) if known else set()
+        singles = {ref.key for ref in refs if ref.pack is None and ref.sha256 not in known}
+        if singles:
+            gone |= singles - self.artifacts.backend.exists_many(singles)
+        if gone:
+            raise Conflict(
+                f"{len(gone)} artifact(s) this call reuses were removed by a concurrent "
+                "'shoal gc --apply' or version delete while it uploaded; nothing was "
+                "registered: register again"
+            )
 
     def _forget_packs(self, packs: set[str]) -> None:
         """Remove packs that only a rolled-back call referenced."""
@@ -231,6 +257,7 @@ class Versions(Part):
 
     def get(self, scope: Scope, version_id: int) -> tuple[FleetRef, Row]:
         """A version by id, with the fleet it belongs to (NotFound outside ``scope``)."""
+        check_id(version_id, "version_id")
         with self._store.read() as conn:
             return reads.get_version(conn, scope, version_id)
 
@@ -285,6 +312,7 @@ class Versions(Part):
                 conn, fleet.tenant_id, config.actor(), "evaluate", fleet.path,
                 {"alias": alias, "versions": len(rows), "metrics": list(names)},
             )  # fmt: skip
+            faults.point("evaluate.before_commit")
 
     def load(
         self,

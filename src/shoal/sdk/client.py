@@ -14,9 +14,11 @@ from typing import Any
 from shoal import config
 from shoal.artifacts import ArtifactStore, open_artifact_store
 from shoal.registry import Registry, Scope, split_fleet_path, split_key_text
+from shoal.sdk import housekeeping
 from shoal.sdk.datasets import Datasets
 from shoal.sdk.fleet import Fleet
 from shoal.sdk.history import Lineage, Run, TrainFailure
+from shoal.sdk.housekeeping import GcReport, Progress, VerifyReport
 from shoal.sdk.results import FleetInfo, ModelVersion, TenantInfo
 
 
@@ -143,6 +145,23 @@ class Client:
         error: str | None = None,
     ) -> None:  # fmt: skip
         self.registry.runs.finish(self.scope, run_id, status, counts=counts, error=error)
+
+    # -- housekeeping (store-wide: the operator's) ----------------------------------------------
+
+    def gc(
+        self,
+        *,
+        apply: bool = False,
+        grace_seconds: float | None = None,
+        progress: Progress | None = None,
+    ) -> GcReport:
+        """Find the artifact files no version uses, older than ``grace_seconds`` (default
+        ``SHOAL_GC_GRACE_SECONDS``, a day), and with ``apply=True`` remove them."""
+        return housekeeping.gc(self, apply=apply, grace_seconds=grace_seconds, progress=progress)
+
+    def verify(self, *, progress: Progress | None = None) -> VerifyReport:
+        """Re-read every blob the store records and check it against its sha256."""
+        return housekeeping.verify(self, progress=progress)
 
     def upgrade(self) -> str:
         """Bring the store's schema to the code's revision; returns the revision."""

@@ -18,6 +18,7 @@ from shoal.registry import (
     parse_filter,
 )
 from shoal.sdk.history import MoveRecord, Run
+from shoal.sdk.housekeeping import VersionLifecycle
 from shoal.sdk.results import AliasMove, EvalResult, ModelVersion, Page, Registered
 
 if TYPE_CHECKING:
@@ -30,8 +31,12 @@ _ID = attrgetter("id")
 """The cursor of a listing by id (runs, alias moves)."""
 
 
-class Fleet:
-    """Models that do one job, told apart by key values, e.g. ``demand`` by (store, sku)."""
+class Fleet(VersionLifecycle):
+    """Models that do one job, told apart by key values, e.g. ``demand`` by (store, sku).
+
+    ``archive``, ``restore`` and ``delete_versions`` come from
+    :class:`~shoal.sdk.housekeeping.VersionLifecycle`.
+    """
 
     def __init__(self, client: Client, ref: FleetRef) -> None:
         self._client = client
@@ -249,6 +254,7 @@ class Fleet:
         dataset_name: str | None = None,
         params: Mapping[str, Any] | None = None,
         progress: bool = True,
+        take_over: bool = False,
     ) -> Run:
         """Train ``fn`` once per key of ``data`` and register every model, with lineage.
 
@@ -268,6 +274,13 @@ class Fleet:
         and keeps what finished; ``resume=run`` trains only that run's missing or failed
         keys, continuing the same run. ``params`` (JSON: hyperparameters every key shares,
         say) are recorded on the run beside what it records of itself (``run.params``).
+
+        This process holds the run by a lease while it trains (renewed as it goes; see
+        ``SHOAL_RUN_LEASE_SECONDS``). A resume of a run another live process holds is
+        refused with :class:`shoal.Conflict` naming the holder; ``take_over=True`` takes
+        it anyway, and that process stops at its next write. A run whose process died
+        shows as ``interrupted`` once its lease expires, and a resume trains each of its
+        missing keys once.
 
         ``executor="local"`` runs ``workers`` processes (default: every CPU), ``workers=1``
         trains in this process. Worker processes take any ``fn`` (a lambda, a closure, a
@@ -292,7 +305,7 @@ class Fleet:
         resume_id = resume.id if isinstance(resume, Run) else resume
         run_id = train_fleet(
             self._registry, self.ref, data, fn, get_executor(executor, workers), options,
-            resume=resume_id,
+            resume=resume_id, take_over=take_over,
         )  # fmt: skip
         return self._client.run(run_id)
 
@@ -305,6 +318,7 @@ class Fleet:
         executor: str | Executor | None = None,
         workers: int | None = None,
         progress: bool = True,
+        take_over: bool = False,
     ) -> Run:
         """Continue ``run``: train its failed and missing keys, as :meth:`train` was asked to.
 
@@ -312,6 +326,9 @@ class Fleet:
         function's ``module:function`` name); a run trained on a frame in memory, or with a
         lambda or closure, needs them given. ``by``, ``max_retries``, ``timeout_per_key``,
         ``batch_size`` and (unless given) ``executor`` and ``workers`` are the run's own.
+        A run another live process holds (still ``running``) is refused with
+        :class:`shoal.Conflict` naming the holder, unless ``take_over=True``: then that
+        process is refused at its next write and stops.
         """
         record = self._client.run(run.id if isinstance(run, Run) else run)
         if record.kind != "train":
@@ -351,7 +368,7 @@ class Fleet:
             max_retries=int(params.get("max_retries", 1)),
             timeout_per_key=params.get("timeout_per_key"),
             batch_size=int(params.get("batch_size", 500)), resume=record.id, progress=progress,
-            dataset_name=params.get("dataset_name"),
+            dataset_name=params.get("dataset_name"), take_over=take_over,
         )  # fmt: skip
 
     def evaluate(

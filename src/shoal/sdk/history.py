@@ -59,6 +59,11 @@ class Run:
     monitoring pass); ``counts`` holds every figure the run recorded as it went.
     ``errors`` holds up to 100 per-key failures where they were asked for
     (``client.run(id)``), none in a listing.
+
+    A run a process is working on is held by a lease: ``lease_holder`` names that process
+    (``host:pid:token``), ``lease_expires_at`` says until when it holds the run unless it
+    renews. A ``running`` run whose lease expired (its process died) reads as
+    ``interrupted``, and a resume takes it up; a finished run holds no lease.
     """
 
     id: int
@@ -85,6 +90,8 @@ class Run:
     ``fn`` (its ``module:function`` name, None for a lambda or closure), ``data`` (the
     Parquet path, None for a frame in memory), ``dataset``."""
     counts: dict[str, Any] = field(default_factory=dict)
+    lease_holder: str | None = None
+    lease_expires_at: float | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any], errors: Sequence[TrainFailure] = ()) -> Run:
@@ -103,12 +110,14 @@ class Run:
             created_by=row.get("created_by") or "", started_at=row["started_at"],
             finished_at=row["finished_at"], resumes=int(counts.get("resumes") or 0),
             errors=list(errors), params=params, counts=counts,
+            lease_holder=row.get("lease_holder"), lease_expires_at=row.get("lease_expires_at"),
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["started_at"] = iso(self.started_at)
         data["finished_at"] = iso(self.finished_at)
+        data["lease_expires_at"] = iso(self.lease_expires_at)
         return data
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shoal.errors import InvalidInput, NotFound
+from shoal.monitor import check_webhook
 from shoal.registry import Registry, check_limit
 from shoal.sdk.times import window_label
 
@@ -138,8 +139,8 @@ class FleetAlerts:
         from shoal.monitor import parse
 
         parse(expression)
-        if webhook is not None and not webhook.startswith(("http://", "https://")):
-            raise InvalidInput(f"webhook {webhook!r} must be an http(s) URL", field="webhook")
+        if webhook is not None:
+            check_webhook(webhook)
         return self._registry.alerts.add_rule(self._fleet.ref, name, expression, webhook=webhook)
 
     def rules(self) -> list[dict[str, Any]]:

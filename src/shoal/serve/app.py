@@ -11,7 +11,10 @@ Routes (JSON in, JSON out):
 
 Every error is ``{"error": {"type", "message", "field"}}`` with a 4xx status: 404 for an
 unknown fleet or a key with no version, 413 for a body or row count over the limit, 422
-for anything else wrong in the request. Bad input never yields a 500; a 500 is a bug.
+for anything else wrong in the request (a value the logs cannot hold included: NaN,
+Infinity, an object, see :func:`~shoal.serve.logbook.refuse_unloggable`), and 503 with
+``Retry-After`` when the logs cannot be written and too many rows wait: a request is
+answered only once its rows are kept. Bad input never yields a 500; a 500 is a bug.
 """
 
 from __future__ import annotations
@@ -31,22 +34,40 @@ from shoal import config
 from shoal.artifacts import BlobRef
 from shoal.errors import InvalidInput
 from shoal.http import BodyLimit, error_response, install_error_handlers
-from shoal.http.errors import TooLarge
-from shoal.registry import FleetRef
+from shoal.http.errors import ERROR_RESPONSES, WRITE_RESPONSES, TooLarge, request_id_of
+from shoal.http.params import FleetName, Tenant
+from shoal.registry import NAME_PATTERN, FleetRef
 from shoal.sdk.client import Client
 from shoal.serve.cache import ModelCache
-from shoal.serve.logbook import ParquetLog, now
+from shoal.serve.logbook import ParquetLog, now, refuse_unloggable
 from shoal.serve.metrics import ServerMetrics
 from shoal.serve.predictor import Answer, LocalModels, Models, Predictor
+
+_BOTH_ALIAS_AND_VERSION: dict[str, Any] = {
+    "required": ["alias", "version"],
+    "properties": {"alias": {"type": "string"}, "version": {"type": "integer"}},
+}
+"""The schema's way to say 'alias or version, not both' (the server refuses both)."""
+
+_NAMES_ITS_PREDICTION: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["request_id"], "properties": {"request_id": {"type": "string"}}},
+        {"required": ["key", "time"],
+         "properties": {"key": {"type": "object"}, "time": {"type": "string"}}},
+    ]
+}  # fmt: skip
+"""The schema's way to say 'request_id, or key and time' (the server refuses neither)."""
 
 
 class PredictRequest(BaseModel):
     """Rows that may span many keys; each carries its key values and its features."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"not": _BOTH_ALIAS_AND_VERSION})
     rows: list[dict[str, Any]] = Field(min_length=1)
-    alias: str | None = None
-    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    alias: str | None = Field(default=None, pattern=NAME_PATTERN,
+                              description="The alias to serve (default production)")  # fmt: skip
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                description="A version number instead of an alias")  # fmt: skip
 
 
 class ModelPredictRequest(PredictRequest):
@@ -58,10 +79,10 @@ class ModelPredictRequest(PredictRequest):
 class FeedbackItem(BaseModel):
     """Ground truth for one prediction: by ``request_id`` (and ``row``), or by key and time."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_NAMES_ITS_PREDICTION)
     actual: float | int | str | bool
     request_id: str | None = Field(default=None, min_length=1, max_length=200)
-    row: int = Field(default=0, ge=0)
+    row: int = Field(default=0, ge=0, le=2**31 - 1)
     key: dict[str, str | int] | None = None
     time: dt.datetime | None = None
 
@@ -82,12 +103,15 @@ def create_app(
     logs_url: str | None = None,
     log_flush_rows: int = 10_000,
     log_flush_seconds: float = 5.0,
+    log_max_waiting: int | None = None,
     models: Models | None = None,
 ) -> FastAPI:
     """The server for every fleet of ``client``'s store, with one shared model cache.
 
     Every prediction and feedback item is logged under ``logs_url`` (default
-    ``SHOAL_LOGS_URL``); see :mod:`shoal.serve.logbook` for when rows are written.
+    ``SHOAL_LOGS_URL``); see :mod:`shoal.serve.logbook` for when rows are written. Past
+    ``log_max_waiting`` rows waiting in a log (10 x ``log_flush_rows`` by default: its
+    writes fail, or lag), requests that would add rows to it get a 503.
     ``models`` says where versions load and predict: by default a :class:`ModelCache` in
     this process; ``shoal serve --ray`` passes Ray Serve replicas instead.
     """
@@ -102,10 +126,12 @@ def create_app(
                           refresh_seconds=refresh_seconds, max_rows=max_rows)  # fmt: skip
     metrics.watch(cache)
     url = logs_url or config.logs_url()
-    predictions = ParquetLog(url, "predictions", flush_rows=log_flush_rows,
-                             flush_seconds=log_flush_seconds)  # fmt: skip
-    feedback = ParquetLog(url, "feedback", flush_rows=log_flush_rows,
-                          flush_seconds=log_flush_seconds)  # fmt: skip
+    predictions, feedback = (
+        ParquetLog(url, kind, flush_rows=log_flush_rows, flush_seconds=log_flush_seconds,
+                   max_waiting=log_max_waiting)
+        for kind in ("predictions", "feedback")
+    )  # fmt: skip
+    metrics.watch_logs(predictions, feedback)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,7 +140,7 @@ def create_app(
         feedback.close()
 
     app = FastAPI(title="Shoal prediction server", docs_url=None, redoc_url=None,
-                  lifespan=lifespan)  # fmt: skip
+                  lifespan=lifespan, responses=ERROR_RESPONSES)  # fmt: skip
     app.state.logs = (predictions, feedback)
     app.state.predictor = predictor
     app.state.metrics = metrics
@@ -123,14 +149,16 @@ def create_app(
 
     install_error_handlers(app)
 
-    @app.post("/api/v1/fleets/{tenant}/{fleet}/predict")
-    def predict(tenant: str, fleet: str, body: PredictRequest, request: Request) -> Any:
+    @app.post("/api/v1/fleets/{tenant}/{fleet}/predict", responses=WRITE_RESPONSES)
+    def predict(tenant: Tenant, fleet: FleetName, body: PredictRequest, request: Request) -> Any:
         answers = predictor.predict(tenant, fleet, body.rows, alias=_alias(body),
                                     version=body.version)  # fmt: skip
         return _answer(request, tenant, fleet, body.rows, answers, metrics, predictions)
 
-    @app.post("/api/v1/fleets/{tenant}/{fleet}/models/predict")
-    def predict_one(tenant: str, fleet: str, body: ModelPredictRequest, request: Request) -> Any:
+    @app.post("/api/v1/fleets/{tenant}/{fleet}/models/predict", responses=WRITE_RESPONSES)
+    def predict_one(
+        tenant: Tenant, fleet: FleetName, body: ModelPredictRequest, request: Request
+    ) -> Any:
         overlap = sorted(set(body.key) & {k for row in body.rows for k in row})
         if overlap:
             raise InvalidInput(
@@ -141,8 +169,8 @@ def create_app(
         answers = predictor.predict(tenant, fleet, rows, alias=_alias(body), version=body.version)
         return _answer(request, tenant, fleet, rows, answers, metrics, predictions)
 
-    @app.post("/api/v1/fleets/{tenant}/{fleet}/feedback")
-    def give_feedback(tenant: str, fleet: str, body: FeedbackRequest) -> Any:
+    @app.post("/api/v1/fleets/{tenant}/{fleet}/feedback", responses=WRITE_RESPONSES)
+    def give_feedback(tenant: Tenant, fleet: FleetName, body: FeedbackRequest) -> Any:
         if len(body.items) > max_rows:
             raise TooLarge(f"{len(body.items)} items; the limit is {max_rows}",
                               field="items")  # fmt: skip
@@ -155,14 +183,16 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> Any:
+    def readyz(request: Request) -> Any:
         try:
             registry.ping()
         except Exception as exc:  # the store is what readiness is about
-            return error_response(503, "NotReady", f"the store does not answer: {exc}", None)
+            return error_response(503, "NotReady", f"the store does not answer: {exc}", None,
+                                  request_id=request_id_of(request),
+                                  headers={"Retry-After": "1"})  # fmt: skip
         return {"status": "ready", "models_cached": len(cache)}
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus() -> PlainTextResponse:
         return PlainTextResponse(metrics.render(), media_type=metrics.content_type)
 
@@ -207,9 +237,9 @@ def _answer(
     request: Request, tenant: str, fleet: str, rows: Sequence[Mapping[str, Any]],
     answers: list[Answer], metrics: ServerMetrics, log: ParquetLog,
 ) -> dict[str, Any]:  # fmt: skip
+    request_id = request_id_of(request) or uuid.uuid4().hex  # the X-Request-Id answered
+    log.add(tenant, fleet, _prediction_rows(request_id, rows, answers))  # or a 503
     metrics.rows.inc(len(answers))
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    log.add(tenant, fleet, _prediction_rows(request_id, rows, answers))
     return {
         "request_id": request_id,
         "predictions": [
@@ -248,6 +278,7 @@ def _feedback_rows(dims: Sequence[str], items: Sequence[FeedbackItem]) -> list[d
                 f"items[{i}] names no prediction: give request_id (and row), or key and time",
                 field=f"items[{i}]",
             )
+        refuse_unloggable({"actual": item.actual}, "items", i)
         record: dict[str, Any] = {"at": at, "actual": item.actual}
         if item.request_id is not None:
             record.update(request_id=item.request_id, row=item.row)
@@ -257,12 +288,24 @@ def _feedback_rows(dims: Sequence[str], items: Sequence[FeedbackItem]) -> list[d
                     f"items[{i}].key has {sorted(item.key)}; this fleet is keyed by "
                     f"{list(dims)}", field=f"items[{i}].key",
                 )  # fmt: skip
-            record.update({f"key.{dim}": str(item.key[dim]) for dim in dims})
+            key = {dim: str(item.key[dim]) for dim in dims}
+            refuse_unloggable(key, f"items[{i}].key")
+            record.update({f"key.{dim}": value for dim, value in key.items()})
         if item.time is not None:
-            when = item.time if item.time.tzinfo else item.time.replace(tzinfo=dt.UTC)
-            record["for_time"] = when.astimezone(dt.UTC)
+            record["for_time"] = _utc(item.time, f"items[{i}].time")
         out.append(record)
     return out
+
+
+def _utc(when: dt.datetime, field: str) -> dt.datetime:
+    """A time in UTC (a time without a zone is taken as UTC); one UTC cannot show is a 422."""
+    try:
+        return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise InvalidInput(
+            f"{field} {when.isoformat()} is out of range in UTC (years 1 to 9999): give a "
+            "time between 0001-01-02 and 9999-12-30", field=field,
+        ) from None  # fmt: skip
 
 
 def location(row: dict[str, Any]) -> BlobRef | None:

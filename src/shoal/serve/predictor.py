@@ -32,6 +32,7 @@ from shoal.flavors._signature import ANY
 from shoal.http.errors import TooLarge
 from shoal.registry import FleetRef, Registry
 from shoal.serve.cache import ModelCache
+from shoal.serve.logbook import refuse_unloggable
 
 MAX_RESOLVED = 100_000
 """Resolutions kept per (fleet, alias); past it they are dropped and read again as needed."""
@@ -220,7 +221,10 @@ def _frames(
 
     One frame is built for the whole request and checked once per distinct signature (the
     versions of a fleet usually share one), then cut per version: building and checking a
-    frame per key would cost more than predicting with a small model.
+    frame per key would cost more than predicting with a small model. Every feature value
+    is checked first (:func:`~shoal.serve.logbook.refuse_unloggable`): a NaN or infinity,
+    an object or list, a whole number beyond 64 bits or an overlong string is a 422 naming
+    its row, never a ``null`` prediction or a row the logs cannot hold.
     """
     keys = set(fleet.keys)
     records: list[dict[str, Any]] = [{}] * len(rows)
@@ -235,6 +239,7 @@ def _frames(
             features = {k: v for k, v in rows[i].items() if k not in keys}
             if expected is not None and features.keys() != expected:
                 _refuse_features(i, features, signature, versions[vid]["number"])
+            refuse_unloggable(features, "rows", i)  # NaN, Infinity, objects: a 422
             records[i] = features
     frame = pd.DataFrame.from_records(records)
     by_signature: dict[Signature | None, list[int]] = defaultdict(list)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from shoal.errors import Conflict, NotFound
 from shoal.store import ids
 from shoal.store.engine import lock_fleet
+from shoal.store.retire import live
 from shoal.store.schema import alias_counts, alias_move_items, alias_moves, aliases
 from shoal.store.tenancy import FleetRef
 from shoal.store.writes import add_counts, chunks
@@ -132,7 +133,8 @@ def move(
 
 
 def undo(conn: Connection, fleet: FleetRef, move_id: int, *, actor: str) -> MoveResult:
-    """Put back what move ``move_id`` changed, where nobody has moved it since."""
+    """Put back what move ``move_id`` changed, where nobody has moved it since and the
+    version it pointed at before is still there and not archived."""
     lock_fleet(conn, fleet.id)
     row = conn.execute(
         sa.select(alias_moves).where(
@@ -153,6 +155,9 @@ def undo(conn: Connection, fleet: FleetRef, move_id: int, *, actor: str) -> Move
         for item in items
         if now_at.get(item.model_id) == item.new_version_id
     ]
+    # A version archived or deleted since cannot take its alias back: left alone, counted.
+    shown = live(conn, fleet, [old for _, old in revert if old is not None])
+    revert = [(model, old) for model, old in revert if old is None or old in shown]
     result, _ = move(
         conn, fleet, row.alias, revert, actor=actor, where_text=f"undo of move {move_id}",
         undo_of=move_id,

@@ -73,23 +73,58 @@ class Store:
         except sa.exc.OperationalError as exc:
             raise StoreUnavailable(
                 f"cannot reach the PostgreSQL store at {mask_url(self.url)}: "
-                f"{str(exc.orig).strip().splitlines()[0]}. Check the URL and that the server runs."
+                f"{_first_line(exc)}. Check the URL and that the server runs."
             ) from None
         return engine
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction: a consistent snapshot, never blocks the writer."""
-        with self.engine.connect() as conn, conn.begin():
+        with self.translated(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction: all of it commits, or none of it does."""
-        with self.engine.connect() as conn:
+        with self.translated(), self.engine.connect() as conn:
             conn = conn.execution_options(shoal_write=True)
             with conn.begin():
                 yield conn
+
+    @contextlib.contextmanager
+    def translated(self) -> Iterator[None]:
+        """Driver errors as Shoal's: a busy or unreachable store is :class:`StoreUnavailable`
+        (HTTP 503, exit 6), a number no column can hold is :class:`InvalidInput`.
+
+        Guards above the store refuse bad ids and numbers by name first; this is the floor
+        under them, so no driver exception ever reaches a caller raw.
+        """
+        try:
+            yield
+        except sa.exc.OperationalError as exc:
+            raise StoreUnavailable(self._unavailable(exc)) from exc
+        except sa.exc.DataError as exc:  # PostgreSQL: a value out of a column's range
+            raise InvalidInput(f"a value is out of range for the store: {_first_line(exc)}; "
+                               "check the numbers and ids given") from exc  # fmt: skip
+        except (OverflowError, sa.exc.StatementError) as exc:
+            overflow = isinstance(exc, OverflowError) or isinstance(exc.orig, OverflowError)
+            if not overflow:
+                raise
+            raise InvalidInput(  # SQLite: an int past 64 bits
+                "a number is outside the 64-bit range the store holds "
+                f"(-{2**63} to {2**63 - 1}): check the ids and numbers given"
+            ) from exc
+
+    def _unavailable(self, exc: sa.exc.OperationalError) -> str:
+        reason = _first_line(exc)
+        if self.dialect == "sqlite" and ("locked" in reason or "busy" in reason):
+            waited = config.sqlite_busy_timeout_ms() / 1000
+            return (
+                f"the SQLite store {mask_url(self.url)} is busy: another writer held it for "
+                f"over {waited:g} s (a long register or training run?). Retry shortly, raise "
+                "SHOAL_SQLITE_BUSY_TIMEOUT_MS, or use PostgreSQL for many concurrent writers"
+            )
+        return f"the store {mask_url(self.url)} cannot be used right now: {reason}; retry shortly"
 
     def refresh_statistics(self, *, force: bool = False) -> bool:
         """Re-analyse the tables once they have doubled since the last analysis.
@@ -158,6 +193,12 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _first_line(exc: sa.exc.DBAPIError) -> str:
+    """The driver's own message, first line, without SQLAlchemy's statement dump."""
+    lines = str(exc.orig).strip().splitlines()
+    return lines[0] if lines else type(exc.orig).__name__
 
 
 def _analysed_rows(conn: Connection) -> int:

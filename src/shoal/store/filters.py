@@ -17,6 +17,7 @@ shares one grammar and one set of error messages. ``search`` resolves the names.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -139,11 +140,31 @@ def tokenize(text: str, *, field: str = "where", example: str = EXAMPLE) -> list
     return tokens
 
 
+MAX_DEPTH = 32
+"""How deep parentheses and ``not`` may nest: deeper is refused, never a RecursionError."""
+
+MAX_CHARS = 4000
+"""The longest filter accepted (URL-encoded, it still fits a request line over REST)."""
+
+INT_RANGE = (-(2**63), 2**63 - 1)
+"""Integers a filter may hold: what a store's 64-bit columns can compare against."""
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise FilterSyntaxError(
+                f"where: nested more than {MAX_DEPTH} deep at position {self.peek().pos}: "
+                "flatten the parentheses and 'not's",
+                field="where",
+            )
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -191,13 +212,18 @@ class _Parser:
 
     def parse_not(self) -> Node:
         if self.accept("kw", "not"):
-            return Not(self.parse_not())
+            self.deeper()
+            node: Node = Not(self.parse_not())
+            self.depth -= 1
+            return node
         return self.parse_atom()
 
     def parse_atom(self) -> Node:
         if self.accept("punct", "("):
+            self.deeper()
             node = self.parse_or()
             self.expect("punct", ")", "')'")
+            self.depth -= 1
             return node
         left = self.parse_operand()
         if isinstance(left, Field):
@@ -246,18 +272,42 @@ class _Parser:
             quote = tok.value[0]
             return tok.value[1:-1].replace(quote * 2, quote)
         if tok.kind == "number":
-            number = float(tok.value)
-            return int(number) if re.fullmatch(r"-?\d+", tok.value) else number
+            return self.number(tok)
         if tok.kind == "kw" and tok.value in ("true", "false"):
             return tok.value == "true"
         self.i -= 1
         raise self.error("a value: a 'quoted string', a number, true or false")
+
+    def number(self, tok: Token) -> int | float:
+        """An int within :data:`INT_RANGE`, or a finite float; anything else names its place."""
+        low, high = INT_RANGE
+        if re.fullmatch(r"-?\d+", tok.value):
+            whole = int(tok.value)
+            if low <= whole <= high:
+                return whole
+            problem = f"is outside the 64-bit range {low} to {high}"
+        else:
+            number = float(tok.value)
+            if math.isfinite(number):
+                return number
+            problem = "is too large to be a finite number"
+        raise FilterSyntaxError(
+            f"where: the number {tok.value[:40]} at position {tok.pos} {problem}; "
+            "compare against a smaller value",
+            field="where",
+        )
 
 
 def parse(text: str) -> Node | None:
     """Parse a ``where=`` expression; ``None`` or blank means no filter."""
     if text is None or not text.strip():
         return None
+    if len(text) > MAX_CHARS:
+        raise FilterSyntaxError(
+            f"where: the filter is {len(text)} characters, over the limit of {MAX_CHARS}; "
+            "match many values with one 'in (...)' or narrow it with a tag",
+            field="where",
+        )
     return _Parser(text).parse()
 
 

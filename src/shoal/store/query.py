@@ -28,7 +28,7 @@ from sqlalchemy.ext.compiler import compiles
 
 from shoal.errors import InvalidInput
 from shoal.store import filters as F
-from shoal.store.schema import aliases, metrics, models, version_tags, versions
+from shoal.store.schema import VERSION_ARCHIVED, aliases, metrics, models, version_tags, versions
 from shoal.store.tenancy import FleetRef
 
 VERSION_FIELDS = {
@@ -358,8 +358,16 @@ def as_node(where: Where) -> F.Node | None:
     return F.parse(where) if isinstance(where, str) else where
 
 
-def build(fleet: FleetRef, where: Where, versions_scope: str = "latest") -> Sql:
-    """Compile a filter (text or tree) into FROM and WHERE for this fleet."""
+def build(
+    fleet: FleetRef, where: Where, versions_scope: str = "latest", *, archived: bool = False
+) -> Sql:
+    """Compile a filter (text or tree) into FROM and WHERE for this fleet.
+
+    Archived versions are hidden: ``latest`` and alias scopes never reach one (a model's
+    latest is its newest version not archived, and no alias points at one), and ``all``
+    leaves them out unless the filter names ``status`` or ``archived=True`` (archive,
+    restore and delete select among every version).
+    """
     node = as_node(where)
     mode, alias, rest = scope_of(node, versions_scope)
     sql = Sql(fleet, mode, alias)
@@ -367,4 +375,6 @@ def build(fleet: FleetRef, where: Where, versions_scope: str = "latest") -> Sql:
     if rest is not None:
         sql.where.append(compile_node(sql, rest))
         sql.terms = True
+    if mode == "all" and not archived and all(f.parts != ("status",) for f in F.fields_of(rest)):
+        sql.where.append(sql.v.c.status != VERSION_ARCHIVED)
     return sql

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,6 +71,40 @@ def get_version(conn: Connection, scope: Scope, version_id: int) -> tuple[FleetR
     return fleet, _rows(conn, fleet, query)[0]
 
 
+MAX_KEY_CHARS = 200
+"""The longest key value: keys are read on pages and typed in URLs."""
+
+
+def is_clean_key_value(value: object) -> bool:
+    """The fast check: a str key value that needs no normalising and breaks no rule."""
+    return (
+        type(value) is str
+        and 0 < len(value) <= MAX_KEY_CHARS
+        and value.isprintable()
+        and value[0] != " "
+        and value[-1] != " "
+        and (value.isascii() or unicodedata.is_normalized("NFC", value))
+    )
+
+
+def key_value_problem(text: str) -> str | None:
+    """What is wrong with one key value (already NFC), or None.
+
+    Key values are NFC-normalised first, so ``café`` typed either way is one model; a
+    value with spaces at either end is refused rather than stripped, because ``s1`` and
+    ``s1 `` would print the same and name two models.
+    """
+    if not text:
+        return "is empty: give every model a key value"
+    if len(text) > MAX_KEY_CHARS:
+        return f"is over {MAX_KEY_CHARS} characters: shorten it"
+    if not text.isprintable():
+        return "holds control or unprintable characters (tab, newline...): remove them"
+    if text != text.strip(" "):
+        return "starts or ends with a space: strip it (it would print like another key)"
+    return None
+
+
 def normalize_key(fleet: FleetRef, key: Any) -> tuple[str, ...]:
     """A key given as a mapping (or a bare value for one-key fleets) as a tuple of strings."""
     if len(fleet.keys) == 1 and not isinstance(key, dict | tuple | list):
@@ -103,13 +138,10 @@ def normalize_key(fleet: FleetRef, key: Any) -> tuple[str, ...]:
                 raise InvalidInput(
                     f"key {dim!r} must be a string or an integer, got {value!r}", field=dim
                 )
-        text = str(value)
-        if not text or len(text) > 200 or not text.isprintable():
-            raise InvalidInput(
-                f"key {dim!r} must be 1-200 printable characters (no control characters), "
-                f"got {text!r}",
-                field=dim,
-            )
+        text = unicodedata.normalize("NFC", str(value))
+        problem = key_value_problem(text)
+        if problem:
+            raise InvalidInput(f"key {dim!r} {problem}, got {text[:60]!r}", field=dim)
         values.append(text)
     return tuple(values)
 
@@ -179,7 +211,7 @@ def resolve(
     else:
         latest = sa.select(models.c.latest_version_id).where(models.c.id == mid)
         query = query.where(versions.c.id == latest.scalar_subquery())
-        what = "a version"
+        what = "version that is not archived"
     rows = _rows(conn, fleet, query)
     if not rows:
         raise NotFound(f"model {shown} of fleet '{fleet.path}' has no {what}")
@@ -198,6 +230,11 @@ def versions_by_number(
         if row is None:
             raise NotFound(f"no model {dict(zip(fleet.keys, key, strict=True))} in '{fleet.path}'")
         if number is None:
+            if row.latest_version_id is None:
+                raise NotFound(
+                    f"model {dict(zip(fleet.keys, key, strict=True))} of '{fleet.path}' has no "
+                    "version that is not archived: name a version number, or restore one"
+                )
             out[key] = (row.id, row.latest_version_id)
         else:
             wanted[(row.id, number)] = key

@@ -1,4 +1,12 @@
-"""Runs: one unit of work over a fleet (train, evaluate, backfill, import)."""
+"""Runs: one unit of work over a fleet (train, evaluate, backfill, import).
+
+A run that a process works on holds a lease: ``lease_holder`` names the process,
+``lease_expires_at`` says until when it holds the run unless it renews. Every change
+the holder makes checks the holder (a compare-and-set), so a process whose run was
+taken over learns it at its next write. Reads show a ``running`` run whose lease
+expired (its process died) as ``interrupted``; a run with no lease (opened by hand, or
+by a Shoal from before leases) keeps its stored status.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +31,8 @@ def create(
     actor: str,
     params: dict[str, Any] | None = None,
     code_ref: str | None = None,
+    lease_holder: str | None = None,
+    lease_expires_at: float | None = None,
 ) -> int:
     run_id: int = conn.execute(
         runs.insert()
@@ -36,6 +46,8 @@ def create(
             code_ref=code_ref,
             created_by=actor,
             started_at=time.time(),
+            lease_holder=lease_holder,
+            lease_expires_at=lease_expires_at,
         )
         .returning(runs.c.id)
     ).scalar_one()
@@ -50,20 +62,29 @@ def finish(
     *,
     counts: dict[str, Any] | None = None,
     error: str | None = None,
-) -> None:
+    lease_holder: str | None = None,
+) -> bool:
+    """Close the run and clear its lease. With ``lease_holder``, only while that holder
+    still holds it: returns False (and changes nothing) when it was taken over."""
     if status not in STATUSES:
         raise InvalidInput(f"run status must be one of {STATUSES}, got {status!r}", field="status")
     get(conn, scope, run_id)
-    conn.execute(
+    where = runs.c.id == run_id
+    if lease_holder is not None:
+        where = where & (runs.c.lease_holder == lease_holder)
+    result = conn.execute(
         runs.update()
-        .where(runs.c.id == run_id)
+        .where(where)
         .values(
             status=status,
             error=error,
             finished_at=time.time(),
+            lease_holder=None,
+            lease_expires_at=None,
             **({"counts": counts} if counts is not None else {}),
         )
     )
+    return bool(result.rowcount)
 
 
 def _select() -> sa.Select[Any]:
@@ -81,7 +102,7 @@ def get(conn: Connection, scope: Scope, run_id: int) -> dict[str, Any]:
     row = conn.execute(query).first()
     if row is None:
         raise NotFound(f"run {run_id} not found")
-    return dict(row._mapping)
+    return _shown(dict(row._mapping), time.time())
 
 
 def list_runs(
@@ -93,7 +114,18 @@ def list_runs(
     if before is not None:
         query = query.where(runs.c.id < before)
     query = query.order_by(runs.c.id.desc()).limit(limit)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    now = time.time()
+    return [_shown(dict(row._mapping), now) for row in conn.execute(query)]
+
+
+def _shown(row: dict[str, Any], now: float) -> dict[str, Any]:
+    """A run as read: ``interrupted`` when it is ``running`` but its lease has expired
+    (the process holding it died; a resume takes it up). A run with no lease keeps its
+    stored status."""
+    expires = row["lease_expires_at"]
+    if row["status"] == "running" and expires is not None and expires < now:
+        row["status"] = "interrupted"
+    return row
 
 
 def update_counts(conn: Connection, run_id: int, counts: dict[str, Any]) -> None:
@@ -101,8 +133,57 @@ def update_counts(conn: Connection, run_id: int, counts: dict[str, Any]) -> None
     conn.execute(runs.update().where(runs.c.id == run_id).values(counts=counts))
 
 
+def take_lease(
+    conn: Connection,
+    run_id: int,
+    holder: str,
+    expires_at: float,
+    *,
+    now: float,
+    take_over: bool = False,
+) -> bool:
+    """Make ``holder`` the run's holder until ``expires_at``, in one conditional UPDATE:
+    only when no live process holds it (not ``running``, no lease, or a lease expired
+    before ``now``), or unconditionally with ``take_over``. Returns whether it took it.
+
+    One statement, so two processes cannot both take it: SQLite's writer holds the write
+    lock, and PostgreSQL re-checks the condition on the row it waited for.
+    """
+    where = runs.c.id == run_id
+    if not take_over:
+        where = where & sa.or_(
+            runs.c.status != "running",
+            runs.c.lease_expires_at.is_(None),
+            runs.c.lease_expires_at < now,
+        )
+    result = conn.execute(
+        runs.update().where(where).values(lease_holder=holder, lease_expires_at=expires_at)
+    )
+    return bool(result.rowcount)
+
+
+def renew_lease(conn: Connection, run_id: int, holder: str, expires_at: float) -> bool:
+    """Extend the lease while ``holder`` still holds the run (compare-and-set on the
+    holder; on PostgreSQL the row stays locked to the end of the transaction, so a
+    take-over waits for what this transaction writes). False: it was taken over."""
+    result = conn.execute(
+        runs.update()
+        .where(runs.c.id == run_id, runs.c.lease_holder == holder)
+        .values(lease_expires_at=expires_at)
+    )
+    return bool(result.rowcount)
+
+
+def lease_holder(conn: Connection, run_id: int) -> str | None:
+    """Who holds the run now (None: nobody, or no such run)."""
+    query = sa.select(runs.c.lease_holder).where(runs.c.id == run_id)
+    holder: str | None = conn.execute(query).scalar()
+    return holder
+
+
 def reopen(conn: Connection, run_id: int, counts: dict[str, Any]) -> None:
-    """Put a finished run back to ``running`` to resume it: same id, same lineage."""
+    """Put a finished run back to ``running`` to resume it: same id, same lineage
+    (the caller has taken its lease first, in the same transaction)."""
     conn.execute(
         runs.update()
         .where(runs.c.id == run_id)

@@ -139,6 +139,12 @@ datasets = sa.Table(
     sa.Index("ix_datasets_tenant_fingerprint", "tenant_id", "fingerprint"),
 )
 
+VERSION_READY = "ready"
+"""A version's status once registered: searched, counted, served."""
+VERSION_ARCHIVED = "archived"
+"""A version kept but hidden: out of search, counts, facets and serving, and no alias target;
+its model's latest is its newest version that is not archived (see ``store.retire``)."""
+
 versions = sa.Table(
     "versions",
     metadata,

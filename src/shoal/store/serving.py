@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from shoal.store.schema import alias_moves, aliases, blobs, models, versions
+from shoal.store.schema import VERSION_ARCHIVED, alias_moves, aliases, blobs, models, versions
 from shoal.store.tenancy import FleetRef
 from shoal.store.writes import chunks
 
@@ -39,7 +39,8 @@ def versions_for_keys(
 ) -> dict[tuple[str, ...], dict[str, Any]]:
     """Each key's version at ``alias`` (or numbered ``numbers[i]``), with its blob location.
 
-    One query per thousand keys; keys with no model, or no such version, are left out.
+    One query per thousand keys; keys with no model, or no such version, are left out, and
+    so are archived versions: a server never answers with one.
     """
     if not keys:
         return {}
@@ -65,7 +66,8 @@ def versions_for_keys(
             )
             .select_from(joined.join(blobs, blobs.c.sha256 == versions.c.artifact_sha256,
                                      isouter=True))
-            .where(models.c.fleet_id == fleet.id, models.c.tenant_id == fleet.tenant_id, match)
+            .where(models.c.fleet_id == fleet.id, models.c.tenant_id == fleet.tenant_id, match,
+                   versions.c.status != VERSION_ARCHIVED)
         )  # fmt: skip
         if wanted is not None:
             query = query.where(versions.c.number.in_(sorted(set(wanted.values()))))

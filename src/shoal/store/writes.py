@@ -180,7 +180,9 @@ def insert_versions(
     _insert_new_models(conn, fleet, new_keys, model_id, latest_of, now)
     _insert_version_rows(conn, fleet, items, placed, last_index, actor, now)
     _move_latest(conn, fleet, existing, latest_of)
-    _bump_counts(conn, fleet, new_keys, len(items))
+    # A model whose versions were all archived is hidden (not counted); a new version shows it.
+    shown = [key for key, row in existing.items() if row.latest_version_id is None]
+    _bump_counts(conn, fleet, [*new_keys, *shown], len(items))
     return placed
 
 

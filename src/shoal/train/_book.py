@@ -15,8 +15,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from shoal import faults
 from shoal.errors import ShoalError
-from shoal.registry import Failure, FleetRef, Registry, Scope, key_text
+from shoal.registry import Failure, FleetRef, Lease, LeaseKeeper, Registry, Scope, key_text
 from shoal.registry.records import Prepared
 from shoal.train._work import Outcome, failed
 
@@ -27,6 +28,7 @@ class RunBook:
     def __init__(
         self, registry: Registry, fleet: FleetRef, run_id: int, *, dataset_id: int,
         batch_size: int, flush_seconds: float, counts: dict[str, Any], resuming: bool = False,
+        lease: Lease | None = None,
     ) -> None:  # fmt: skip
         self.registry = registry
         self.fleet = fleet
@@ -36,6 +38,10 @@ class RunBook:
         self.flush_seconds = flush_seconds
         self.counts = counts
         self.resuming = resuming
+        self.lease = lease
+        """The run's lease: every write below checks this process still holds the run."""
+        self.keeper: LeaseKeeper | None = None
+        """The thread renewing ``lease``; a take-over it found is raised at the next key."""
         self.pending: list[Prepared] = []
         self.failures: list[Failure] = []
         self.key_seconds: list[float] = []
@@ -44,7 +50,11 @@ class RunBook:
         self.preparer = registry.versions.preparer(fleet)
 
     def add(self, outcome: Outcome) -> bool:
-        """Take one key's outcome; returns whether it failed. Flushes when a batch is due."""
+        """Take one key's outcome; returns whether it failed. Flushes when a batch is due.
+
+        Raises :class:`~shoal.errors.Conflict` once another process took the run over."""
+        if self.keeper is not None:
+            self.keeper.check()
         self.key_seconds.append(outcome.seconds)
         if outcome.ok:
             try:
@@ -80,7 +90,10 @@ class RunBook:
         self.last_flush = time.monotonic()
         trained: list[str] = []
         if self.pending:
-            placed = self.registry.versions.register_prepared(self.fleet, self.pending)
+            placed = self.registry.versions.register_prepared(
+                self.fleet, self.pending, lease=self.lease
+            )
+            faults.point("train.batch_registered")
             self.counts["done"] += len(placed)
             trained = [key_text(spot.key) for spot in placed]
             self.pending = []
@@ -88,13 +101,14 @@ class RunBook:
         self.registry.runs.record_progress(
             self.run_id, self.counts, failures=self.failures,
             trained_again=trained if self.resuming else (),  # keys that failed before
+            lease=self.lease,
         )  # fmt: skip
         self.failures = []
 
     def finish(self, status: str, error: str | None = None) -> None:
         self._timings()
         self.registry.runs.finish(Scope(self.fleet.tenant), self.run_id, status,
-                                  counts=self.counts, error=error)  # fmt: skip
+                                  counts=self.counts, error=error, lease=self.lease)  # fmt: skip
 
     def _timings(self) -> None:
         elapsed = time.perf_counter() - self.started

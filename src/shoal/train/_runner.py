@@ -17,12 +17,19 @@ The order of work:
 
 Resume continues the *same* run (same id, same lineage, counts carried on), and trains
 the keys that have no version from it yet: failed keys, and keys never reached.
+
+The process holds its run by a lease (:class:`shoal.registry.Lease`) from step 2 to
+step 4: a thread renews it, and each batch, progress write and the final status checks
+it in its own transaction. A second resume while the holder lives is refused (naming the
+holder) unless it takes the run over, and then the first process's next write is
+refused: every key gets one version from the run, whoever trained it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +37,7 @@ from typing import Any
 from shoal import config
 from shoal.data import key_groups
 from shoal.errors import InvalidInput
-from shoal.registry import FleetRef, Registry, key_text
+from shoal.registry import FleetRef, Lease, Registry, key_text, key_value_problem, new_holder
 from shoal.train._book import RunBook, key_strings
 from shoal.train._executors import Executor
 from shoal.train._functions import function_ref
@@ -83,10 +90,15 @@ def train_fleet(
     options: TrainOptions,
     *,
     resume: int | None = None,
+    take_over: bool = False,
 ) -> int:
-    """Train ``fn`` on every key's rows of ``data``; returns the run id (see module doc)."""
+    """Train ``fn`` on every key's rows of ``data``; returns the run id (see module doc).
+
+    ``take_over`` resumes run ``resume`` even while another process holds it."""
     if not callable(fn):
         raise InvalidInput(f"fn must be callable, got {type(fn).__name__}", field="fn")
+    if take_over and resume is None:
+        raise InvalidInput("take_over applies to a resume: pass resume=RUN too", field="take_over")
     options.check(fleet)
     if resume is not None and options.params is not None:
         raise InvalidInput(
@@ -102,14 +114,15 @@ def train_fleet(
     dataset_id = register_input(registry, fleet, source, _dataset_name(fleet, options))
     recorded = {"fn": function_ref(fn), "data": source.location,
                 "dataset_name": options.dataset_name}  # fmt: skip
-    run_id, skip, counts = _open_run(
-        registry, fleet, options, executor, resume, total, dataset_id, recorded
+    run_id, skip, counts, lease = _open_run(
+        registry, fleet, options, executor, resume, total, dataset_id, recorded, take_over
     )
     book = RunBook(registry, fleet, run_id, dataset_id=dataset_id, batch_size=options.batch_size,
                    flush_seconds=options.flush_seconds, counts=counts,
-                   resuming=resume is not None)  # fmt: skip
+                   resuming=resume is not None, lease=lease)  # fmt: skip
     progress = reporter(options.progress)
     progress.start(f"training {fleet.path} (run {run_id})", total - len(skip))
+    keeper = book.keeper = registry.runs.keep(lease)  # renewed while one long key trains
     try:
         executor.start()
         plan = ChunkPlan(executor.parallelism)
@@ -128,6 +141,7 @@ def train_fleet(
         _close(book, "failed", f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        keeper.stop()
         progress.stop()
         executor.close()
         source.close()
@@ -186,17 +200,21 @@ def _bad_key(key: tuple[Any, ...], by: Sequence[str]) -> str | None:
     for column, value in zip(by, key, strict=True):
         if value is None or str(value) == "":
             return f"key column {column!r} is null or empty in these rows; give every row a key"
-        text = str(value)
-        if len(text) > 200 or not text.isprintable():
-            return f"key value {text[:40]!r} of {column!r} is over 200 characters or unprintable"
+        text = unicodedata.normalize("NFC", str(value))
+        problem = key_value_problem(text)
+        if problem:
+            return f"key value {text[:40]!r} of {column!r} {problem}"
     return None
 
 
 def _open_run(
     registry: Registry, fleet: FleetRef, options: TrainOptions, executor: Executor,
     resume: int | None, total: int, dataset_id: int, recorded: dict[str, Any],
-) -> tuple[int, set[str], dict[str, Any]]:  # fmt: skip
-    """A new run, or the resumed one reopened; the keys to skip; the counts to carry on."""
+    take_over: bool,
+) -> tuple[int, set[str], dict[str, Any], Lease]:  # fmt: skip
+    """A new run, or the resumed one reopened; the keys to skip; the counts to carry on;
+    the lease this process holds the run by."""
+    holder = new_holder()
     counts: dict[str, Any] = {"keys": total, "done": 0, "failed": 0, "skipped": 0}
     if resume is None:
         params = {
@@ -206,11 +224,13 @@ def _open_run(
             "dataset": dataset_id, **(options.params or {}), **recorded,
         }  # fmt: skip
         run_id = registry.runs.start(
-            fleet, "train", params=params, counts=counts, actor=config.actor()
+            fleet, "train", params=params, counts=counts, actor=config.actor(), holder=holder
         )
-        return run_id, set(), counts
-    reopened = registry.runs.reopen_training(fleet, resume, counts)
-    return reopened.run_id, reopened.trained, reopened.counts
+        return run_id, set(), counts, Lease(run_id, holder)
+    reopened = registry.runs.reopen_training(
+        fleet, resume, counts, holder=holder, take_over=take_over
+    )
+    return reopened.run_id, reopened.trained, reopened.counts, reopened.lease
 
 
 def _close(book: RunBook, status: str, error: str) -> None:

@@ -15,18 +15,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from shoal.http.errors import ERROR_RESPONSES, WRITE_RESPONSES
+from shoal.http.params import (
+    AliasName,
+    FleetName,
+    IdCursor,
+    Limit,
+    ModelPath,
+    RecordId,
+    Sort,
+    Tenant,
+    Where,
+)
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
 from shoal.sdk.keys import parse_key_pairs, split_path_key
 from shoal.sdk.results import Page
-
-Where = Annotated[str | None, Query(description="Filter in the SDK's grammar.")]
-Sort = Annotated[str | None, Query(description="e.g. -mape, or store,sku.")]
-Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
-IdCursor = Annotated[
-    int | None, Query(ge=1, le=2**63 - 1, description="next_cursor of the previous page")
-]
-"""The cursor of a newest-first listing by id (runs, alias moves): ids below it come next."""
 
 
 def id_page(page: Page[Any]) -> dict[str, Any]:
@@ -50,9 +54,9 @@ class AliasRequest(BaseModel):
 
 def api_router(client: Client) -> APIRouter:
     """The ``/api/v1`` routes over ``client``'s store."""
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
-    def fleet_of(tenant: str, fleet: str) -> Fleet:
+    def fleet_of(tenant: Tenant, fleet: FleetName) -> Fleet:
         return client.fleet(f"{tenant}/{fleet}")
 
     @api.get("/tenants")
@@ -66,7 +70,7 @@ def api_router(client: Client) -> APIRouter:
         return {"items": [f.to_dict() for f in client.fleets(tenant)]}
 
     @api.get("/fleets/{tenant}/{fleet}")
-    def fleet_detail(tenant: str, fleet: str) -> dict[str, Any]:
+    def fleet_detail(tenant: Tenant, fleet: FleetName) -> dict[str, Any]:
         """One fleet: keys, counts, and how many models carry each alias."""
         target = fleet_of(tenant, fleet)
         return {
@@ -76,7 +80,7 @@ def api_router(client: Client) -> APIRouter:
 
     @api.get("/fleets/{tenant}/{fleet}/models")
     def models(
-        tenant: str, fleet: str, where: Where = None, sort: Sort = None, limit: Limit = 50,
+        tenant: Tenant, fleet: FleetName, where: Where = None, sort: Sort = None, limit: Limit = 50,
         cursor: str | None = None, versions: Scope = "latest",
     ) -> dict[str, Any]:  # fmt: skip
         """A page of models (their latest version, or the alias a ``where`` term names)."""
@@ -85,13 +89,15 @@ def api_router(client: Client) -> APIRouter:
         return {"items": [v.to_dict() for v in page], "next_cursor": page.next_cursor}
 
     @api.get("/fleets/{tenant}/{fleet}/count")
-    def count(tenant: str, fleet: str, where: Where = None, versions: Scope = "latest") -> Any:
+    def count(
+        tenant: Tenant, fleet: FleetName, where: Where = None, versions: Scope = "latest"
+    ) -> Any:
         """How many models match ``where``."""
         return {"count": fleet_of(tenant, fleet).count(where, versions=versions)}
 
     @api.get("/fleets/{tenant}/{fleet}/facets/{dim}")
     def facets(
-        tenant: str, fleet: str, dim: str, where: Where = None, limit: Limit = 100,
+        tenant: Tenant, fleet: FleetName, dim: str, where: Where = None, limit: Limit = 100,
         versions: Scope = "latest",
     ) -> dict[str, Any]:  # fmt: skip
         """Models per value of key dimension ``dim``, largest first."""
@@ -100,7 +106,7 @@ def api_router(client: Client) -> APIRouter:
 
     @api.get("/fleets/{tenant}/{fleet}/models/{model:path}/versions")
     def model_versions(
-        tenant: str, fleet: str, model: str, limit: Limit = 50,
+        tenant: Tenant, fleet: FleetName, model: ModelPath, limit: Limit = 50,
         cursor: Annotated[
             int | None, Query(ge=1, le=2**31 - 1, description="next_cursor of a page")
         ] = None,
@@ -111,7 +117,7 @@ def api_router(client: Client) -> APIRouter:
 
     @api.get("/fleets/{tenant}/{fleet}/models/{model:path}")
     def model(
-        tenant: str, fleet: str, model: str, alias: str | None = None,
+        tenant: Tenant, fleet: FleetName, model: ModelPath, alias: str | None = None,
         version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     ) -> dict[str, Any]:  # fmt: skip
         """The version a model resolves to (latest, ``alias`` or ``version``), and its lineage."""
@@ -120,14 +126,16 @@ def api_router(client: Client) -> APIRouter:
         return {**found.to_dict(), "lineage": client.lineage(found).to_dict()}
 
     @api.get("/versions/{version_id}")
-    def version(version_id: int) -> dict[str, Any]:
+    def version(version_id: RecordId) -> dict[str, Any]:
         """One version by id, with its lineage and baseline profile."""
         found = client.get_version(version_id)
         return {**found.to_dict(), "lineage": client.lineage(found).to_dict(),
                 "baseline": client.baseline(found)}  # fmt: skip
 
-    @api.post("/fleets/{tenant}/{fleet}/aliases/{alias}")
-    def move_alias(tenant: str, fleet: str, alias: str, body: AliasRequest) -> dict[str, Any]:
+    @api.post("/fleets/{tenant}/{fleet}/aliases/{alias}", responses=WRITE_RESPONSES)
+    def move_alias(
+        tenant: Tenant, fleet: FleetName, alias: AliasName, body: AliasRequest
+    ) -> dict[str, Any]:
         """Point ``alias`` at a version of every model ``where`` selects; ``dry_run`` previews.
 
         The answer names the move; ``POST .../alias-moves/{id}/undo`` puts it back.
@@ -140,23 +148,25 @@ def api_router(client: Client) -> APIRouter:
 
     @api.get("/fleets/{tenant}/{fleet}/alias-moves")
     def alias_moves(
-        tenant: str, fleet: str, limit: Limit = 50, cursor: IdCursor = None
+        tenant: Tenant, fleet: FleetName, limit: Limit = 50, cursor: IdCursor = None
     ) -> dict[str, Any]:
         """A page of the fleet's alias moves, newest first, each undoable."""
         return id_page(fleet_of(tenant, fleet).alias_moves(limit, before=cursor))
 
-    @api.post("/fleets/{tenant}/{fleet}/alias-moves/{move_id}/undo")
-    def undo(tenant: str, fleet: str, move_id: int) -> dict[str, Any]:
+    @api.post("/fleets/{tenant}/{fleet}/alias-moves/{move_id}/undo", responses=WRITE_RESPONSES)
+    def undo(tenant: Tenant, fleet: FleetName, move_id: RecordId) -> dict[str, Any]:
         """Put back every model a move changed, in one transaction."""
         return fleet_of(tenant, fleet).undo(move_id).to_dict()
 
     @api.get("/fleets/{tenant}/{fleet}/runs")
-    def runs(tenant: str, fleet: str, limit: Limit = 50, cursor: IdCursor = None) -> dict[str, Any]:
+    def runs(
+        tenant: Tenant, fleet: FleetName, limit: Limit = 50, cursor: IdCursor = None
+    ) -> dict[str, Any]:
         """A page of the fleet's runs of every kind, newest first."""
         return id_page(fleet_of(tenant, fleet).runs(limit, before=cursor))
 
     @api.get("/runs/{run_id}")
-    def run(run_id: int) -> dict[str, Any]:
+    def run(run_id: RecordId) -> dict[str, Any]:
         """One run: status, counts, durations, per-key errors with tracebacks."""
         return client.run(run_id).to_dict()
 
@@ -166,7 +176,7 @@ def api_router(client: Client) -> APIRouter:
         return {"items": [d.to_dict() for d in client.datasets.list(limit)]}
 
     @api.get("/datasets/{dataset_id}")
-    def dataset(dataset_id: int, limit: Limit = 100) -> dict[str, Any]:
+    def dataset(dataset_id: RecordId, limit: Limit = 100) -> dict[str, Any]:
         """One dataset and the versions trained on it."""
         found = client.datasets.get(dataset_id)
         return {**found.to_dict(), "models": client.datasets.models(found, limit)}

@@ -17,6 +17,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from shoal.http.errors import ERROR_RESPONSES, WRITE_RESPONSES
+from shoal.http.params import FleetName, ModelPath, RecordId, Tenant
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
 from shoal.web.api import parse_model
@@ -36,18 +38,18 @@ class RuleRequest(BaseModel):
 
 
 def monitoring_router(client: Client) -> APIRouter:
-    api = APIRouter(prefix="/api/v1/fleets/{tenant}/{fleet}")
+    api = APIRouter(prefix="/api/v1/fleets/{tenant}/{fleet}", responses=ERROR_RESPONSES)
 
-    def fleet_of(tenant: str, fleet: str) -> Fleet:
+    def fleet_of(tenant: Tenant, fleet: FleetName) -> Fleet:
         return client.fleet(f"{tenant}/{fleet}")
 
     @api.get("/monitoring/windows")
-    def windows(tenant: str, fleet: str, window: Window = None) -> dict[str, Any]:
+    def windows(tenant: Tenant, fleet: FleetName, window: Window = None) -> dict[str, Any]:
         return {"items": fleet_of(tenant, fleet).monitoring.windows(window)}
 
     @api.get("/monitoring/results")
     def results(
-        tenant: str, fleet: str, by: str | None = None,
+        tenant: Tenant, fleet: FleetName, by: str | None = None,
         n: Annotated[int, Query(ge=1, le=1000)] = 50, ascending: bool = False,
         window: Window = None, at: At = None,
     ) -> dict[str, Any]:  # fmt: skip
@@ -58,11 +60,15 @@ def monitoring_router(client: Client) -> APIRouter:
         return {"items": rows}
 
     @api.get("/monitoring/rollup")
-    def rollup(tenant: str, fleet: str, by: str, window: Window = None, at: At = None) -> Any:
+    def rollup(
+        tenant: Tenant, fleet: FleetName, by: str, window: Window = None, at: At = None
+    ) -> Any:
         return {"items": fleet_of(tenant, fleet).monitoring.rollup(by, window=window, at=at)}
 
     @api.get("/models/{model:path}/monitoring")
-    def model_monitoring(tenant: str, fleet: str, model: str, window: Window = None) -> Any:
+    def model_monitoring(
+        tenant: Tenant, fleet: FleetName, model: ModelPath, window: Window = None
+    ) -> Any:
         """A model's figures across windows and its per-feature drift in the newest one."""
         target = fleet_of(tenant, fleet)
         key = parse_model(target, model)
@@ -76,27 +82,27 @@ def monitoring_router(client: Client) -> APIRouter:
 
     @api.get("/alerts")
     def alerts(
-        tenant: str, fleet: str, state: States = None, rule: str | None = None,
+        tenant: Tenant, fleet: FleetName, state: States = None, rule: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:  # fmt: skip
         states = tuple(state) if state else ("open", "acknowledged")
         return {"items": fleet_of(tenant, fleet).alerts.list(states, rule=rule, limit=limit)}
 
     @api.get("/alert-rules")
-    def rules(tenant: str, fleet: str) -> dict[str, Any]:
+    def rules(tenant: Tenant, fleet: FleetName) -> dict[str, Any]:
         return {"items": fleet_of(tenant, fleet).alerts.rules()}
 
-    @api.post("/alert-rules", status_code=201)
-    def add_rule(tenant: str, fleet: str, body: RuleRequest) -> dict[str, Any]:
+    @api.post("/alert-rules", status_code=201, responses=WRITE_RESPONSES)
+    def add_rule(tenant: Tenant, fleet: FleetName, body: RuleRequest) -> dict[str, Any]:
         alerts = fleet_of(tenant, fleet).alerts
         return alerts.add_rule(body.name, body.expression, webhook=body.webhook)
 
-    @api.post("/alerts/{alert_id}/acknowledge")
-    def acknowledge(tenant: str, fleet: str, alert_id: int) -> dict[str, Any]:
+    @api.post("/alerts/{alert_id}/acknowledge", responses=WRITE_RESPONSES)
+    def acknowledge(tenant: Tenant, fleet: FleetName, alert_id: RecordId) -> dict[str, Any]:
         return fleet_of(tenant, fleet).alerts.acknowledge(alert_id)
 
-    @api.post("/alerts/{alert_id}/resolve")
-    def resolve(tenant: str, fleet: str, alert_id: int) -> dict[str, Any]:
+    @api.post("/alerts/{alert_id}/resolve", responses=WRITE_RESPONSES)
+    def resolve(tenant: Tenant, fleet: FleetName, alert_id: RecordId) -> dict[str, Any]:
         return fleet_of(tenant, fleet).alerts.resolve(alert_id)
 
     return api

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from shoal.errors import InvalidInput
+from shoal.http.params import FleetName, RecordId, Tenant
 from shoal.registry import FIGURES
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
@@ -53,8 +54,8 @@ def alerts_router(client: Client, templates: Jinja2Templates) -> APIRouter:
 
     @pages.get("/fleets/{tenant}/{fleet}/monitoring", response_class=HTMLResponse)
     def monitoring_page(
-        request: Request, tenant: str, fleet: str, by: str = "max_psi", dim: str | None = None,
-        at: str | None = None,
+        request: Request, tenant: Tenant, fleet: FleetName, by: str = "max_psi",
+        dim: str | None = None, at: str | None = None,
     ) -> HTMLResponse:  # fmt: skip
         """Which models went wrong, and where: a window's worst models and a roll-up."""
         target = client.fleet(f"{tenant}/{fleet}")
@@ -83,7 +84,9 @@ def alerts_router(client: Client, templates: Jinja2Templates) -> APIRouter:
         return templates.TemplateResponse(request, "monitoring.html", context)
 
     @pages.post("/fleets/{tenant}/{fleet}/alerts/{alert_id}")
-    def change(tenant: str, fleet: str, alert_id: int, action: str = Form(...)) -> RedirectResponse:
+    def change(
+        tenant: Tenant, fleet: FleetName, alert_id: RecordId, action: str = Form(...)
+    ) -> RedirectResponse:
         alerts = client.fleet(f"{tenant}/{fleet}").alerts
         if action == "resolve":
             alerts.resolve(alert_id)

@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from shoal.errors import InvalidInput
+from shoal.http.params import FleetName, ModelPath, RecordId, Tenant
 from shoal.registry import Where
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
@@ -77,7 +78,7 @@ def page_router(client: Client) -> APIRouter:
 
     @pages.get("/fleets/{tenant}/{fleet}", response_class=HTMLResponse)
     def fleet_page(
-        request: Request, tenant: str, fleet: str, where: str | None = None,
+        request: Request, tenant: Tenant, fleet: FleetName, where: str | None = None,
         sort: str | None = None, cursor: str | None = None, metric: str | None = None,
     ) -> HTMLResponse:  # fmt: skip
         target = client.fleet(f"{tenant}/{fleet}")
@@ -115,7 +116,7 @@ def page_router(client: Client) -> APIRouter:
 
     @pages.post("/fleets/{tenant}/{fleet}/aliases", response_class=HTMLResponse)
     def move_alias(
-        request: Request, tenant: str, fleet: str, alias: str = Form(...),
+        request: Request, tenant: Tenant, fleet: FleetName, alias: str = Form(...),
         where: str = Form(""), source: str = Form(""), action: str = Form("preview"),
         create: bool = Form(False),
     ) -> HTMLResponse:  # fmt: skip
@@ -127,13 +128,13 @@ def page_router(client: Client) -> APIRouter:
                       source=source)  # fmt: skip
 
     @pages.post("/fleets/{tenant}/{fleet}/alias-moves/{move_id}/undo")
-    def undo(tenant: str, fleet: str, move_id: int) -> RedirectResponse:
+    def undo(tenant: Tenant, fleet: FleetName, move_id: RecordId) -> RedirectResponse:
         client.fleet(f"{tenant}/{fleet}").undo(move_id)
         return RedirectResponse(f"/fleets/{tenant}/{fleet}", status_code=303)
 
     @pages.get("/fleets/{tenant}/{fleet}/models/{model:path}/compare", response_class=HTMLResponse)
     def compare_page(
-        request: Request, tenant: str, fleet: str, model: str,
+        request: Request, tenant: Tenant, fleet: FleetName, model: ModelPath,
         a: Annotated[int, Query(ge=1, le=2**31 - 1)], b: Annotated[int, Query(ge=1, le=2**31 - 1)],
     ) -> HTMLResponse:  # fmt: skip
         target = client.fleet(f"{tenant}/{fleet}")
@@ -148,7 +149,8 @@ def page_router(client: Client) -> APIRouter:
 
     @pages.get("/fleets/{tenant}/{fleet}/models/{model:path}", response_class=HTMLResponse)
     def model_page(
-        request: Request, tenant: str, fleet: str, model: str, alias: str | None = None,
+        request: Request, tenant: Tenant, fleet: FleetName, model: ModelPath,
+        alias: str | None = None,
         version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
         before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     ) -> HTMLResponse:  # fmt: skip
@@ -167,7 +169,7 @@ def page_router(client: Client) -> APIRouter:
         )  # fmt: skip
 
     @pages.get("/runs/{run_id}", response_class=HTMLResponse)
-    def run_page(request: Request, run_id: int) -> HTMLResponse:
+    def run_page(request: Request, run_id: RecordId) -> HTMLResponse:
         return render(request, "run.html", run=client.run(run_id))
 
     return pages
