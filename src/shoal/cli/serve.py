@@ -67,7 +67,7 @@ def serve_command(
 ) -> None:
     """Serve predictions for every fleet: POST /api/v1/fleets/TENANT/FLEET/predict.
 
-    Every prediction is logged to Parquet under --logs-url; a crash loses at most
+    Every prediction is logged to Parquet under --logs-url; a crash loses about
     --log-flush-rows rows or --log-flush-seconds of traffic; SIGTERM writes everything.
     """
     require_loopback(host, "shoal serve")

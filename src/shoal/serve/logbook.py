@@ -34,9 +34,9 @@ writes keep failing). Each failure is logged with its exception and counted
 ``max_waiting`` (10 x ``flush_rows`` by default) :meth:`ParquetLog.add` refuses new rows
 with :class:`~shoal.errors.StoreUnavailable` (a 503 with ``Retry-After``) rather than
 acknowledge rows it could not keep. What a crash (SIGKILL, power loss) can lose is what
-was waiting: at most ``flush_rows`` rows or ``flush_seconds`` of traffic while writes
-succeed, whichever comes first; lower either to lose less at the price of more, smaller
-files.
+was waiting or being written: about ``flush_rows`` rows or ``flush_seconds`` of traffic
+while writes succeed, whichever comes first, plus what arrived during the write in flight;
+lower either to lose less at the price of more, smaller files.
 """
 
 from __future__ import annotations
