@@ -227,3 +227,19 @@ def test_webhooks_may_not_reach_internal_addresses_unless_the_operator_allows(
     monkeypatch.setenv("SHOAL_WEBHOOK_ALLOW", "169.254.169.254")
     assert check_webhook("http://169.254.169.254/")
     assert fleet.alerts.rules() == []
+
+
+def test_odd_arguments_to_the_sdk_are_shoal_errors_not_raw_exceptions(
+    fleet: shoal.Fleet,
+) -> None:
+    with pytest.raises(InvalidInput, match="filter text") as caught:
+        fleet.search({"mape": 1})  # type: ignore[arg-type]
+    assert caught.value.field == "where"
+    with pytest.raises(InvalidInput, match="finite") as caught:
+        fleet.register([_record("s9", metrics={"m": 10**400})])
+    assert caught.value.field == "metrics.m"
+    with pytest.raises(InvalidInput, match="wrap one version in a list"):
+        fleet.register(5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="wrap one version in a list"):
+        fleet.register(_record("s9"))  # type: ignore[arg-type]
+    assert fleet.count() == 2

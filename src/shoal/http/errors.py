@@ -138,7 +138,8 @@ def describe(exc: Exception, request: Request) -> Failure:
         first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(part) for part in first.get("loc", ())
                          if part not in ("body", "query", "path"))  # fmt: skip
-        message = f"{where or 'body'}: {first.get('msg', exc)}"
+        schema = getattr(request.app, "openapi_url", None) or "the API schema"
+        message = f"{where or 'body'}: {first.get('msg', exc)} (what it takes: {schema})"
         return Failure(422, "InvalidInput", message, where or "body")
     if isinstance(exc, HTTPException):
         route = f"{request.method} {request.url.path}"

@@ -30,8 +30,8 @@ from shoal.registry.alerts import Alerts
 from shoal.registry.aliases import Aliases, Moved, check_alias
 from shoal.registry.datasets import Datasets
 from shoal.registry.fleets import Fleets
-from shoal.registry.housekeeping import GcOutcome, Housekeeping, VerifyOutcome
-from shoal.registry.lifecycle import Lifecycle, Retirement
+from shoal.registry.housekeeping import GcReport, Housekeeping, VerifyReport
+from shoal.registry.lifecycle import Lifecycle, Retired
 from shoal.registry.monitoring import FIGURES, Monitoring
 from shoal.registry.records import VersionSpec
 from shoal.registry.runs import Lease, LeaseKeeper, Runs, new_holder
@@ -56,16 +56,16 @@ __all__ = [
     "Failure",
     "FilterNode",
     "FleetRef",
-    "GcOutcome",
+    "GcReport",
     "Inserted",
     "Lease",
     "LeaseKeeper",
     "Moved",
     "Registry",
-    "Retirement",
+    "Retired",
     "Scope",
     "Token",
-    "VerifyOutcome",
+    "VerifyReport",
     "VersionSpec",
     "Where",
     "check_alias",

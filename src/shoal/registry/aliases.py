@@ -25,6 +25,7 @@ from shoal.registry._part import Part
 from shoal.store import aliases, audit, reads, retire, search, writes
 from shoal.store import filters as F
 from shoal.store.engine import lock_fleet
+from shoal.store.query import as_node
 from shoal.store.schema import models as models_table
 from shoal.store.schema import versions as versions_table
 from shoal.store.tenancy import NAME, FleetRef
@@ -107,7 +108,7 @@ class Aliases(Part):
         lock, so two promoters never interleave: the second sees the first's result.
         """
         check_alias(name)
-        node = F.parse(where) if isinstance(where, str) else where
+        node = as_node(where)
         if node is None and not everything:
             raise InvalidInput(
                 f"promote {name!r} needs a filter naming the models to move (e.g. "

@@ -21,6 +21,7 @@ versions that use them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -56,8 +57,11 @@ READERS = 8
 
 
 @dataclass
-class GcOutcome:
-    """What gc found and removed (or, without ``applied``, would remove)."""
+class GcReport:
+    """What gc found and removed (or, unless ``applied``, would remove): counts by kind,
+    ``bytes`` in all, and every file in ``items`` (kind, key, bytes, age). Unused files
+    younger than ``grace_seconds`` are kept (``kept_young``); packs with any blob in use
+    are kept whole (``packs_in_use``). ``client.gc`` returns it."""
 
     applied: bool
     grace_seconds: float
@@ -79,10 +83,15 @@ class GcOutcome:
     """Every file removed (or to remove): kind, key, bytes, age in seconds."""
     seconds: float = 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
 
 @dataclass
-class VerifyOutcome:
-    """What verify read, and every blob that failed."""
+class VerifyReport:
+    """What verify read (``blobs``, ``bytes``, ``packs``, ``objects``) and each blob that
+    failed, in ``bad``: its sha256, ``problem`` (``missing`` or ``corrupt``), where it
+    lies, and up to 20 ``versions`` that use it. ``client.verify`` returns it."""
 
     blobs: int = 0
     bytes: int = 0
@@ -90,6 +99,13 @@ class VerifyOutcome:
     objects: int = 0
     bad: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.bad
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "ok": self.ok}
 
 
 class Housekeeping(Part):
@@ -109,7 +125,7 @@ class Housekeeping(Part):
         apply: bool = False,
         actor: str | None = None,
         progress: Progress | None = None,
-    ) -> GcOutcome:
+    ) -> GcReport:
         """Find, and with ``apply`` remove, what no version uses and is older than grace."""
         stored.require_operator(scope, "gc")
         grace = config.gc_grace_seconds() if grace_seconds is None else _check_grace(grace_seconds)
@@ -124,7 +140,7 @@ class Housekeeping(Part):
             in_packs = stored.referenced_packs(conn, scope)
             in_objects = stored.used(conn, found.objects)
             orphans = stored.orphan_rows(conn, scope, cutoff)
-        outcome = GcOutcome(apply, grace, files=found.files)
+        outcome = GcReport(apply, grace, files=found.files)
         outcome.packs_in_use = len(in_packs & set(found.packs))
         outcome.objects_in_use = len(in_objects)
         candidates = _candidates(found, in_packs, in_objects, cutoff, started, outcome)
@@ -196,13 +212,13 @@ class Housekeeping(Part):
 
     # -- verify -------------------------------------------------------------------------------
 
-    def verify(self, scope: Scope, *, progress: Progress | None = None) -> VerifyOutcome:
+    def verify(self, scope: Scope, *, progress: Progress | None = None) -> VerifyReport:
         """Re-read and hash every blob the store records; report the ones that fail."""
         stored.require_operator(scope, "verify")
         report = progress or _quiet
         started = time.time()
         artifacts = self._open_artifacts()
-        outcome = VerifyOutcome()
+        outcome = VerifyReport()
         problems: list[Problem] = []
         with self._store.read() as conn:
             _, total_bytes = stored.stored_totals(conn, scope)
@@ -245,7 +261,7 @@ def _candidates(
     in_objects: set[str],
     cutoff: float,
     now: float,
-    outcome: GcOutcome,
+    outcome: GcReport,
 ) -> list[dict[str, Any]]:
     """Unused files old enough to remove, as report items; counts the young ones kept."""
     unused: list[tuple[str, str, str, int, float | None]] = [

@@ -18,6 +18,7 @@ its pack to ``shoal gc``, which removes a pack once none of its blobs is used.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,8 +41,10 @@ ACTIONS = ("archive", "restore", "delete")
 
 
 @dataclass
-class Retirement:
-    """What an archive, restore or delete did or, without ``applied``, would do."""
+class Retired:
+    """What an archive, restore or delete did or, unless ``applied``, would do: the
+    record ``fleet.archive``, ``restore`` and ``delete_versions`` return. ``blocked``
+    lists versions an alias points at, which an applied archive or delete refuses."""
 
     fleet: str
     action: str
@@ -72,6 +75,9 @@ class Retirement:
     preview: list[dict[str, Any]] = field(default_factory=list)
     """The first 20 versions this call changes: key, version, id, status."""
 
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
 
 class Lifecycle(Part):
     """Versions taken out of sight (archived), put back (restored) or deleted."""
@@ -80,15 +86,15 @@ class Lifecycle(Part):
         super().__init__(store)
         self._open_artifacts = artifacts
 
-    def archive(self, fleet: FleetRef, **options: Any) -> Retirement:
+    def archive(self, fleet: FleetRef, **options: Any) -> Retired:
         """Hide versions from search, counts, facets and serving; keep them."""
         return self.run(fleet, "archive", **options)
 
-    def restore(self, fleet: FleetRef, **options: Any) -> Retirement:
+    def restore(self, fleet: FleetRef, **options: Any) -> Retired:
         """Show archived versions again."""
         return self.run(fleet, "restore", **options)
 
-    def delete(self, fleet: FleetRef, **options: Any) -> Retirement:
+    def delete(self, fleet: FleetRef, **options: Any) -> Retired:
         """Delete versions' metadata, and their artifacts once no version uses them."""
         return self.run(fleet, "delete", **options)
 
@@ -102,7 +108,7 @@ class Lifecycle(Part):
         ids: Sequence[int] = (),
         apply: bool = False,
         actor: str | None = None,
-    ) -> Retirement:
+    ) -> Retired:
         """One archive, restore or delete; ``where_text`` is what the audit row records."""
         if action not in ACTIONS:
             raise InvalidInput(f"action must be one of {ACTIONS}, got {action!r}", field="action")
@@ -122,7 +128,7 @@ class Lifecycle(Part):
                 lock_fleet(conn, fleet.id)
             targets = retire.select(conn, fleet, where=where, ids=ids)
             changing = _changing(action, targets)
-            found = Retirement(
+            found = Retired(
                 fleet.path, action, apply, where_text, ids[:100], len(targets), len(changing),
                 len({t.model_id for t in changing}),
             )  # fmt: skip
@@ -161,7 +167,7 @@ class Lifecycle(Part):
 
     @staticmethod
     def _blocked(
-        conn: Any, fleet: FleetRef, changing: Sequence[retire.Target], found: Retirement
+        conn: Any, fleet: FleetRef, changing: Sequence[retire.Target], found: Retired
     ) -> None:
         blocking = retire.blocking_aliases(conn, fleet, changing)
         found.blocked_count = len({version for _, _, version in blocking})
@@ -173,7 +179,7 @@ class Lifecycle(Part):
 
     @staticmethod
     def _released(
-        conn: Any, changing: Sequence[retire.Target], found: Retirement
+        conn: Any, changing: Sequence[retire.Target], found: Retired
     ) -> dict[str, str | None]:
         """Blobs no version would use once ``changing`` is gone: sha256 -> pack (or None)."""
         mine = Counter(t.sha256 for t in changing)
@@ -199,7 +205,7 @@ def _changing(action: str, targets: Sequence[retire.Target]) -> list[retire.Targ
 
 
 def _count_models(
-    conn: Any, fleet: FleetRef, action: str, changing: Sequence[retire.Target], found: Retirement
+    conn: Any, fleet: FleetRef, action: str, changing: Sequence[retire.Target], found: Retired
 ) -> None:
     """How many models the change hides, shows again or deletes, from their version counts."""
     counts = retire.version_counts(conn, fleet, sorted({t.model_id for t in changing}))
@@ -214,7 +220,7 @@ def _count_models(
             found.models_deleted += every[model] == total
 
 
-def _blocked_message(fleet: FleetRef, action: str, found: Retirement) -> str:
+def _blocked_message(fleet: FleetRef, action: str, found: Retired) -> str:
     first = found.blocked[0]
     key = " ".join(f"--key {dim}={value}" for dim, value in first["key"].items())
     more = found.blocked_count - 1

@@ -154,12 +154,17 @@ class Preparer:
                         f"{where}.metrics.{name} must be a number, got {value!r}; put text in tags",
                         field=f"metrics.{name}",
                     )
-            if not math.isfinite(value):
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):
                 raise InvalidInput(
-                    f"{where}.metrics.{name} must be finite, got {value!r}; leave it out instead",
+                    f"{where}.metrics.{name} must be a finite number, got {str(value)[:40]}; "
+                    "leave it out instead",
                     field=f"metrics.{name}",
                 )
-            out[name] = float(value)
+            out[name] = number
         return out
 
     def tags(self, values: Any, where: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from shoal import config, faults
 from shoal.artifacts import ArtifactStore, BlobRef
-from shoal.errors import Conflict, NotFound
+from shoal.errors import Conflict, InvalidInput, NotFound
 from shoal.flavors import get_flavor
 from shoal.registry._guards import check_id
 from shoal.registry._part import Part
@@ -67,6 +67,12 @@ class Versions(Part):
         call's versions and registers nothing (see ``store.requests``).
         """
         preparer = self.preparer(fleet)
+        if isinstance(items, str | bytes | dict) or not hasattr(items, "__iter__"):
+            raise InvalidInput(
+                f"register takes a list (or any iterable) of version dicts, got "
+                f"{type(items).__name__}; wrap one version in a list",
+                field="items",
+            )
         prepared = [preparer.prepare(item, i) for i, item in enumerate(items)]
         return self.register_prepared(fleet, prepared, actor=actor, request_id=request_id)
 

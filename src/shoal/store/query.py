@@ -355,7 +355,17 @@ Where = str | F.Node | None
 
 def as_node(where: Where) -> F.Node | None:
     """The parsed tree of ``where``; None for no filter (None, or blank text)."""
-    return F.parse(where) if isinstance(where, str) else where
+    if isinstance(where, str):
+        return F.parse(where)
+    if where is not None and not isinstance(
+        where, F.Compare | F.In | F.IsNull | F.And | F.Or | F.Not
+    ):
+        raise InvalidInput(
+            f'where must be filter text such as "mape < 0.2" (or fleet.parse\'s result), '
+            f"got {type(where).__name__}",
+            field="where",
+        )
+    return where
 
 
 def build(
