@@ -108,6 +108,28 @@ def test_quality_matches_a_direct_pandas_computation(fleet: shoal.Fleet, tmp_pat
     assert rows["s02/k01"]["mape"] > 2 * rows["s00/k00"]["mape"]
 
 
+def test_actuals_logged_as_text_leave_out_what_is_not_a_number(
+    fleet: shoal.Fleet, tmp_path: Path
+) -> None:
+    """The server logs a feedback column of mixed kinds as text: '7.5' still counts, and
+    'n/a' is left out of a regression's figures instead of failing the pass."""
+    keys = world.keys(1, 2)
+    logged = world.write_logs(tmp_path / "logs", world.register(fleet, keys), keys,
+                              by_key_share=0.0)  # fmt: skip
+    folder = next((tmp_path / "logs" / "feedback").rglob("day=*"))
+    for path in folder.glob("*.parquet"):
+        path.unlink()
+    text = logged[["request_id", "row"]].assign(
+        at=world.DAY + dt.timedelta(days=1), actual=[str(a) for a in logged.actual]
+    )
+    text.loc[text.index[:10], "actual"] = "n/a"
+    world._write(folder, text)
+    fleet.monitor("1d", logs=str(tmp_path / "logs"), **_span())
+    rows = fleet.monitoring.results()
+    assert sum(r["labelled"] for r in rows) == len(logged) - 10
+    assert all(r["mape"] is not None and np.isfinite(r["mape"]) for r in rows)
+
+
 def test_a_stable_fleet_raises_few_false_alarms(fleet: shoal.Fleet, tmp_path: Path) -> None:
     """Nothing drifted: 3 windows of 200 models x 3 features. Without control, a 5 % level
     would flag about 90 tests; Benjamini-Hochberg keeps the expected count of any false

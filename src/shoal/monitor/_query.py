@@ -123,8 +123,9 @@ def _feedback(
         return []
     parts = []
     source = _files(files.feedback)
-    # A NaN actual of a regression would turn every sum of its (version, window) into NaN.
-    finite = "" if columns.classification else " AND isfinite(actual::DOUBLE)"
+    # A NaN actual of a regression would turn every sum of its (version, window) into NaN;
+    # one that is not a number at all (text the server logged as text) is left out too.
+    finite = "" if columns.classification else " AND isfinite(TRY_CAST(actual AS DOUBLE))"
     if "request_id" in fb:
         # In a part, only the actuals of this part's requests: the join's hash stays small.
         mine = " AND request_id IN (SELECT request_id FROM p)" if semi_join else ""
@@ -175,8 +176,8 @@ def _quality(columns: Columns, labelled: bool) -> str:
                 f"{cases} ELSE 0 END, 1e-15))) FILTER (WHERE fb.actual IS NOT NULL) AS sum_log_loss"
             )
         return f"q AS ({head}, {', '.join(figures)} {join})"
-    e = "(p.prediction::DOUBLE - fb.actual::DOUBLE)"
-    a = "fb.actual::DOUBLE"
+    e = "(p.prediction::DOUBLE - TRY_CAST(fb.actual AS DOUBLE))"
+    a = "TRY_CAST(fb.actual AS DOUBLE)"
     s = f"(abs({a}) + abs(p.prediction::DOUBLE))"
     ok = "fb.actual IS NOT NULL AND isfinite(p.prediction::DOUBLE)"  # a NaN prediction: left out
     figures = [
