@@ -29,6 +29,7 @@ class ServeOptions(TypedDict):
     logs_url: str | None
     log_flush_rows: int
     log_flush_seconds: float
+    log_max_waiting: int | None
 
 
 def serve_command(
@@ -55,6 +56,15 @@ def serve_command(
         float,
         typer.Option("--log-flush-seconds", min=0.05, help="...or when the oldest is this old."),
     ] = 5.0,
+    log_max_waiting: Annotated[
+        int | None,
+        typer.Option(
+            "--log-max-waiting",
+            min=1,
+            help="Rows a log may hold unwritten before requests get 503 "
+            "(default 10 x --log-flush-rows).",
+        ),
+    ] = None,
     on_ray: Annotated[
         bool, typer.Option("--ray", help="Run as a Ray Serve app, models multiplexed.")
     ] = False,
@@ -75,6 +85,7 @@ def serve_command(
         "cache_models": cache_models, "cache_bytes": cache_mb * 2**20,
         "refresh_seconds": refresh_seconds, "max_rows": max_rows, "logs_url": logs_url,
         "log_flush_rows": log_flush_rows, "log_flush_seconds": log_flush_seconds,
+        "log_max_waiting": log_max_waiting,
     }  # fmt: skip
     if on_ray:
         _serve_on_ray(ctx, host, port, replicas, models_per_replica, options)
