@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -180,6 +181,7 @@ class Preparer:
                     field=f"tags.{name}",
                 )
             text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            text = unicodedata.normalize("NFC", text)  # as filters compare them
             if len(text) > 500:
                 raise InvalidInput(f"{where}.tags.{name} is over 500 characters", field="tags")
             out[name] = text

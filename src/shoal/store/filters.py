@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from shoal.errors import FilterSyntaxError
@@ -270,7 +271,8 @@ class _Parser:
         tok = self.take()
         if tok.kind == "string":
             quote = tok.value[0]
-            return tok.value[1:-1].replace(quote * 2, quote)
+            # Keys and tags are stored NFC: a value typed decomposed matches them too.
+            return unicodedata.normalize("NFC", tok.value[1:-1].replace(quote * 2, quote))
         if tok.kind == "number":
             return self.number(tok)
         if tok.kind == "kw" and tok.value in ("true", "false"):
