@@ -17,6 +17,7 @@ records a run with more.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -274,8 +275,8 @@ def _post(port: int, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
         with urllib.request.urlopen(request, timeout=10) as reply:
             answer: dict[str, Any] = json.loads(reply.read())
             return answer
-    except (urllib.error.URLError, OSError, ValueError):
-        return None  # not acknowledged: the server was stopping
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError):
+        return None  # not acknowledged: the server was stopping (or killed mid-answer)
 
 
 def _load(port: int, stop: threading.Event, acknowledged: list[tuple[str, str]]) -> None:
