@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from shoal import config
-from shoal.errors import Conflict, InvalidInput
+from shoal.errors import Conflict, InvalidInput, StoreUnavailable
 from shoal.registry._guards import check_id
 from shoal.registry._part import Part
 from shoal.registry.lineage import code_ref
@@ -287,5 +287,5 @@ class LeaseKeeper:
                 if not self._stop.is_set():
                     self.lost = exc
                 return
-            except Exception:  # a busy or unreachable store: try again at the next tick
+            except StoreUnavailable:  # a busy or unreachable store: try again at the next tick
                 continue
