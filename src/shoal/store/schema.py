@@ -466,3 +466,42 @@ monitor_windows = sa.Table(
 """One row per monitored window: listing windows, or finding the one that holds a time,
 reads this instead of grouping every model's result of every window (a year of daily
 windows of 100,000 models is 36 million rows)."""
+
+# -- reports and model cards ----------------------------------------------------------------
+
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", sa.BigInteger, nullable=False),
+    sa.Column("fleet_id", sa.BigInteger, sa.ForeignKey("fleets.id"), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("params", Json, nullable=False),
+    sa.Column("summary", Json, nullable=False),
+    sa.Index("ix_reports_fleet", "fleet_id", "id"),
+)
+"""One row per fleet report written: its options and the bounded figures it showed
+(counts, per-metric quantiles, per-cohort medians), so the next report of the fleet
+diffs against them. Per-model changes are read from the store by time (models created,
+alias moves, versions retired, alerts opened since the previous report's ``created_at``)."""
+
+model_cards = sa.Table(
+    "model_cards",
+    metadata,
+    sa.Column("model_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("tenant_id", sa.BigInteger, nullable=False),
+    sa.Column("fleet_id", sa.BigInteger, sa.ForeignKey("fleets.id"), nullable=False),
+    sa.Column("owner", sa.String(200), nullable=False, default=""),
+    sa.Column("intended_use", sa.Text, nullable=False, default=""),
+    sa.Column("limitations", sa.Text, nullable=False, default=""),
+    sa.Column("status", sa.String(20), nullable=False, default="draft"),
+    sa.Column("approved_by", sa.String(100)),
+    sa.Column("approved_at", Time),
+    sa.Column("updated_by", sa.String(100), nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Index("ix_model_cards_fleet", "fleet_id", "model_id"),
+)
+"""The few fields of a model card people write (owner, intended use, limitations) and
+its status (draft, approved, archived) with who approved it; everything else on a card
+is read from what Shoal tracks. A model with no row has an empty draft card."""
