@@ -281,6 +281,7 @@ alias_move_items = sa.Table(
     sa.Column("old_version_id", sa.BigInteger),
     sa.Column("new_version_id", sa.BigInteger),
     sa.PrimaryKeyConstraint("move_id", "model_id"),
+    sa.Index("ix_alias_move_items_model", "model_id", "move_id"),
     sqlite_with_rowid=False,
 )
 

@@ -55,9 +55,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("model_id", name=op.f("pk_model_cards")),
     )
     op.create_index("ix_model_cards_fleet", "model_cards", ["fleet_id", "model_id"])
+    # A model card lists the alias moves of one model: a seek, not a scan of every move.
+    op.create_index("ix_alias_move_items_model", "alias_move_items", ["model_id", "move_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_alias_move_items_model", table_name="alias_move_items")
     op.drop_index("ix_model_cards_fleet", table_name="model_cards")
     op.drop_table("model_cards")
     op.drop_index("ix_reports_fleet", table_name="reports")
