@@ -1,7 +1,7 @@
 """Evidently's side of the monitoring benchmark: runs inside Evidently's own venv (``_envs.py``).
 
     benchmarks/.envs/evidently/bin/python benchmarks/evidently_side.py FOLDER \\
-        [--warmup 1] [--drift preset|metrics] [--limit N]
+        [--warmup 1] [--drift preset|metrics] [--limit N] [--html DIR]
 
 ``FOLDER`` is what ``_monitoring_evidently.prepare`` wrote: ``manifest.json`` (the feature
 names and, per model, its two Parquet files), a reference frame per model (its training
@@ -40,6 +40,10 @@ not the ``evidently.legacy`` one of 0.4 to 0.6):
    MAPE come with their standard deviation; MAPE is a percentage (Shoal's is a fraction).
 3. The results are read back with ``Snapshot.dict()`` (metrics and tests), as a user
    reading them programmatically would.
+4. With ``--html DIR`` (the report benchmark), both reports are also written as the HTML
+   a person opens, ``Snapshot.save_html`` to ``DIR/<model>.drift.html`` and
+   ``.quality.html``, inside the model's timed span; their bytes and the seconds the
+   writing took are reported per model.
 
 Every model is timed with ``time.perf_counter`` from building its ``Dataset`` objects to
 its extracted figures; reading its Parquet files is timed apart (``read_seconds``).
@@ -100,6 +104,7 @@ def main() -> int:
         default="preset",
         help="DataDriftPreset (default), or its metrics without the preset's own tables",
     )
+    p.add_argument("--html", type=Path, default=None, help="also write each report as HTML here")
     args = p.parse_args()
 
     manifest = json.loads((args.folder / "manifest.json").read_text())
@@ -108,7 +113,7 @@ def main() -> int:
 
     out = sys.stdout
     with contextlib.redirect_stdout(sys.stderr):  # only the JSON goes to stdout
-        result = _run(args.folder, features, models, args.warmup, args.drift)
+        result = _run(args.folder, features, models, args.warmup, args.drift, args.html)
     json.dump(result, out)
     out.write("\n")
     out.flush()
@@ -116,8 +121,9 @@ def main() -> int:
 
 
 def _run(
-    folder: Path, features: list[str], models: list[dict[str, str]], warmup: int, mode: str
-) -> dict[str, Any]:
+    folder: Path, features: list[str], models: list[dict[str, str]], warmup: int, mode: str,
+    html: Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -144,7 +150,9 @@ def _run(
             return [DataDriftPreset(columns=features)]
         return [DriftedColumnsCount(columns=features)] + [ValueDrift(column=c) for c in features]
 
-    def evaluate(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, Any]:
+    def evaluate(
+        reference: pd.DataFrame, current: pd.DataFrame, stem: str | None = None
+    ) -> dict[str, Any]:
         drift = Report(drift_metrics(), include_tests=True).run(
             Dataset.from_pandas(current[features], data_definition=drift_definition),
             Dataset.from_pandas(reference[features], data_definition=drift_definition),
@@ -155,7 +163,15 @@ def _run(
             ),
             None,
         )
-        return _extract(drift.dict(), quality.dict())
+        figures = _extract(drift.dict(), quality.dict())
+        if html is not None and stem is not None:
+            started = time.perf_counter()
+            pages = [html / f"{stem}.drift.html", html / f"{stem}.quality.html"]
+            drift.save_html(str(pages[0]))
+            quality.save_html(str(pages[1]))
+            figures["html_seconds"] = time.perf_counter() - started
+            figures["html_bytes"] = sum(page.stat().st_size for page in pages)
+        return figures
 
     def read(entry: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
         return (
@@ -163,9 +179,11 @@ def _run(
             pd.read_parquet(folder / entry["current"]),
         )
 
+    if html is not None:
+        html.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     for entry in models[:warmup]:
-        evaluate(*read(entry))
+        evaluate(*read(entry), "warmup" if html is not None else None)
     warmup_seconds = time.perf_counter() - started
 
     per_model: list[dict[str, Any]] = []
@@ -174,7 +192,7 @@ def _run(
         t0 = time.perf_counter()
         reference, current = read(entry)
         t1 = time.perf_counter()
-        figures = evaluate(reference, current)
+        figures = evaluate(reference, current, f"m{done - 1:06d}")
         t2 = time.perf_counter()
         read_seconds += t1 - t0
         per_model.append({"name": entry["name"], "seconds": t2 - t1, **figures})
@@ -210,7 +228,20 @@ def _run(
         },
         "drifted_models": sum(m["dataset_drift"] for m in per_model),
         "models_with_drifted_feature": sum(bool(m["drifted_features"]) for m in per_model),
+        "html": _html_summary(html, per_model),
         "per_model": per_model,
+    }
+
+
+def _html_summary(html: Path | None, per_model: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The HTML pages' bytes and writing seconds per model (``--html``), or None."""
+    if html is None or not per_model:
+        return None
+    return {
+        "folder": str(html),
+        "bytes_median": statistics.median(m["html_bytes"] for m in per_model),
+        "bytes_mean": statistics.fmean(m["html_bytes"] for m in per_model),
+        "seconds_median": statistics.median(m["html_seconds"] for m in per_model),
     }
 
 

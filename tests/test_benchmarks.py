@@ -54,6 +54,13 @@ EXPECTED = {
          "Evidently"],
         "evidently",
     ),
+    "reports": (
+        "Fleet reports: fleet.report on SQLite",
+        ["report: read, compute, render and write the page", "report recorded (record=True)",
+         "tables='parquet'", "the diff path", "the page's size", "chromium:",
+         "collect: the snapshot's reads", "render: the page", "Evidently"],
+        "evidently",
+    ),
 }  # fmt: skip
 
 

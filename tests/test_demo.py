@@ -363,6 +363,15 @@ def test_cli_quick_demo_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     top = ranked[0].split()
     assert top[0] == "*" and top[1] in drifted, ranked[:3]
     assert "unresolved alerts of rule 'psi > 0.2 on any feature'" in first.stdout
+    # The fleet report: written under SHOAL_HOME, its drifting stores and promotion in it.
+    report_line = next(line for line in lines if line.startswith("Fleet report ("))
+    page = Path(report_line.split(": ", 1)[1])
+    assert page == tmp_path / "home" / "reports" / "grocer-demand-report.html"
+    html = page.read_text()
+    assert "drifting stores first in it: " + drifted.split(",")[0] in first.stdout
+    assert f"<tr><td>{drifted.split(',')[0]}</td>" in html
+    assert re.search(r'data-figure="moved.production">[1-9]', html)
+    assert (page.parent / "grocer-demand-report.tables" / "models.parquet").exists()
 
     # Again, as on a terminal: found built, replayed again, served until SIGTERM (Ctrl-C).
     monkeypatch.setattr(cli_demo, "_interactive", lambda: True)

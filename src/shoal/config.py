@@ -91,6 +91,12 @@ GC_GRACE_SECONDS = Setting(
     "writes its packs before its metadata, so a young unreferenced pack may be one it is "
     "about to use. Keep it longer than any registration takes.",
 )
+CHROMIUM = Setting(
+    "SHOAL_CHROMIUM",
+    None,
+    "The Chromium (or Chrome) binary that prints reports and model cards to PDF. "
+    "Default: the first of chromium, chromium-browser, google-chrome on PATH.",
+)
 
 SETTINGS: tuple[Setting, ...] = (
     HOME,
@@ -105,12 +111,27 @@ SETTINGS: tuple[Setting, ...] = (
     START_METHOD,
     RUN_LEASE_SECONDS,
     WEBHOOK_ALLOW,
+    CHROMIUM,
 )
 
 
 def webhook_allow() -> list[str]:
     """Hosts and networks an alert webhook may reach although they are internal."""
     return [part.strip() for part in (WEBHOOK_ALLOW.get() or "").split(",") if part.strip()]
+
+
+def chromium() -> str | None:
+    """The browser binary that prints PDFs, if any is named or on PATH."""
+    import shutil
+
+    named = CHROMIUM.get()
+    if named:
+        return named
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
 
 
 def home() -> Path:

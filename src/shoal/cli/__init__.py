@@ -2,6 +2,7 @@
 
     shoal fleets                          every fleet, its keys and sizes
     shoal models TENANT/FLEET             a page of models (--where, --sort, --count, --facet)
+    shoal export TENANT/FLEET             every model's row to CSV or Parquet (--where, --out)
     shoal model TENANT/FLEET --key ...    the version one model resolves to (--verify loads it)
     shoal versions TENANT/FLEET --key ... every version of one model
     shoal version archive|restore|delete  hide, show again or delete versions (--apply)
@@ -15,11 +16,13 @@
     shoal monitor run|worst|rollup|trend  quality and drift of every model, per window
     shoal alerts rules|add|list|ack|...   alert rules and their alerts
     shoal retrain TENANT/FLEET DATA FN    train the alerting keys again (--where alert.open)
+    shoal card show|set|approve|write     model cards: filled by Shoal, approved by people
     shoal serve                           the prediction server for every fleet
     shoal ui                              the REST API (/api/v1) and pages
     shoal db upgrade                      bring the store's schema to head
     shoal gc [--apply]                    remove artifact files no version uses
     shoal verify                          check every stored blob against its sha256
+    shoal report TENANT/FLEET             the fleet report: one HTML file (or --format pdf)
     shoal demo                            the retail world end to end
 
 Errors are caught in one place, :class:`_ShoalGroup`: a :class:`~shoal.errors.ShoalError`
@@ -39,15 +42,18 @@ from shoal import config
 from shoal.cli import _output
 from shoal.cli._session import Session
 from shoal.cli.alias import alias_app
+from shoal.cli.cards import card_app
 from shoal.cli.datasets import datasets_app
 from shoal.cli.db import db_app
 from shoal.cli.demo import demo_command
+from shoal.cli.export import export_command
 from shoal.cli.fleets import fleets_command
 from shoal.cli.housekeeping import gc_command, verify_command, version_app
 from shoal.cli.lineage import lineage_command
 from shoal.cli.model import model_command, versions_command
 from shoal.cli.models import models_command
 from shoal.cli.monitor import alerts_app, monitor_app, retrain_command
+from shoal.cli.report import report_command
 from shoal.cli.runs import run_app, runs_command
 from shoal.cli.serve import serve_command
 from shoal.cli.train import evaluate_command, train_command
@@ -120,6 +126,7 @@ def _root(
 
 app.command("fleets")(fleets_command)
 app.command("models")(models_command)
+app.command("export")(export_command)
 app.command("model")(model_command)
 app.command("versions")(versions_command)
 app.add_typer(version_app, name="version")
@@ -135,6 +142,8 @@ app.command("gc")(gc_command)
 app.command("verify")(verify_command)
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(card_app, name="card")
+app.command("report")(report_command)
 app.command("retrain")(retrain_command)
 app.command("serve")(serve_command)
 app.command("ui")(ui_command)

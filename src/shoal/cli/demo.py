@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import typer
 
+from shoal import config
 from shoal.cli import _output
 from shoal.cli._session import Session, session
 
@@ -116,6 +117,10 @@ def demo_command(
             render(collect(client, result), out, shoal=where.command())
             render_traffic(traffic, out, shoal=where.command(), serving=keep)
             render_monitoring(watched, traffic.drifted, out, shoal=where.command())
+            from shoal.demo.report import render_report, write_report
+
+            render_report(write_report(client, config.home() / "reports"), out,
+                          shoal=where.command())  # fmt: skip
             if keep:
                 _output.note(f"serving on {server.url} — Ctrl-C to stop", style="bold")
                 server.wait()

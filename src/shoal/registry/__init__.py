@@ -16,6 +16,9 @@ is re-exported here.
     registry.datasets    register, get, find, list, trained_on
     registry.monitoring  windows and results a pass stored, and their reads
     registry.alerts      rules, alerts, transitions
+    registry.cards       model cards: the bulk read, written fields, status
+    registry.exports     a fleet's per-model table in keyset chunks (files, downloads)
+    registry.reports     one snapshot for every read of a fleet report; reports recorded
 """
 
 from __future__ import annotations
@@ -28,12 +31,15 @@ from shoal.artifacts import ArtifactStore
 from shoal.registry._guards import MAX_ID, MAX_LIMIT, check_before, check_id, check_limit
 from shoal.registry.alerts import Alerts
 from shoal.registry.aliases import Aliases, Moved, check_alias
+from shoal.registry.cards import Cards
 from shoal.registry.datasets import Datasets
+from shoal.registry.exports import Exports
 from shoal.registry.fleets import Fleets
 from shoal.registry.housekeeping import GcReport, Housekeeping, VerifyReport
 from shoal.registry.lifecycle import Lifecycle, Retired
 from shoal.registry.monitoring import FIGURES, Monitoring
 from shoal.registry.records import VersionSpec
+from shoal.registry.reports import Reports
 from shoal.registry.runs import Lease, LeaseKeeper, Runs, new_holder
 from shoal.registry.versions import Versions
 from shoal.store.engine import Store, head_revision, mask_url, upgrade
@@ -107,6 +113,9 @@ class Registry:
         self.datasets = Datasets(store)
         self.monitoring = Monitoring(store)
         self.alerts = Alerts(store)
+        self.cards = Cards(store)
+        self.exports = Exports(store)
+        self.reports = Reports(store)
 
     @classmethod
     def open(cls, store_url: str, artifacts: Callable[[], ArtifactStore]) -> Registry:

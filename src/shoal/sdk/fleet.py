@@ -17,11 +17,14 @@ from shoal.registry import (
     check_limit,
     parse_filter,
 )
+from shoal.sdk import export as _export
 from shoal.sdk.history import MoveRecord, Run
 from shoal.sdk.housekeeping import VersionLifecycle
 from shoal.sdk.results import AliasMove, EvalResult, ModelVersion, Page, Registered
 
 if TYPE_CHECKING:
+    from shoal.report.fleet_report import FleetReport
+    from shoal.sdk.cards import FleetCards
     from shoal.sdk.client import Client
     from shoal.sdk.monitoring import FleetAlerts, FleetMonitoring
     from shoal.train import Executor
@@ -116,6 +119,20 @@ class Fleet(VersionLifecycle):
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+    def export(
+        self, out: Any, *, where: Where = None, format: str | None = None,
+        progress: bool | _export.ExportProgress = False, chunk: int = _export.CHUNK,
+    ) -> _export.ExportResult:  # fmt: skip
+        """Write one row per model ``where`` selects to ``out`` (a path, or a binary file
+        given ``format``) as CSV or Parquet (``format``, else the suffix), ``chunk`` models
+        at a time, renamed into place when done; the columns: :mod:`shoal.sdk.export`."""
+        return _export.write(self, out, where=where, format=format, progress=progress,
+                             chunk=chunk)  # fmt: skip
+
+    def iter_export(self, *, where: Where = None, chunk: int = _export.CHUNK) -> Iterator[Any]:
+        """The table :meth:`export` writes, as ``pyarrow.RecordBatch`` es of ``chunk`` models."""
+        return _export.batches(self, where=where, chunk=chunk)
 
     def count(self, where: Where = None, *, versions: str = "latest") -> int:
         return self._registry.versions.count(self.ref, where=where, versions=versions)
@@ -503,6 +520,26 @@ class Fleet(VersionLifecycle):
         from shoal.sdk.monitoring import FleetAlerts
 
         return FleetAlerts(self)
+
+    @property
+    def cards(self) -> FleetCards:
+        """Model cards: ``get``, ``update``, ``approve``, ``archive``, ``draft``, ``write``."""
+        from shoal.sdk.cards import FleetCards
+
+        return FleetCards(self)
+
+    def report(self, **options: Any) -> FleetReport:
+        """The fleet report: summary, quality, drift, alerts, coverage gaps and what changed
+        since the previous report, as figures and one self-contained HTML page.
+
+        Options (:func:`shoal.sdk.reports.fleet_report`): ``since="7d"``, ``by`` (a key
+        or ``"tag.NAME"``), ``across`` (the heat map's second key), ``metric``, ``alias``,
+        ``window``, ``stale_after="30d"``, ``out`` (an .html or .pdf file), ``tables``
+        (``"csv"``/``"parquet"``: every table whole beside it), ``record=True``.
+        """
+        from shoal.sdk.reports import fleet_report
+
+        return fleet_report(self, **options)
 
     # -- runs ---------------------------------------------------------------------------------
 

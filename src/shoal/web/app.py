@@ -16,10 +16,13 @@ from shoal.http import BodyLimit, install_error_handlers
 from shoal.http.errors import describe, log_failure, request_id_of
 from shoal.sdk.client import Client
 from shoal.web.api import api_router
+from shoal.web.cards_api import cards_router
+from shoal.web.export_api import export_router
 from shoal.web.lifecycle_api import lifecycle_router
 from shoal.web.monitoring_api import monitoring_router
 from shoal.web.monitoring_pages import alerts_router
 from shoal.web.pages import page_router, templates
+from shoal.web.report_pages import report_router
 
 
 def create_web_app(client: Client, *, max_body_bytes: int = 1 * 2**20) -> FastAPI:
@@ -59,8 +62,11 @@ def create_web_app(client: Client, *, max_body_bytes: int = 1 * 2**20) -> FastAP
     # The monitoring routes first: a model's key may hold '/', so ".../models/{model:path}"
     # would otherwise take ".../models/K/monitoring" for a model named "K/monitoring".
     app.include_router(monitoring_router(client))
+    app.include_router(cards_router(client))
     app.include_router(api_router(client))
+    app.include_router(export_router(client))
     app.include_router(lifecycle_router(client))
+    app.include_router(report_router(client))
     app.include_router(page_router(client))
     app.include_router(alerts_router(client, templates))
     return app
