@@ -208,6 +208,24 @@ def test_bad_format_filter_chunk_or_path_is_a_clear_error(seeded: shoal.Fleet, o
     assert list(out.iterdir()) == []  # nothing half-written is left behind
 
 
+def test_a_failed_export_leaves_the_old_file_and_no_temporary(
+    seeded: shoal.Fleet, out: Path
+) -> None:
+    target = out / "demand.csv"
+    target.write_text("the previous export\n")
+    calls: list[tuple[int, int | None]] = []
+
+    def stop(done: int, total: int | None) -> None:
+        calls.append((done, total))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        seeded.export(target, chunk=5, progress=stop)
+    assert calls == [(5, seeded.count())]
+    assert target.read_text() == "the previous export\n"
+    assert [p.name for p in out.iterdir()] == ["demand.csv"]
+
+
 def test_another_tenant_never_leaks(seeded: shoal.Fleet, store_url: str, tmp_path: Path) -> None:
     exported = pa.Table.from_batches(seeded.iter_export())
     assert not any(s.startswith("x") for s in exported.column("store").to_pylist())

@@ -169,8 +169,14 @@ def log_failure(request: Request, exc: Exception) -> None:
 
 
 def allowed_methods(request: Request) -> str:
-    """Every method some route takes at this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
+    """Every method some route written for this path takes (Starlette names only the
+    first route's).
+
+    When routes of several templates match, the most literal wins: the model route's
+    ``models/{model:path}`` also matches ``models/K/card/approve`` (its parameter swallows
+    the slashes), but that URL is the card route's, and the schema documents its methods.
+    """
+    found: dict[int, set[str]] = {}
     pending = list(request.app.router.routes)
     while pending:
         route = pending.pop()
@@ -179,7 +185,9 @@ def allowed_methods(request: Request) -> str:
             pending.extend(included.routes)
             continue
         if getattr(route, "methods", None) and route.matches(request.scope)[0] is Match.PARTIAL:
-            methods |= set(route.methods)
+            literal = len(re.sub(r"{[^}]*}", "", getattr(route, "path", "")))
+            found.setdefault(literal, set()).update(route.methods)
+    methods = found[max(found)] if found else set()
     return ", ".join(sorted(methods - {"HEAD"}))
 
 

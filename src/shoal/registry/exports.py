@@ -27,7 +27,9 @@ class Exports(Part):
         """Every model ``where`` selects, ``chunk`` at a time, keyset on the model id.
 
         The first chunk always comes (empty when nothing matches) and carries the layout;
-        a bad filter or chunk size raises on the first ``next()``, before any row.
+        a bad filter or chunk size raises on the first ``next()``, before any row. The
+        chunks are read in one snapshot (on PostgreSQL too), so a move landing mid-export
+        cannot show a model twice or not at all.
         """
-        with self._store.read() as conn:
+        with self._store.snapshot() as conn:
             yield from export_chunks(conn, fleet, where=where, chunk=chunk)

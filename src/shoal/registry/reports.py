@@ -115,8 +115,9 @@ class Reports(Part):
 
     @contextlib.contextmanager
     def snapshot(self, fleet: FleetRef) -> Iterator[Snapshot]:
-        """One read transaction over ``fleet`` for every read of one report."""
-        with self._store.read() as conn:
+        """One read transaction over ``fleet`` for every read of one report (a real
+        snapshot on PostgreSQL too: REPEATABLE READ)."""
+        with self._store.snapshot() as conn:
             yield Snapshot(conn, fleet)
 
     def record(

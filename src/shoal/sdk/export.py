@@ -22,7 +22,7 @@ import contextlib
 import io
 import itertools
 import os
-import tempfile
+import uuid
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +135,7 @@ def batches(
 
 
 def stream(
-    fleet: Fleet, *, where: Where = None, format: str = "csv", chunk: int = CHUNK
+    fleet: Fleet, *, where: Where = None, format: str = "parquet", chunk: int = CHUNK
 ) -> Iterator[bytes]:
     """The bytes of an export file as they are made: a bad filter or format raises here,
     before the first byte; the stream then yields one piece per chunk (a Parquet row group,
@@ -182,10 +182,9 @@ def write(
             raise InvalidInput(f"out: {str(target)!r} is a folder; name a file", field="out")
         if not target.parent.is_dir():
             raise InvalidInput(f"out: the folder of {str(target)!r} does not exist", field="out")
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
-                                             dir=target.parent)  # fmt: skip
+        temporary = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.part"
         try:
-            with os.fdopen(handle, "wb") as file:
+            with open(temporary, "xb") as file:  # umask permissions (mkstemp gives 0600)
                 sink = _Sink(file)
                 rows, columns = _write_all(fleet, sink, tree, format, chunk, report, total)
             os.replace(temporary, target)

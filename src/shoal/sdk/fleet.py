@@ -17,16 +17,13 @@ from shoal.registry import (
     check_limit,
     parse_filter,
 )
-from shoal.sdk import export as _export
 from shoal.sdk.history import MoveRecord, Run
 from shoal.sdk.housekeeping import VersionLifecycle
+from shoal.sdk.readouts import FleetReadouts
 from shoal.sdk.results import AliasMove, EvalResult, ModelVersion, Page, Registered
 
 if TYPE_CHECKING:
-    from shoal.report.fleet_report import FleetReport
-    from shoal.sdk.cards import FleetCards
     from shoal.sdk.client import Client
-    from shoal.sdk.monitoring import FleetAlerts, FleetMonitoring
     from shoal.train import Executor
 
 Target = tuple[Any, int | None]
@@ -34,11 +31,13 @@ _ID = attrgetter("id")
 """The cursor of a listing by id (runs, alias moves)."""
 
 
-class Fleet(VersionLifecycle):
+class Fleet(VersionLifecycle, FleetReadouts):
     """Models that do one job, told apart by key values, e.g. ``demand`` by (store, sku).
 
     ``archive``, ``restore`` and ``delete_versions`` come from
-    :class:`~shoal.sdk.housekeeping.VersionLifecycle`.
+    :class:`~shoal.sdk.housekeeping.VersionLifecycle`; ``monitoring``, ``alerts``,
+    ``cards``, ``report``, ``export`` and ``iter_export`` from
+    :class:`~shoal.sdk.readouts.FleetReadouts`.
     """
 
     def __init__(self, client: Client, ref: FleetRef) -> None:
@@ -119,20 +118,6 @@ class Fleet(VersionLifecycle):
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
-
-    def export(
-        self, out: Any, *, where: Where = None, format: str | None = None,
-        progress: bool | _export.ExportProgress = False, chunk: int = _export.CHUNK,
-    ) -> _export.ExportResult:  # fmt: skip
-        """Write one row per model ``where`` selects to ``out`` (a path, or a binary file
-        given ``format``) as CSV or Parquet (``format``, else the suffix), ``chunk`` models
-        at a time, renamed into place when done; the columns: :mod:`shoal.sdk.export`."""
-        return _export.write(self, out, where=where, format=format, progress=progress,
-                             chunk=chunk)  # fmt: skip
-
-    def iter_export(self, *, where: Where = None, chunk: int = _export.CHUNK) -> Iterator[Any]:
-        """The table :meth:`export` writes, as ``pyarrow.RecordBatch`` es of ``chunk`` models."""
-        return _export.batches(self, where=where, chunk=chunk)
 
     def count(self, where: Where = None, *, versions: str = "latest") -> int:
         return self._registry.versions.count(self.ref, where=where, versions=versions)
@@ -506,40 +491,6 @@ class Fleet(VersionLifecycle):
         if run.done:
             self.promote(alias, f"run = {run.id}", create=True)
         return run
-
-    @property
-    def monitoring(self) -> FleetMonitoring:
-        """Stored monitoring results: ``worst``, ``rollup``, ``trend``, ``features``."""
-        from shoal.sdk.monitoring import FleetMonitoring
-
-        return FleetMonitoring(self)
-
-    @property
-    def alerts(self) -> FleetAlerts:
-        """Alert rules and alerts: ``add_rule``, ``list``, ``acknowledge``, ``resolve``."""
-        from shoal.sdk.monitoring import FleetAlerts
-
-        return FleetAlerts(self)
-
-    @property
-    def cards(self) -> FleetCards:
-        """Model cards: ``get``, ``update``, ``approve``, ``archive``, ``draft``, ``write``."""
-        from shoal.sdk.cards import FleetCards
-
-        return FleetCards(self)
-
-    def report(self, **options: Any) -> FleetReport:
-        """The fleet report: summary, quality, drift, alerts, coverage gaps and what changed
-        since the previous report, as figures and one self-contained HTML page.
-
-        Options (:func:`shoal.sdk.reports.fleet_report`): ``since="7d"``, ``by`` (a key
-        or ``"tag.NAME"``), ``across`` (the heat map's second key), ``metric``, ``alias``,
-        ``window``, ``stale_after="30d"``, ``out`` (an .html or .pdf file), ``tables``
-        (``"csv"``/``"parquet"``: every table whole beside it), ``record=True``.
-        """
-        from shoal.sdk.reports import fleet_report
-
-        return fleet_report(self, **options)
 
     # -- runs ---------------------------------------------------------------------------------
 

@@ -84,6 +84,21 @@ class Store:
             yield conn
 
     @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read transaction whose every statement sees the same committed state.
+
+        SQLite's read transaction already is one (WAL: the snapshot starts at the first
+        read); PostgreSQL reads at READ COMMITTED by default, where each statement sees
+        what committed before it, so this asks for REPEATABLE READ, READ ONLY there. For
+        several reads that must agree (a report's model table and its coverage).
+        """
+        with self.translated(), self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction: all of it commits, or none of it does."""
         with self.translated(), self.engine.connect() as conn:
