@@ -368,7 +368,7 @@ def evidently_rows(run: h.Run, table: h.Table, cores: int) -> None:
             page = (s.get("reports", {}).get("page") or {}).get("html_bytes")
             ratio = f"; {seconds / ours:,.0f}x Shoal's report" if ours else ""
             size = html.get("bytes_mean", 0) * models
-            pages = f", {size / page:,.0f}x Shoal's page" if page else ""
+            pages = f" (Shoal: one page of {_mb(page)})" if page else ""
             table.add("", f"scaled to {models:,} models: median x models / {cores} cores "
                       "(perfect parallelism: generous to Evidently)", h.num(seconds, 0), None,
                       f"{seconds / 3600:,.1f} hours; {size / 1e9:,.1f} GB of HTML in "
@@ -460,7 +460,7 @@ def notes(run: h.Run) -> None:
                 "set_alias call); not timed.")  # fmt: skip
     add("Each report ran in a process of its own (_reports_pass.py) on a copy of the seeded "
         "store: seconds are the fleet.report(out=...) call (read, compute, render, record, "
-        "write), peak RSS the process's ru_maxrss (interpreter and imports included). The "
+        "write), peak RSS the process's VmHWM (interpreter and imports included). The "
         "monitoring figures are synthetic, stored through registry.monitoring.store_windows; "
         "alerts through registry.alerts.apply (what fleet.monitor calls).")  # fmt: skip
     if e := run.data.get("evidently"):

@@ -59,8 +59,13 @@ class Snapshot:
         """The model table (:func:`model_columns`), in keyset chunks by model id."""
         return report_reads.model_chunks(self._conn, self.fleet, alias, chunk)
 
-    def latest_metrics(self) -> Iterator[Rows]:
-        return report_reads.latest_metrics(self._conn, self.fleet)
+    def metric_counts(self) -> list[tuple[str, int]]:
+        """(name, latest versions carrying it) of the fleet's metrics."""
+        return report_reads.metric_counts(self._conn, self.fleet)
+
+    def latest_metric(self, name: str) -> Iterator[Rows]:
+        """(version id, value) of metric ``name`` over the latest versions."""
+        return report_reads.latest_metric(self._conn, self.fleet, name)
 
     def tag_values(self, key: str) -> Iterator[Rows]:
         return report_reads.tag_values(self._conn, self.fleet, key)
@@ -78,8 +83,9 @@ class Snapshot:
     def window_totals(self, seconds: int, since: float) -> Rows:
         return report_reads.window_totals(self._conn, self.fleet, seconds, since)
 
-    def monitored_models(self, seconds: int, since: float) -> Iterator[Rows]:
-        return report_reads.monitored_models(self._conn, self.fleet, seconds, since)
+    def monitored_among(self, seconds: int, since: float, model_ids: Sequence[int]) -> list[int]:
+        """Which of ``model_ids`` a window of ``seconds`` from ``since`` judged."""
+        return report_reads.monitored_among(self._conn, self.fleet, seconds, since, model_ids)
 
     def alerts(self, since: float) -> Iterator[Rows]:
         return report_reads.alerts_since(self._conn, self.fleet, since)

@@ -69,14 +69,15 @@ class Frame:
         self.keys = list(inputs.fleet.keys)
         self.by, self.across, self.tag = by, across, tag
         self.stale_after = stale_after
-        self.metrics = inputs.metric_names[:SHOWN_METRICS]
-        if inputs.metric and inputs.metric not in self.metrics:
-            self.metrics = [inputs.metric, *self.metrics[: SHOWN_METRICS - 1]]
+        self.metrics = list(inputs.shown_metrics)
         self.tables: dict[str, pa.Table] = {}
         self.con = duckdb.connect()
         self.con.execute("SET threads TO 2")
-        for name in ("models", "metrics", "window_rows", "monitored", "alerts"):
+        for name in ("models", "window_rows", "monitored", "alerts"):
             self.con.register(name, getattr(inputs, name))
+        self.metric_tables = {name: f"metric_{i}" for i, name in enumerate(inputs.metrics)}
+        for name, table in self.metric_tables.items():
+            self.con.register(table, inputs.metrics[name])
         if inputs.cohort_tag is not None:
             self.con.register("cohort_tag", inputs.cohort_tag)
         self._build()
@@ -95,23 +96,24 @@ class Frame:
 
     def _build(self) -> None:
         inputs = self.inputs
-        pivots = ", ".join(
-            f"max(value) FILTER (WHERE name = {_lit(n)}) AS {_q('metric.' + n)}"
-            for n in self.metrics
+        evaluated = (
+            " UNION ".join(
+                f"SELECT version_id FROM {self.metric_tables[n]}" for n in inputs.evaluated
+            )
+            or "SELECT NULL::BIGINT AS version_id WHERE false"
         )
-        evaluated = ", ".join(_lit(n) for n in inputs.evaluated) or "NULL"
         cohort = self._dimension(self.by)
         across = self._dimension(self.across) if self.across else "NULL"
         tag_join = (
             "LEFT JOIN cohort_tag t ON t.version_id = m.latest_version_id" if self.tag else ""
         )
-        metric_join = (
-            f"LEFT JOIN (SELECT version_id, {pivots} FROM metrics GROUP BY version_id) mt "
-            "ON mt.version_id = m.latest_version_id"
-            if pivots
-            else ""
+        metric_join = "".join(
+            f" LEFT JOIN {self.metric_tables[n]} x{i} ON x{i}.version_id = m.latest_version_id"
+            for i, n in enumerate(self.metrics)
         )
-        metric_cols = "".join(f", mt.{_q('metric.' + n)}" for n in self.metrics)
+        metric_cols = "".join(
+            f", x{i}.value AS {_q('metric.' + n)}" for i, n in enumerate(self.metrics)
+        )
         self.con.execute(
             f"""
             CREATE TABLE fleet AS
@@ -120,7 +122,7 @@ class Frame:
                 QUALIFY row_number() OVER (PARTITION BY model_id ORDER BY predictions DESC,
                                            version_id DESC) = 1
             ), evaluated AS (
-                SELECT DISTINCT version_id FROM metrics WHERE name IN ({evaluated})
+                SELECT DISTINCT version_id FROM ({evaluated})
             ), live_alerts AS (
                 SELECT model_id, count(*) AS open_alerts FROM alerts
                 WHERE state != 'resolved' GROUP BY model_id
@@ -131,7 +133,7 @@ class Frame:
                    {inputs.now} - m.version_created_at AS age_seconds,
                    (m.dataset_id IS NOT NULL OR m.run_id IS NOT NULL) AS has_lineage,
                    ev.version_id IS NOT NULL AS evaluated,
-                   mon.windows AS monitored_windows,
+                   mon.model_id IS NOT NULL AS monitored,
                    s.predictions, s.labelled, s.mape AS live_mape,
                    s.accuracy AS live_accuracy, s.max_psi, s.max_psi_feature,
                    s.drifted_features, s.tested_features,
@@ -140,7 +142,7 @@ class Frame:
             {tag_join}
             {metric_join}
             LEFT JOIN served s ON s.model_id = m.model_id
-            LEFT JOIN monitored mon ON mon.model_id = m.model_id
+            LEFT JOIN (SELECT DISTINCT model_id FROM monitored) mon ON mon.model_id = m.model_id
             LEFT JOIN evaluated ev ON ev.version_id = m.latest_version_id
             LEFT JOIN live_alerts la ON la.model_id = m.model_id
             """
@@ -172,6 +174,10 @@ class Frame:
         ids = ", ".join(str(int(i)) for i in model_ids)
         rows = self.sql(f"SELECT model_id, {self._key_text()} FROM fleet WHERE model_id IN ({ids})")
         return {int(r[0]): str(r[1]) for r in rows}
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _clean(value: Any) -> Any:
@@ -296,15 +302,15 @@ def quality(frame: Frame) -> dict[str, Any]:
     frame.tables["cohorts"] = cohort_table.rename_columns(names)
     worst, worst_by = _worst(frame)
     trend = [
-        {"window_start": r[0], "models": r[1], "predictions": r[2], "labelled": r[3],
-         "mean_mape": _clean(r[4]), "mean_accuracy": _clean(r[5]), "drifting": r[6],
-         "tested": r[7]}
+        {"window_start": r[0], "models": _int(r[1]), "predictions": _int(r[2]),
+         "labelled": _int(r[3]), "median_mape": _clean(r[4]), "drifting": _int(r[5])}
         for r in frame.inputs.trend
     ]  # fmt: skip
     return {
         "metric": metric, "distributions": distributions, "by": frame.by,
         "cohorts": cohorts, "cohort_count": cohort_table.num_rows,
         "worst": worst, "worst_by": worst_by, "trend": trend,
+        "trend_by": frame.keys[0] if frame.keys else None,
     }  # fmt: skip
 
 
@@ -451,7 +457,7 @@ def alerts(frame: Frame) -> dict[str, Any]:
 GAPS = {
     "no_lineage": ("NOT has_lineage", "no lineage (no dataset and no run recorded)"),
     "no_evaluation": ("NOT evaluated", "no evaluation on the latest version"),
-    "no_monitoring": ("monitored_windows IS NULL", "not monitored in the period"),
+    "no_monitoring": ("NOT monitored", "not monitored in the period"),
     "not_tested": ("coalesce(tested_features, 0) = 0",
                    "not tested for drift in the newest window"),
     "no_alias": ("NOT on_alias", "no {alias} alias"),
@@ -485,7 +491,7 @@ def model_table(frame: Frame) -> pa.Table:
     return frame.arrow(
         f"SELECT model_id, {keys + ', ' if keys else ''}number AS version, version_id, "
         "on_alias, age_seconds / 86400 AS age_days, has_lineage, evaluated, dataset_id, "
-        f"run_id, monitored_windows, predictions, labelled, live_mape, live_accuracy, "
+        f"run_id, monitored, predictions, labelled, live_mape, live_accuracy, "
         f"max_psi, max_psi_feature, drifted_features, tested_features, open_alerts, cohort"
         f"{metric_cols} FROM fleet ORDER BY model_id"
     )

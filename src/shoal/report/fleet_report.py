@@ -213,7 +213,7 @@ def render(
     readable = _svg.when
     trend = f.quality["trend"]
     labels = [readable(t["window_start"])[:10] for t in trend]
-    mape = [t["mean_mape"] for t in trend]
+    mape = [t["median_mape"] for t in trend]
     drifting = [float(t["drifting"]) for t in trend]
     features = [(x["feature"], x["models"]) for x in f.drift["features"]]
     return _environment().get_template("report.html").render(
@@ -224,7 +224,7 @@ def render(
         pct=_percent, export=links or _InlineTables(report.figures.tables).link,
         toolbar=toolbar, duration=_duration, shown_cohorts=SHOWN_COHORTS,
         hist=_histogram, heat=_heat(f.drift),
-        trend_mape=_svg.trend(list(zip(labels, mape, strict=True)), "mean MAPE"),
+        trend_mape=_svg.trend(list(zip(labels, mape, strict=True)), "median MAPE"),
         trend_drift=_svg.trend(list(zip(labels, drifting, strict=True)), "drifting"),
         feature_bars=_svg.bars(features, "features that drift most"),
     )  # fmt: skip

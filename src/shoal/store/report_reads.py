@@ -23,8 +23,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from shoal.store import vocabulary
 from shoal.store.ids import allocate
-from shoal.store.schema import VERSION_ARCHIVED, reports
+from shoal.store.schema import VERSION_ARCHIVED, metrics, reports
 from shoal.store.tenancy import FleetRef
 
 Rows = list[tuple[Any, ...]]
@@ -69,7 +70,9 @@ def model_chunks(
     )
     after = 0
     while True:
-        rows = [tuple(r) for r in conn.exec_driver_sql(sql, (alias, fleet.id, after))]
+        result = conn.exec_driver_sql(sql, (alias, fleet.id, after))
+        rows = list(result.cursor.fetchall())  # plain tuples: Row objects cost half the time
+        result.close()
         if not rows:
             return
         yield rows
@@ -83,16 +86,54 @@ PARTITION = 100_000
 
 
 def _partitions(conn: Connection, sql: str, params: tuple[Any, ...]) -> Iterator[Rows]:
+    """The rows of ``sql`` as plain tuples from the driver's cursor, ``PARTITION`` at a time.
+
+    SQLAlchemy's ``Row`` objects cost about half of a long scan's time; the statement is
+    still executed (and its errors translated) by SQLAlchemy, and a driver error while
+    fetching is raised as SQLAlchemy's, so :meth:`Store.translated` sees it.
+    """
     result = conn.exec_driver_sql(sql, params)
-    for part in result.partitions(PARTITION):
-        yield [tuple(r) for r in part]
+    cursor = result.cursor
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        while True:
+            try:
+                rows = cursor.fetchmany(PARTITION)
+            except dbapi.Error as exc:
+                raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+            if not rows:
+                return
+            yield list(rows)
+    finally:
+        result.close()
 
 
-def latest_metrics(conn: Connection, fleet: FleetRef) -> Iterator[Rows]:
-    """(version id, metric, value) of every latest version's metrics, in partitions."""
+def metric_counts(conn: Connection, fleet: FleetRef) -> list[tuple[str, int]]:
+    """(name, latest versions carrying it) of every metric of the fleet's latest versions:
+    the names by a skip scan of the metrics index, then one index range count each."""
+    names = vocabulary.names(conn, fleet.id, "metric", limit=1000)
+    out = []
+    for name in names:
+        n = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(metrics)
+            .where(metrics.c.fleet_id == fleet.id, metrics.c.name == name, metrics.c.latest)
+        ).scalar_one()
+        if n:
+            out.append((str(name), int(n)))
+    return out
+
+
+def latest_metric(conn: Connection, fleet: FleetRef, name: str) -> Iterator[Rows]:
+    """(version id, value) of one metric over the latest versions, in partitions: a range
+    of the metrics index (fleet, name, latest, value, version), which covers it."""
     mark = _marks(conn)
-    sql = f"SELECT version_id, name, value FROM metrics WHERE fleet_id = {mark} AND latest"
-    return _partitions(conn, sql, (fleet.id,))
+    latest = "latest = 1" if conn.dialect.name == "sqlite" else "latest"
+    sql = (
+        f"SELECT version_id, value FROM metrics WHERE fleet_id = {mark} AND name = {mark} "
+        f"AND {latest}"
+    )
+    return _partitions(conn, sql, (fleet.id, name))
 
 
 def tag_values(conn: Connection, fleet: FleetRef, key: str) -> Iterator[Rows]:
@@ -145,23 +186,53 @@ def window_results(conn: Connection, fleet: FleetRef, seconds: int, start: float
 
 
 TREND_COLUMNS = [
-    "window_start", "models", "predictions", "labelled", "mean_mape", "mean_accuracy",
-    "drifting", "tested",
+    "window_start", "models", "predictions", "labelled", "median_mape", "drifting",
 ]  # fmt: skip
 
 
 def window_totals(conn: Connection, fleet: FleetRef, seconds: int, since: float) -> Rows:
-    """Per window of length ``seconds`` from ``since``: fleet totals (``TREND_COLUMNS``),
-    aggregated where the rows are."""
+    """Per window of length ``seconds`` from ``since`` (``TREND_COLUMNS``): the fleet's
+    models, predictions, labelled rows and drifting models, summed from the roll-ups a
+    monitoring pass stored for the first key dimension (one row per value, so a year of
+    a million models' windows reads thousands of rows, not billions), and the median of
+    those values' median MAPE. A fleet without keys has no roll-ups: its results are
+    aggregated directly (one model a window)."""
     mark = _marks(conn)
+    if fleet.keys:
+        sql = (
+            "SELECT window_start, sum(models), sum(predictions), sum(labelled), "
+            "sum(drifting) FROM monitor_rollups WHERE fleet_id = "
+            f"{mark} AND window_seconds = {mark} AND window_start >= {mark} AND dim = 0 "
+            "GROUP BY window_start ORDER BY window_start"
+        )
+        medians = (
+            "SELECT window_start, median_mape FROM monitor_rollups WHERE fleet_id = "
+            f"{mark} AND window_seconds = {mark} AND window_start >= {mark} AND dim = 0 "
+            "AND median_mape IS NOT NULL"
+        )
+        by_window: dict[float, list[float]] = {}
+        for start, value in conn.exec_driver_sql(medians, (fleet.id, seconds, since)):
+            by_window.setdefault(float(start), []).append(float(value))
+        rows = []
+        for row in conn.exec_driver_sql(sql, (fleet.id, seconds, since)):
+            values = sorted(by_window.get(float(row[0]), []))
+            median = _median(values)
+            rows.append((row[0], row[1], row[2], row[3], median, row[4]))
+        return rows
     sql = (
         "SELECT window_start, count(*), sum(predictions), sum(labelled), avg(mape), "
-        "avg(accuracy), sum(CASE WHEN drifted_features > 0 THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN tested_features > 0 THEN 1 ELSE 0 END) FROM monitor_results "
+        "sum(CASE WHEN drifted_features > 0 THEN 1 ELSE 0 END) FROM monitor_results "
         f"WHERE fleet_id = {mark} AND window_seconds = {mark} AND window_start >= {mark} "
         "GROUP BY window_start ORDER BY window_start"
     )
     return [tuple(r) for r in conn.exec_driver_sql(sql, (fleet.id, seconds, since))]
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
 def monitored_windows(conn: Connection, fleet: FleetRef) -> Rows:
@@ -174,17 +245,23 @@ def monitored_windows(conn: Connection, fleet: FleetRef) -> Rows:
     return [tuple(r) for r in conn.exec_driver_sql(sql, (fleet.id,))]
 
 
-def monitored_models(
-    conn: Connection, fleet: FleetRef, seconds: int, since: float
-) -> Iterator[Rows]:
-    """(model id, windows, newest window start) of every model a window of ``seconds``
-    from ``since`` judged: the primary-key range of those windows, grouped."""
-    mark = _marks(conn)
-    sql = (
-        "SELECT model_id, count(*), max(window_start) FROM monitor_results WHERE fleet_id = "
-        f"{mark} AND window_seconds = {mark} AND window_start >= {mark} GROUP BY model_id"
-    )
-    return _partitions(conn, sql, (fleet.id, seconds, since))
+def monitored_among(
+    conn: Connection, fleet: FleetRef, seconds: int, since: float, model_ids: Sequence[int]
+) -> list[int]:
+    """Which of ``model_ids`` a window of ``seconds`` from ``since`` judged: seeks on the
+    results' (fleet, model, window) index, for the few models the newest window missed."""
+    found: list[int] = []
+    for start in range(0, len(model_ids), 5000):
+        part = [int(i) for i in model_ids[start : start + 5000]]
+        rows = conn.execute(
+            sa.text(
+                "SELECT DISTINCT model_id FROM monitor_results WHERE fleet_id = :f "
+                "AND window_seconds = :s AND window_start >= :since AND model_id IN :ids"
+            ).bindparams(sa.bindparam("ids", expanding=True)),
+            {"f": fleet.id, "s": seconds, "since": since, "ids": part},
+        )
+        found.extend(int(r[0]) for r in rows)
+    return found
 
 
 ALERT_COLUMNS = ["alert_id", "rule", "model_id", "state", "opened_at", "resolved_at", "value"]
