@@ -104,18 +104,19 @@ class Stages:
 
 TABLES = {  # the first columns of each table collect reads, and its name
     ("version_id", "name", "value"): "metrics",
-    ("version_id", "value"): "tag values",
     ("model_id", "windows", "newest"): "monitored models",
 }
-SNAPSHOT_READS = ("counts", "windows", "window_totals", "runs", "datasets", "previous",
-                  "evaluated_metrics", "rule_count", "metric_moves", "moves", "retired",
-                  "versions_since")  # fmt: skip
+SNAPSHOT_READS = ("counts", "metric_counts", "windows", "window_totals", "monitored_among",
+                  "runs", "datasets", "previous", "evaluated_metrics", "rule_count",
+                  "metric_moves", "moves", "retired", "versions_since")  # fmt: skip
 REPORT_STEPS = ("summary", "quality", "drift", "alerts", "gaps", "runs", "changes",
                 "model_table", "recorded", "render", "write", "table_bytes")  # fmt: skip
 
 
 def instrument(stages: Stages) -> None:
     """Wrap the report's functions with :class:`Stages` timers (this process only)."""
+    import pyarrow as pa
+
     from shoal.registry import reports as registry_reports
     from shoal.report import _collect
     from shoal.report import fleet_report as fr
@@ -128,7 +129,10 @@ def instrument(stages: Stages) -> None:
         label = TABLES.get(names) or TABLES.get(names[:3]) or (
             "models" if names[0] == "model_id" and "latest_version_id" in names
             else "window rows" if "drifted_features" in names
-            else "alerts" if "rule" in names else "other"
+            else "alerts" if "rule" in names
+            else "metrics, a read each" if names == ("version_id", "value")
+            and pa.types.is_floating(schema.field("value").type)
+            else "tag values" if names == ("version_id", "value") else "other"
         )  # fmt: skip
 
         def fetched() -> Iterator[Any]:
@@ -145,8 +149,9 @@ def instrument(stages: Stages) -> None:
 
     _collect.to_table = to_table  # type: ignore[assignment]
     for name in SNAPSHOT_READS:
-        setattr(registry_reports.Snapshot, name,
-                stages.wrap(name, getattr(registry_reports.Snapshot, name)))  # fmt: skip
+        if hasattr(registry_reports.Snapshot, name):
+            setattr(registry_reports.Snapshot, name,
+                    stages.wrap(name, getattr(registry_reports.Snapshot, name)))  # fmt: skip
     registry_reports.Reports.record = stages.wrap(  # type: ignore[method-assign]
         "record", registry_reports.Reports.record
     )

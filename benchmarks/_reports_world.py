@@ -8,10 +8,11 @@ data:
 
 - **Monitoring results** for ``windows`` daily windows ending yesterday (UTC), each a run
   of kind ``monitor`` and one ``registry.monitoring.store_windows`` call (the registry
-  method ``fleet.monitor`` stores its pass with), every model with a row per window in
+  method ``fleet.monitor`` stores its pass with), a model with traffic a row per window in
   ``RESULT_COLUMNS`` order and the roll-ups ``compute_rollups`` makes of them. The figures
   are synthetic (seeded numpy): ~96 predictions a model, 90 % labelled, a per-model MAPE
-  with noise, 10 features tested; drift on 1 % of the models of most stores and on
+  with noise, 10 features tested; 0.5 % of the models without traffic all week (no rows)
+  and 0.5 % without any in the newest window; drift on 1 % of the models of most stores and on
   10 % to 40 % (growing over the week) of those of every 25th store, 1 to 3 features
   each; 1 % of the models with a MAPE gone bad in the last two windows. Per-feature rows
   are written for the drifted features only (the report reads none: its drift figures
@@ -46,9 +47,12 @@ FEATURES = [f"f{i}" for i in range(10)]
 HOT_EVERY = 25
 """Every 25th store drifts heavily: the heat map's hot rows."""
 MARKER = "seed.json"
-SEED_VERSION = 1
+SEED_VERSION = 2
 """Bumped whenever what is seeded changes, so an old store is seeded again, not reused."""
 RULES = {"drift": "drifted_features >= 1", "quality": "mape > 0.5"}
+QUIET = 0.005
+"""A share of the models with no traffic all week (never monitored), and another with none
+in the newest window (monitored earlier in the period): the report's coverage gaps."""
 
 
 def store_root(workdir: Path, models: int) -> Path:
@@ -97,17 +101,19 @@ def _seed(
     rng = np.random.default_rng([models, 15])
     base_mape = rng.uniform(0.05, 0.35, size=models)
     bad = rng.random(models) < 0.01  # MAPE gone bad in the last two windows
+    never = rng.random(models) < QUIET  # no traffic all week: never monitored
+    quiet = ~never & (rng.random(models) < QUIET)  # no traffic in the newest window
     key_of = dict(zip(model_ids.tolist(), keys, strict=True))
     registry = fleet._registry
-    seen = set(model_ids.tolist())
     rules = {name: fleet.alerts.add_rule(name, text)["id"] for name, text in RULES.items()}
     store_s = rollup_s = alert_s = make_s = 0.0
     rows = features = 0
     task = progress.add_task(f"monitoring: {windows} windows of {models:,} results", total=windows)
     for w, start in enumerate(starts):
         t0 = time.perf_counter()
+        present = ~never & ~(quiet & (w == windows - 1))
         results, feats, drifted, mape = _window(rng, w, windows, model_ids, version_ids, stores,
-                                                base_mape, bad)  # fmt: skip
+                                                base_mape, bad, present)  # fmt: skip
         make_s += time.perf_counter() - t0
         t0 = time.perf_counter()
         rollups = compute_rollups(fleet.ref, results, key_of)
@@ -123,6 +129,7 @@ def _seed(
         features += len(feats)
         del results, feats, rollups
         t0 = time.perf_counter()
+        seen = set(model_ids[present].tolist())  # the models this window could judge
         _apply(registry, fleet, rules["drift"], start, model_ids, version_ids, drifted, seen)
         _apply(registry, fleet, rules["quality"], start, model_ids, version_ids,
                mape > 0.5, seen, values=mape)  # fmt: skip
@@ -173,13 +180,15 @@ def _model_table(fleet: shoal.Fleet) -> tuple[np.ndarray, np.ndarray, list[tuple
 def _window(
     rng: np.random.Generator, w: int, windows: int, model_ids: np.ndarray,
     version_ids: np.ndarray, stores: np.ndarray, base_mape: np.ndarray, bad: np.ndarray,
+    present: np.ndarray,
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], np.ndarray, np.ndarray]:  # fmt: skip
-    """One window's result rows (``RESULT_COLUMNS`` order, by version id), the feature rows
-    of the drifted features, which models drift, and their MAPE."""
+    """One window's result rows (``RESULT_COLUMNS`` order, by version id) for the models
+    ``present`` in it, the feature rows of the drifted features, which models drift, and
+    their MAPE (NaN where absent)."""
     n = len(model_ids)
     late = w / max(1, windows - 1)
     hot = stores % HOT_EVERY == 1
-    drifted = rng.random(n) < np.where(hot, 0.1 + 0.3 * late, 0.01)
+    drifted = (rng.random(n) < np.where(hot, 0.1 + 0.3 * late, 0.01)) & present
     predictions = rng.poisson(96, size=n) + 1
     labelled = rng.binomial(predictions, 0.9)
     mape = base_mape * rng.lognormal(0.0, 0.1, size=n) * np.where(bad & (w >= windows - 2), 3, 1)
@@ -193,12 +202,15 @@ def _window(
     max_psi = np.where(drifted, rng.uniform(0.15, 0.6, size=n), rng.uniform(0.01, 0.08, size=n))
     missing = rng.uniform(0.0, 0.01, size=n)
     out_of_range = rng.poisson(0.2, size=n)
-    names = [FEATURES[i] for i in worst.tolist()]
+    names = [FEATURES[i] for i in worst[present].tolist()]
+    k = int(present.sum())
     results = list(zip(
-        version_ids.tolist(), model_ids.tolist(), predictions.tolist(), labelled.tolist(),
-        mae.tolist(), rmse.tolist(), mape.tolist(), smape.tolist(), [None] * n, [None] * n,
-        [None] * n, prediction_psi.tolist(), max_psi.tolist(), names, n_drifted.tolist(),
-        [len(FEATURES)] * n, missing.tolist(), out_of_range.tolist(), strict=True,
+        version_ids[present].tolist(), model_ids[present].tolist(),
+        predictions[present].tolist(), labelled[present].tolist(), mae[present].tolist(),
+        rmse[present].tolist(), mape[present].tolist(), smape[present].tolist(), [None] * k,
+        [None] * k, [None] * k, prediction_psi[present].tolist(), max_psi[present].tolist(),
+        names, n_drifted[present].tolist(), [len(FEATURES)] * k, missing[present].tolist(),
+        out_of_range[present].tolist(), strict=True,
     ))  # fmt: skip
     feats: list[tuple[Any, ...]] = []
     for i in np.flatnonzero(drifted).tolist():
@@ -209,7 +221,7 @@ def _window(
             feats.append((int(version_ids[i]), feature, "ks", int(predictions[i]), 0, 0, psi,
                           0.3, 1e-6, 1e-4, True))  # fmt: skip
     feats.sort(key=lambda r: (r[0], r[1]))
-    return results, feats, drifted, mape
+    return results, feats, drifted, np.where(present, mape, np.nan)
 
 
 def _apply(

@@ -114,6 +114,9 @@ def test_the_page_shows_those_figures_in_chromium(fleet: shoal.Fleet, tmp_path: 
         assert _int(shown["figures"][name]) == value, name
     assert shown["worst_1"] == report.figures.quality["worst"][0]["key"]
     assert (tmp_path / "report.png").stat().st_size > 10_000
+    kept = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens" / "test_reports"
+    kept.mkdir(parents=True, exist_ok=True)
+    (kept / "report.png").write_bytes((tmp_path / "report.png").read_bytes())
 
 
 def _int(text: str) -> int:
