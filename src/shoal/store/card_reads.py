@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from shoal.store.cards import CARD_COLUMNS, empty_card
 from shoal.store.query import Where, build
+from shoal.store.reads import VERSION_COLUMNS as _VERSION_COLUMNS
 from shoal.store.schema import (
     alert_rules,
     alerts,
@@ -208,13 +209,6 @@ def _guard(column: Any) -> Any:
     return column + 0
 
 
-_VERSION_COLUMNS = (
-    versions.c.id.label("version_id"), versions.c.model_id, versions.c.number,
-    versions.c.status, versions.c.flavor, versions.c.artifact_sha256, versions.c.artifact_size,
-    versions.c.signature, versions.c.params, versions.c.run_id, versions.c.dataset_id,
-    versions.c.slice_fingerprint, versions.c.code_ref, versions.c.parent_version_id,
-    versions.c.created_by, versions.c.created_at,
-)  # fmt: skip
 
 
 def _versions_by_id(conn: Connection, fleet: FleetRef, ids: list[int]) -> dict[int, dict[str, Any]]:

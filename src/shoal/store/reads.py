@@ -23,7 +23,7 @@ from shoal.store.search import attach_details
 from shoal.store.tenancy import FleetRef, Scope
 from shoal.store.writes import chunks, find_models, key_text
 
-_VERSION_COLUMNS = (
+VERSION_COLUMNS = (
     versions.c.id.label("version_id"), versions.c.model_id, versions.c.number,
     versions.c.status, versions.c.flavor, versions.c.artifact_sha256, versions.c.artifact_size,
     versions.c.signature, versions.c.params, versions.c.run_id, versions.c.dataset_id,
@@ -65,7 +65,7 @@ def _rows(conn: Connection, fleet: FleetRef, query: sa.Select[Any]) -> list[dict
 
 def get_version(conn: Connection, scope: Scope, version_id: int) -> tuple[FleetRef, dict[str, Any]]:
     fleet, _ = fleet_of_version(conn, scope, version_id)
-    query = sa.select(*_VERSION_COLUMNS).where(
+    query = sa.select(*VERSION_COLUMNS).where(
         versions.c.id == version_id, versions.c.tenant_id == fleet.tenant_id
     )
     return fleet, _rows(conn, fleet, query)[0]
@@ -174,7 +174,7 @@ def model_versions(
     """
     mid = model_id(conn, fleet, key)
     query = (
-        sa.select(*_VERSION_COLUMNS)
+        sa.select(*VERSION_COLUMNS)
         .where(versions.c.model_id == mid, versions.c.tenant_id == fleet.tenant_id)
         .order_by(versions.c.number.desc())
     )
@@ -196,7 +196,7 @@ def resolve(
 ) -> dict[str, Any]:
     """The version a (key, alias or number) points at; latest when neither is given."""
     mid = model_id(conn, fleet, key)
-    query = sa.select(*_VERSION_COLUMNS).where(
+    query = sa.select(*VERSION_COLUMNS).where(
         versions.c.model_id == mid, versions.c.tenant_id == fleet.tenant_id
     )
     shown = dict(zip(fleet.keys, key, strict=True))

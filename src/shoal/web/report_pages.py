@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Path, Query
+from fastapi import APIRouter, Depends, Form, Path, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
@@ -52,26 +52,25 @@ class _Options:
         return client.fleet(path).report(record=record, **self.values)
 
 
+def _query_options(
+    since: Span = "7d", by: Name = None, across: Name = None, metric: Name = None,
+    alias: Annotated[str, Query(max_length=100)] = "production", window: Name = None,
+    stale_after: Span = "30d",
+) -> _Options:  # fmt: skip
+    """The report options of a request's query string (every route takes the same)."""
+    return _Options(since, by, across, metric, alias, window, stale_after)
+
+
+Options = Annotated[_Options, Depends(_query_options)]
+
+
 def report_router(client: Client) -> APIRouter:
     """The report page and REST routes over ``client``'s store."""
     router = APIRouter()
 
-    def options(
-        since: Span = "7d", by: Name = None, across: Name = None, metric: Name = None,
-        alias: Annotated[str, Query(max_length=100)] = "production", window: Name = None,
-        stale_after: Span = "30d",
-    ) -> _Options:  # fmt: skip
-        return _Options(since, by, across, metric, alias, window, stale_after)
-
     @router.get("/fleets/{tenant}/{fleet}/report", response_class=HTMLResponse,
                 include_in_schema=False)  # fmt: skip
-    def report_page(
-        tenant: Tenant, fleet: FleetName, since: Span = "7d", by: Name = None,
-        across: Name = None, metric: Name = None,
-        alias: Annotated[str, Query(max_length=100)] = "production", window: Name = None,
-        stale_after: Span = "30d",
-    ) -> HTMLResponse:  # fmt: skip
-        chosen = options(since, by, across, metric, alias, window, stale_after)
+    def report_page(tenant: Tenant, fleet: FleetName, chosen: Options) -> HTMLResponse:
         path = f"{tenant}/{fleet}"
         report = chosen.build(client, path, record=False)
         api = f"/api/v1/fleets/{path}/report/tables"
@@ -111,42 +110,28 @@ def report_router(client: Client) -> APIRouter:
 
     @router.get("/api/v1/fleets/{tenant}/{fleet}/report", responses=ERROR_RESPONSES)
     def report_json(
-        tenant: Tenant, fleet: FleetName, since: Span = "7d", by: Name = None,
-        across: Name = None, metric: Name = None,
-        alias: Annotated[str, Query(max_length=100)] = "production", window: Name = None,
-        stale_after: Span = "30d",
+        tenant: Tenant, fleet: FleetName, chosen: Options,
         format: Annotated[Literal["json", "html"], Query(description="json or html")] = "json",
     ) -> Response:  # fmt: skip
         """The fleet report's figures (not recorded); ``format=html`` gives the page."""
-        chosen = options(since, by, across, metric, alias, window, stale_after)
         report = chosen.build(client, f"{tenant}/{fleet}", record=False)
         if format == "html":
             return HTMLResponse(report.html)
         return _json(report.to_dict())
 
     @router.post("/api/v1/fleets/{tenant}/{fleet}/report", responses=WRITE_RESPONSES)
-    def record_json(
-        tenant: Tenant, fleet: FleetName, since: Span = "7d", by: Name = None,
-        across: Name = None, metric: Name = None,
-        alias: Annotated[str, Query(max_length=100)] = "production", window: Name = None,
-        stale_after: Span = "30d",
-    ) -> Response:  # fmt: skip
+    def record_json(tenant: Tenant, fleet: FleetName, chosen: Options) -> Response:
         """Build and record a fleet report (the next one diffs against it); its figures."""
-        chosen = options(since, by, across, metric, alias, window, stale_after)
         return _json(chosen.build(client, f"{tenant}/{fleet}", record=True).to_dict())
 
     @router.get("/api/v1/fleets/{tenant}/{fleet}/report/tables/{name}", responses=ERROR_RESPONSES)
     def report_table(
         tenant: Tenant, fleet: FleetName,
         name: Annotated[str, Path(pattern=r"^[a-z_]{1,40}$", description="The table.")],
-        format: TableFormat = "csv", since: Span = "7d", by: Name = None,
-        across: Name = None, metric: Name = None,
-        alias: Annotated[str, Query(max_length=100)] = "production", window: Name = None,
-        stale_after: Span = "30d",
+        chosen: Options, format: TableFormat = "csv",
     ) -> Response:  # fmt: skip
         """One table of the report, whole: models, cohorts, worst, drift_heat_map,
         alerts_by_rule, alerts_by_cohort."""
-        chosen = options(since, by, across, metric, alias, window, stale_after)
         report = chosen.build(client, f"{tenant}/{fleet}", record=False)
         table = report.tables.get(name)
         if table is None:
