@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -111,6 +112,19 @@ def working(message: str) -> Iterator[None]:
         return
     with console.status(message):
         yield
+
+
+@contextlib.contextmanager
+def stages(first: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr whose text each stage of a long call replaces (with the time
+    since it started); silent when stderr is not a terminal."""
+    console = err()
+    if not console.is_terminal:
+        yield lambda _text: None
+        return
+    started = time.perf_counter()
+    with console.status(first) as status:
+        yield lambda text: status.update(f"{text} ({time.perf_counter() - started:.1f} s)")
 
 
 def next_page(cursor: str | None) -> None:

@@ -75,10 +75,11 @@ def report_command(
     suffix = fmt or ("pdf" if out is not None and out.suffix.lower() == ".pdf" else "html")
     if out is None:
         out = Path(f"{target.ref.tenant}-{target.ref.name}-report.{suffix}")
-    with _output.working(f"reading and summarising {path}"):
+    with _output.stages(f"reading {path}") as say:
         report = target.report(
             since=since, by=by, across=across, metric=metric, alias=alias, window=window,
             stale_after=stale_after, out=out, format=suffix, tables=tables, record=record,
+            progress=say,
         )  # fmt: skip
     if as_json:
         _output.print_json(report.to_dict())

@@ -7,7 +7,7 @@ tuples. DuckDB then aggregates the tables where they lie (no copy).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -109,13 +109,16 @@ class Inputs:
 
 def collect(
     snap: Snapshot, *, now: float, since: float, alias: str, tag: str | None,
-    window_seconds: int | None, metric: str | None,
+    window_seconds: int | None, metric: str | None, say: Callable[[str], None] = lambda _text: None,
 ) -> Inputs:  # fmt: skip
-    """Read every input of one report from ``snap`` (one transaction)."""
+    """Read every input of one report from ``snap`` (one transaction); ``say`` hears each
+    stage as it starts (a progress line)."""
     fleet = snap.fleet
     model_count, version_count, description = snap.counts()
+    say(f"reading {model_count:,} models of {fleet.path}")
     columns = model_columns(fleet)
     models = to_table(_schema(columns, fleet.keys, _MODEL_TYPES), snap.models(alias))
+    say("reading the latest metrics")
     counts = dict(snap.metric_counts())
     names = sorted(counts, key=lambda name: (-counts[name], _preference(name), name))
     if metric is not None and metric not in names:
@@ -146,6 +149,7 @@ def collect(
         window_rows, trend = window_schema.empty_table(), []
         monitored = _MONITORED_SCHEMA.empty_table()
     else:
+        say("reading the newest monitoring window")
         window_rows = to_table(window_schema, snap.window_results(*window))
         # Windows are cut by event time, which a backfill or a replay puts in the past:
         # the period's windows are those of the same length ending at the newest one.
@@ -158,6 +162,7 @@ def collect(
         )
         ids = cast("list[int]", pc.unique(seen).to_pylist()) + found
         monitored = pa.table({"model_id": pa.array(ids, pa.int64())})
+    say("reading alerts, runs and changes")
     alerts = to_table(_schema(ALERT_COLUMNS, (), _ALERT_TYPES), snap.alerts(since))
     dataset_ids = [
         int(str(i)) for i in models.column("dataset_id").drop_null().unique().to_pylist()

@@ -157,8 +157,13 @@ def resolve_dimensions(
     return by, across, tag
 
 
-def build(registry: Registry, fleet: FleetRef, options: ReportOptions) -> FleetReport:
-    """Read, compute, render and (unless ``options.record`` is false) record a report."""
+def build(
+    registry: Registry, fleet: FleetRef, options: ReportOptions,
+    progress: Callable[[str], None] | None = None,
+) -> FleetReport:  # fmt: skip
+    """Read, compute, render and (unless ``options.record`` is false) record a report;
+    ``progress`` hears each stage as it starts."""
+    say = progress or (lambda _text: None)
     started = time.perf_counter()
     now = time.time()
     by, across, tag = resolve_dimensions(fleet, options.by, options.across)
@@ -166,8 +171,9 @@ def build(registry: Registry, fleet: FleetRef, options: ReportOptions) -> FleetR
         inputs = collect(
             snap, now=now, since=options.since, alias=options.alias,
             tag=by if tag else None, window_seconds=options.window_seconds,
-            metric=options.metric,
+            metric=options.metric, say=say,
         )  # fmt: skip
+    say("computing the sections")
     frame = Frame(inputs, by=by, across=across, tag=tag, stale_after=options.stale_after)
     figures = Figures(
         summary=summary(frame), quality=quality(frame), drift=drift(frame),
@@ -184,6 +190,7 @@ def build(registry: Registry, fleet: FleetRef, options: ReportOptions) -> FleetR
         report_id=report_id, seconds=0.0,
     )  # fmt: skip
     report.seconds = time.perf_counter() - started
+    say("rendering the page")
     report.html = render(report, by=by)
     report.seconds = time.perf_counter() - started
     return report

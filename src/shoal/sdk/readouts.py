@@ -8,7 +8,7 @@ a thin entry: the work is in :mod:`shoal.sdk.monitoring`, :mod:`shoal.sdk.cards`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -61,6 +61,7 @@ class FleetReadouts:
         metric: str | None = None, alias: str = "production", window: str | int | None = None,
         stale_after: str | int = "30d", out: str | Path | None = None,
         format: str | None = None, tables: str | None = None, record: bool = True,
+        progress: Callable[[str], None] | None = None,
     ) -> FleetReport:  # fmt: skip
         """The fleet report: summary, quality, drift, alerts, coverage gaps and what changed
         since the previous recorded report, as figures and one self-contained HTML page.
@@ -72,7 +73,8 @@ class FleetReadouts:
         alias version older than this is a gap. With ``out`` (``.html``, or ``.pdf``
         printed by Chromium; or ``format``) the page is written, and with ``tables``
         (``"csv"``/``"parquet"``) every table whole beside it. ``record=False`` leaves no
-        record for the next report to diff against. See docs/reports.md.
+        record for the next report to diff against; ``progress`` hears each stage (reading,
+        computing, rendering) as it starts. See docs/reports.md.
         """
         from shoal.report import fleet_report as reports
 
@@ -80,7 +82,7 @@ class FleetReadouts:
             since=since, alias=check_alias(alias), by=by, across=across, metric=metric,
             window=window, stale_after=stale_after, record=record,
         )  # fmt: skip
-        report = reports.build(self._registry, self.ref, chosen)
+        report = reports.build(self._registry, self.ref, chosen, progress=progress)
         if out is not None:
             target = Path(out)
             fmt = format or ("pdf" if target.suffix.lower() == ".pdf" else "html")
