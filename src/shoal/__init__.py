@@ -19,6 +19,7 @@ from shoal.errors import (
 )
 from shoal.registry.records import VersionSpec
 from shoal.sdk.client import Client, connect
+from shoal.sdk.export import ExportResult
 from shoal.sdk.fleet import Fleet
 from shoal.sdk.history import Lineage, MoveRecord, Run, TrainFailure
 from shoal.sdk.results import (
@@ -33,18 +34,34 @@ from shoal.train import TrainResult
 
 __version__ = "0.1.0"
 
+_LAZY = {"FleetReport": "shoal.report.fleet_report", "ModelCard": "shoal.report.cards"}
+"""Records of the report capability, imported on first use: they bring DuckDB and Jinja2,
+which ``import shoal`` alone should not pay for."""
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'shoal' has no attribute {name!r}")
+
+
 __all__ = [
     "AliasMove",
     "Client",
     "Conflict",
     "Dataset",
     "EvalResult",
+    "ExportResult",
     "FilterSyntaxError",
     "Fleet",
+    "FleetReport",
     "IntegrityError",
     "InvalidInput",
     "Lineage",
     "MissingDependency",
+    "ModelCard",
     "ModelVersion",
     "MoveRecord",
     "NotFound",
