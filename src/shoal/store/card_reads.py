@@ -209,8 +209,6 @@ def _guard(column: Any) -> Any:
     return column + 0
 
 
-
-
 def _versions_by_id(conn: Connection, fleet: FleetRef, ids: list[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
