@@ -278,7 +278,7 @@ def profile_case(app: Any, db_path: Path, result: CaseResult, out_dir: Path) -> 
 
     async def get() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
             return await c.get(result.url)
 
     guard = Guard(timeout=600.0)

@@ -81,9 +81,10 @@ class LocalPredict:
 
 
 def _app(client: Any, logs: Path) -> Any:
+    from shoal.http.auth import Auth
     from shoal.serve import create_app
 
-    return create_app(client, logs_url=str(logs))
+    return create_app(client, auth=Auth.off(), logs_url=str(logs))
 
 
 async def _asgi_times(app: Any, bodies: list[dict[str, Any]]) -> list[float]:
@@ -91,7 +92,7 @@ async def _asgi_times(app: Any, bodies: list[dict[str, Any]]) -> list[float]:
 
     transport = httpx.ASGITransport(app=app)
     times = []
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
         for body in bodies:
             started = time.perf_counter()
             reply = await http.post(PREDICT, json=body)

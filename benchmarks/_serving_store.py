@@ -69,10 +69,11 @@ def build(root: Path, models: int, progress: Progress) -> dict[str, Any]:
 def resolution_bytes(root: Path, models: int) -> dict[str, float]:
     """Bytes the server's predictor keeps per resolved key: every key resolved at the alias
     through the app's own predictor (no model loaded), traced by ``tracemalloc``."""
+    from shoal.http.auth import Auth
     from shoal.serve import create_app
 
     client = open_store(root)
-    app = create_app(client, logs_url=str(root / "logs-resolve"))
+    app = create_app(client, auth=Auth.off(), logs_url=str(root / "logs-resolve"))
     predictor = app.state.predictor
     fleet = client.fleet(FLEET).ref
     keys = [tuple(key_of(i).values()) for i in range(models)]

@@ -7,7 +7,8 @@ Seeds a SQLite store under ``--workdir`` (reused by later runs with the same siz
 ``_pages_seed.py``): the registry benchmark's fleet ``bench/demand`` of ``--models``
 models (``production`` on all, ``candidate`` on a tenth), and ``bench/history``, one model
 with ``--versions`` versions. Then times each page and the API route beside it through
-``TestClient(create_web_app(client))`` in this process (the server's time: no socket, no
+``TestClient(create_web_app(client, auth=Auth.off()))`` in
+this process (the server's time: no socket, no
 browser), ``--repeat`` times after ``--warmup`` (see ``_pages_cases.py``). Targets: p95
 under 300 ms, no table over 50 rows. A case over target is profiled (cProfile, every SQL
 statement timed and explained). The exit status is 1 when a request failed.
@@ -50,6 +51,7 @@ def measure(run: h.Run) -> None:
         raise ValueError(f"--depth {args.depth} needs at least {50 * (args.depth + 1):,} models")
     from fastapi.testclient import TestClient
 
+    from shoal.http.auth import Auth
     from shoal.web.app import create_web_app
 
     cases: list[CaseResult] = run.data.setdefault("cases", [])
@@ -58,8 +60,8 @@ def measure(run: h.Run) -> None:
             workdir, args.models, args.versions, args.batch_size, progress, h.console.print
         )
     try:
-        app = create_web_app(client)
-        with TestClient(app) as http, h.bar("pages", None) as advance:
+        app = create_web_app(client, auth=Auth.off())
+        with TestClient(app, base_url="http://127.0.0.1") as http, h.bar("pages", None) as advance:
             run.data["walks"] = walks = {}
             todo = build_cases(http, run.data["seed"], picks(args.models), args.depth,
                                h.console.print, walks)  # fmt: skip

@@ -31,3 +31,12 @@ def records(
                 }
             )
     return out
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token a rendered page's forms carry, as a browser would send it back."""
+    import re
+
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, "the page has no form with a CSRF token"
+    return found.group(1)

@@ -129,6 +129,7 @@ def monitored_two_days(fleet: Any, folder: Path, drift: frozenset[str]) -> None:
     fleet.alerts.add_rule("drift", "psi > 0.2 on any feature")
     for day in range(2):
         when = DAY + dt.timedelta(days=day)
-        write_logs(folder / "logs", versions, all_keys, day=when, seed=day, drift=drift)
+        write_logs(folder / "logs", versions, all_keys, day=when, seed=day, drift=drift,
+                   tenant=fleet.ref.tenant, fleet=fleet.ref.name)  # fmt: skip
         fleet.monitor("1d", logs=str(folder / "logs"), since=when,
                       until=when + dt.timedelta(days=1))  # fmt: skip

@@ -21,12 +21,14 @@ import pytest
 import sqlalchemy as sa
 from sklearn.linear_model import LinearRegression
 from tests import monitor_world as world
+from tests.helpers import csrf_of
 from typer.testing import CliRunner
 
 import shoal
 from shoal.cli import app
 from shoal.errors import Conflict, InvalidInput, NotFound
 from shoal.flavors.linear import LinearModel
+from shoal.http.auth import Auth
 from shoal.report.cards import MAX_BYTES
 from shoal.testing import ThreadServer
 from shoal.web import create_web_app
@@ -375,7 +377,7 @@ def test_the_cli_shows_sets_approves_and_writes(client: shoal.Client, tmp_path: 
 @pytest.fixture
 def server(demand: shoal.Fleet) -> Iterator[httpx.Client]:
     with (
-        ThreadServer(create_web_app(demand._client)) as running,
+        ThreadServer(create_web_app(demand._client, auth=Auth.off())) as running,
         httpx.Client(base_url=running.url, timeout=10) as http,
     ):
         yield http
@@ -421,11 +423,13 @@ def test_the_card_page_edits_and_links_from_the_model_page(server: httpx.Client)
     assert page.status_code == 200 and 'name="intended_use"' in page.text
     assert "27 of 30 fields filled from Shoal" in page.text
     url = f"/fleets/grocer/demand/models/{MODEL}/card"
-    bad = server.post(url, data={"owner": "x" * 201, "intended_use": "", "limitations": ""})
+    token = csrf_of(page.text)
+    bad = server.post(url, data={"owner": "x" * 201, "intended_use": "", "limitations": "",
+                                 "csrf_token": token})  # fmt: skip
     assert bad.status_code == 422 and "owner is 201 characters" in bad.text
     assert 'value="' + "x" * 201 in bad.text  # what was typed is kept
     saved = server.post(url, data={"owner": "demand team", "intended_use": "Weekly orders",
-                                   "limitations": ""})  # fmt: skip
+                                   "limitations": "", "csrf_token": token})  # fmt: skip
     assert saved.status_code == 303 and saved.headers["location"].endswith("/card?done=saved")
     approved = server.post(url + "/approve")
     assert approved.status_code == 303

@@ -44,6 +44,7 @@ from shoal.demo.summary import collect, curl_command, python_snippet, render
 from shoal.demo.traffic import DRIFT_SALES, PREDICT, drifted_stores, replay_week, week_of_sales
 from shoal.errors import InvalidInput
 from shoal.flavors import get_flavor
+from shoal.http.auth import Auth
 from shoal.serve import create_app
 from shoal.testing import free_port
 
@@ -470,7 +471,7 @@ def replayed(built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]
     """The week replayed through a real server on the built store; the printed curl, sent."""
     client, result = built
     logs = tmp_path_factory.mktemp("logs")
-    app = create_app(client, logs_url=str(logs))
+    app = create_app(client, auth=Auth.off(), logs_url=str(logs))
     with DemoServer(app, port=0) as server:
         replay = replay_week(client, result.world, server.url, logs=app.state.logs)
         body = shlex.split(curl_command(replay))[-1]
@@ -573,7 +574,9 @@ def test_a_taken_port_moves_the_server_and_sigterm_stops_it_with_its_logs(built,
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        app = create_app(client, logs_url=str(tmp_path / "logs"), log_flush_seconds=3600)
+        app = create_app(
+            client, auth=Auth.off(), logs_url=str(tmp_path / "logs"), log_flush_seconds=3600
+        )
         server = DemoServer(app, port=port)
         assert server.moved and server.port != port
         server.start()

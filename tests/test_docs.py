@@ -14,6 +14,7 @@ import shoal
 from shoal import config
 from shoal.cli._options import WHERE_HELP
 from shoal.errors import FilterSyntaxError, InvalidInput
+from shoal.http.auth import Auth
 from shoal.store import filters, query
 from shoal.store.tenancy import FleetRef
 
@@ -121,8 +122,8 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
     root = tmp_path_factory.mktemp("apps")
     client = shoal.connect(f"sqlite:///{root / 'shoal.db'}", str(root / "artifacts"))
-    serve = create_app(client, logs_url=str(root / "logs"))
-    yield {"web": create_web_app(client), "serve": serve}
+    serve = create_app(client, auth=Auth.off(), logs_url=str(root / "logs"))
+    yield {"web": create_web_app(client, auth=Auth.off()), "serve": serve}
     for log in serve.state.logs:
         log.close()
     client.close()

@@ -30,6 +30,7 @@ import shoal
 from shoal.cli import app
 from shoal.cli.housekeeping import size
 from shoal.flavors.linear import LinearModel
+from shoal.http.auth import Auth
 from shoal.testing import ThreadServer
 from shoal.web import create_web_app
 
@@ -313,7 +314,7 @@ def test_cli_unknown_fleet_is_not_found(client: shoal.Client) -> None:
 @pytest.fixture
 def server(seeded: shoal.Fleet, client: shoal.Client) -> Iterator[httpx.Client]:
     with (
-        ThreadServer(create_web_app(client)) as running,
+        ThreadServer(create_web_app(client, auth=Auth.off())) as running,
         httpx.Client(base_url=running.url, timeout=30) as http,
     ):
         yield http
@@ -364,7 +365,7 @@ def test_rest_of_another_tenant_is_not_found(
 ) -> None:
     scoped = shoal.connect(store_url, str(tmp_path / "artifacts"), tenant="apparel")
     try:
-        with ThreadServer(create_web_app(scoped)) as running:
+        with ThreadServer(create_web_app(scoped, auth=Auth.off())) as running:
             reply = httpx.get(f"{running.url}/api/v1/fleets/{FLEET}/export", timeout=30)
             assert reply.status_code == 404 and reply.json()["error"]["type"] == "NotFound"
             own = httpx.get(f"{running.url}/api/v1/fleets/apparel/demand/export",

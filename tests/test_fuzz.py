@@ -21,6 +21,7 @@ import pytest
 
 import shoal
 from shoal.flavors.linear import LinearModel
+from shoal.http.auth import Auth
 from shoal.serve import create_app
 from shoal.testing import ThreadServer
 from shoal.web import create_web_app
@@ -67,7 +68,7 @@ def _verdict(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_the_web_api_holds_its_schema_under_fuzzing(seeded: shoal.Client, tmp_path: Path) -> None:
-    with ThreadServer(create_web_app(seeded)) as server:
+    with ThreadServer(create_web_app(seeded, auth=Auth.off())) as server:
         result = _fuzz(f"{server.url}/api/v1/openapi.json", tmp_path)
     assert result.returncode == 0, _verdict(result)
 
@@ -75,7 +76,7 @@ def test_the_web_api_holds_its_schema_under_fuzzing(seeded: shoal.Client, tmp_pa
 def test_the_prediction_server_holds_its_schema_under_fuzzing(
     seeded: shoal.Client, tmp_path: Path
 ) -> None:
-    app = create_app(seeded, logs_url=str(tmp_path / "logs"), refresh_seconds=60)
+    app = create_app(seeded, auth=Auth.off(), logs_url=str(tmp_path / "logs"), refresh_seconds=60)
     with ThreadServer(app) as server:
         result = _fuzz(f"{server.url}/openapi.json", tmp_path)
     assert result.returncode == 0, _verdict(result)

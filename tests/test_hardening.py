@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 import shoal
 from shoal.errors import FilterSyntaxError, InvalidInput, StoreUnavailable
 from shoal.flavors.linear import LinearModel
+from shoal.http.auth import Auth
 from shoal.monitor import check_webhook
 from shoal.web import create_web_app
 
@@ -41,7 +42,11 @@ def fleet(client: shoal.Client) -> shoal.Fleet:
 
 @pytest.fixture
 def http(client: shoal.Client, fleet: shoal.Fleet) -> Iterator[TestClient]:
-    with TestClient(create_web_app(client), raise_server_exceptions=False) as test_client:
+    with TestClient(
+        create_web_app(client, auth=Auth.off()),
+        raise_server_exceptions=False,
+        base_url="http://127.0.0.1",
+    ) as test_client:
         yield test_client
 
 
@@ -89,13 +94,13 @@ def test_unknown_routes_and_methods_answer_in_the_error_shape(http: TestClient) 
 def test_a_bug_is_a_500_in_the_error_shape_with_the_request_id_the_log_has(
     client: shoal.Client, fleet: shoal.Fleet, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = create_web_app(client)
+    app = create_web_app(client, auth=Auth.off())
 
     @app.get("/api/v1/boom")
     def boom() -> None:
         raise RuntimeError("a bug")
 
-    with TestClient(app, raise_server_exceptions=False) as http:
+    with TestClient(app, raise_server_exceptions=False, base_url="http://127.0.0.1") as http:
         with caplog.at_level(logging.ERROR, logger="shoal.http"):
             reply = http.get("/api/v1/boom", headers={"x-request-id": "trace-42"})
         assert reply.status_code == 500
@@ -160,7 +165,7 @@ def test_a_busy_store_is_store_unavailable_in_the_sdk_rest_and_cli(
     demand = client.fleet("grocer/demand")
     with pytest.raises(StoreUnavailable, match=r"busy.*SHOAL_SQLITE_BUSY_TIMEOUT_MS"):
         demand.set_alias("production", {"s1": 1}, create=True)
-    with TestClient(create_web_app(client)) as http:
+    with TestClient(create_web_app(client, auth=Auth.off()), base_url="http://127.0.0.1") as http:
         reply = http.post("/api/v1/fleets/grocer/demand/aliases/production",
                           json={"all": True, "create": True})  # fmt: skip
         assert _error(reply, 503)["type"] == "StoreUnavailable"

@@ -29,6 +29,7 @@ import shoal
 from shoal.artifacts import Backend, FsspecBackend, MemoryBackend
 from shoal.cli import app
 from shoal.flavors.linear import LinearModel
+from shoal.http.auth import Auth
 from shoal.web import create_web_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -470,9 +471,9 @@ def test_the_server_never_answers_with_an_archived_version(
     fleet = build(client, stores=2, versions=2)
     fleet.set_alias("production", {("s0",): 1, ("s1",): 1}, create=True)
     fleet.archive("version = 2", apply=True)
-    serve = create_app(client, logs_url=str(tmp_path / "logs"))
+    serve = create_app(client, auth=Auth.off(), logs_url=str(tmp_path / "logs"))
     url = "/api/v1/fleets/t/demand/predict"
-    with TestClient(serve) as http:
+    with TestClient(serve, base_url="http://127.0.0.1") as http:
         rows = [{"store": "s0", "x": 1.0}]
         assert http.post(url, json={"rows": rows, "version": 1}).status_code == 200
         refused = http.post(url, json={"rows": rows, "version": 2})
@@ -554,7 +555,7 @@ def test_rest_archive_and_delete_are_dry_runs_unless_told(client: shoal.Client) 
     fleet = build(client, stores=3, versions=2)
     fleet.set_alias("production", {("s0",): 2}, create=True)
     base = "/api/v1/fleets/t/demand/versions"
-    with TestClient(create_web_app(client)) as http:
+    with TestClient(create_web_app(client, auth=Auth.off()), base_url="http://127.0.0.1") as http:
         before = table_counts(client)
         dry = http.post(f"{base}/archive", json={"where": "version = 1"})
         assert dry.status_code == 200 and dry.json()["applied"] is False

@@ -17,11 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from tests import monitor_world as world
+from tests.helpers import csrf_of
 from typer.testing import CliRunner
 
 import shoal
 from shoal.cli import app as cli_app
 from shoal.errors import InvalidInput, NotFound
+from shoal.http.auth import Auth
 from shoal.web import create_web_app
 
 DRIFTED = frozenset({"s01/k02"})
@@ -272,7 +274,7 @@ def _url(fleet: shoal.Fleet) -> str:
 def http(tmp_path: Path) -> Iterator[tuple[TestClient, shoal.Fleet]]:
     client = shoal.connect(f"sqlite:///{tmp_path / 'shoal.db'}", str(tmp_path / "artifacts"))
     fleet = monitored(client, tmp_path)
-    with TestClient(create_web_app(client)) as http:
+    with TestClient(create_web_app(client, auth=Auth.off()), base_url="http://127.0.0.1") as http:
         yield http, fleet
     client.close()
 
@@ -287,7 +289,8 @@ def test_the_page_and_rest_serve_the_same_report(http: tuple[TestClient, shoal.F
     assert figures["summary"]["models"] == 12 and figures["report_id"] is None
     recorded = web.post("/api/v1/fleets/grocer/demand/report", params={"by": "store"}).json()
     assert recorded["report_id"] >= 1
-    again = web.post("/fleets/grocer/demand/report", data={"by": "store"},
+    again = web.post("/fleets/grocer/demand/report",
+                     data={"by": "store", "csrf_token": csrf_of(page.text)},
                      follow_redirects=False)  # fmt: skip
     assert again.status_code == 303 and "by=store" in again.headers["location"]
     assert len(fleet.report(record=False).to_dict()["changes"]["figures"]) > 0

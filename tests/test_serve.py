@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 import shoal
 from shoal.cli import app as cli_app
 from shoal.flavors.linear import LinearModel
+from shoal.http.auth import Auth
 from shoal.serve import ModelCache, create_app
 from shoal.testing import ThreadServer
 
@@ -74,7 +75,7 @@ class Server:
 
 
 def test_a_thread_server_refuses_a_taken_port_and_stops_with_the_app_shutdown(client) -> None:
-    app = create_app(client, refresh_seconds=60)
+    app = create_app(client, auth=Auth.off(), refresh_seconds=60)
     with ThreadServer(app) as first:
         assert httpx.get(first.url + "/healthz").status_code == 200
         with pytest.raises(shoal.ShoalError, match=f"port {first.port} .* is taken"):
@@ -84,7 +85,9 @@ def test_a_thread_server_refuses_a_taken_port_and_stops_with_the_app_shutdown(cl
 
 @pytest.fixture
 def http(client: shoal.Client, tmp_path) -> Iterator[httpx.Client]:
-    app = create_app(client, refresh_seconds=0.2, max_rows=500, logs_url=str(tmp_path / "logs"))
+    app = create_app(
+        client, auth=Auth.off(), refresh_seconds=0.2, max_rows=500, logs_url=str(tmp_path / "logs")
+    )
     with Server(app) as http:
         yield http
 
@@ -241,8 +244,8 @@ def test_concurrent_requests_for_a_cold_model_load_it_once() -> None:
     assert got == ["model 7"] * 8 and calls == [7]
 
 
-def test_serve_refuses_to_bind_beyond_loopback() -> None:
-    result = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0"])
+def test_serve_refuses_no_auth_beyond_loopback() -> None:
+    result = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0", "--no-auth"])
     assert result.exit_code == 2 and "loopback" in result.stderr
 
 
@@ -251,7 +254,7 @@ def test_serve_refuses_to_bind_beyond_loopback() -> None:
 
 def test_every_prediction_is_logged_on_time_and_at_shutdown(client, tmp_path) -> None:
     logs = tmp_path / "logs"
-    app = create_app(client, logs_url=str(logs), log_flush_seconds=0.3)
+    app = create_app(client, auth=Auth.off(), logs_url=str(logs), log_flush_seconds=0.3)
     with Server(app) as http:
         rows = [{"store": "s01", "price": 1.5}, {"store": "s02", "price": 2.5}]
         reply = http.post(URL, json={"rows": rows}, headers={"X-Request-ID": "r-1"})
@@ -267,7 +270,7 @@ def test_every_prediction_is_logged_on_time_and_at_shutdown(client, tmp_path) ->
     assert set(table["tenant"]) == {"grocer"} and set(table["fleet"]) == {"demand"}
     assert list(table["version"]) == [1, 1]
 
-    later = create_app(client, logs_url=str(logs), log_flush_seconds=3600)
+    later = create_app(client, auth=Auth.off(), logs_url=str(logs), log_flush_seconds=3600)
     with Server(later) as http:  # nothing due by size or time: the shutdown writes it
         http.post(URL, json={"rows": rows[:1]}, headers={"X-Request-ID": "r-2"})
         assert len(logged(logs, "predictions")) == 2
@@ -277,7 +280,7 @@ def test_every_prediction_is_logged_on_time_and_at_shutdown(client, tmp_path) ->
 
 def test_feedback_by_request_id_or_by_key_and_time(client, tmp_path) -> None:
     logs = tmp_path / "logs"
-    with Server(create_app(client, logs_url=str(logs))) as http:
+    with Server(create_app(client, auth=Auth.off(), logs_url=str(logs))) as http:
         url = "/api/v1/fleets/grocer/demand/feedback"
         reply = http.post(url, json={"items": [
             {"request_id": "r-1", "row": 1, "actual": 9.5},

@@ -25,6 +25,7 @@ import pytest
 
 import shoal
 from shoal.flavors.linear import LinearModel
+from shoal.http.auth import Auth
 from shoal.monitor import _logs, _query
 from shoal.serve import create_app
 from shoal.serve.logbook import ParquetLog, now
@@ -105,7 +106,7 @@ def test_a_failed_flush_keeps_its_rows_and_writes_them_once_the_store_recovers(
 ) -> None:
     logs = tmp_path / "logs"
     blocker = block(logs, "predictions")
-    app = create_app(client, logs_url=str(logs), log_flush_seconds=0.2)
+    app = create_app(client, auth=Auth.off(), logs_url=str(logs), log_flush_seconds=0.2)
     with caplog.at_level(logging.ERROR, logger="shoal.serve.logbook"), Server(app) as http:
         assert [predict(http, f"g-{n}", 4, price=n) for n in range(3)] == [200] * 3
         assert predict(http, "b-0", 2, url=BAKER) == 200
@@ -136,7 +137,9 @@ def test_past_the_cap_requests_get_a_503_with_retry_after_until_the_logs_are_wri
 ) -> None:
     logs = tmp_path / "logs"
     blocker = block(logs, "predictions")
-    app = create_app(client, logs_url=str(logs), log_flush_seconds=0.2, log_max_waiting=8)
+    app = create_app(
+        client, auth=Auth.off(), logs_url=str(logs), log_flush_seconds=0.2, log_max_waiting=8
+    )
     with Server(app) as http:
         assert [predict(http, f"ok-{n}", 4) for n in range(2)] == [200, 200]
         full = http.post(URL, json={"rows": rows(4)}, headers={"X-Request-ID": "refused"})
@@ -163,7 +166,7 @@ def test_a_30_digit_actual_is_a_422_and_every_other_tenants_feedback_reaches_dis
     client, tmp_path
 ) -> None:
     logs = tmp_path / "logs"
-    app = create_app(client, logs_url=str(logs), log_flush_seconds=0.2)
+    app = create_app(client, auth=Auth.off(), logs_url=str(logs), log_flush_seconds=0.2)
     with Server(app) as http:
         assert feed(http, {"request_id": "b-1", "actual": 3.5}, url=BAKER_FEEDBACK).is_success
         bad = feed(http, {"request_id": "g-1", "actual": 2.0},
@@ -201,7 +204,7 @@ def test_a_30_digit_actual_is_a_422_and_every_other_tenants_feedback_reaches_dis
 def test_feedback_the_logs_cannot_hold_is_a_422_naming_the_field(
     client, tmp_path, item, field, words
 ) -> None:
-    app = create_app(client, logs_url=str(tmp_path / "logs"))
+    app = create_app(client, auth=Auth.off(), logs_url=str(tmp_path / "logs"))
     with Server(app) as http:
         body = '{"items": [' + item + "]}"
         reply = http.post(FEEDBACK, content=body, headers={"content-type": "application/json"})
@@ -213,7 +216,7 @@ def test_feedback_the_logs_cannot_hold_is_a_422_naming_the_field(
 
 def test_non_finite_and_nested_features_are_a_422_naming_the_row(client, tmp_path) -> None:
     logs = tmp_path / "logs"
-    app = create_app(client, logs_url=str(logs))
+    app = create_app(client, auth=Auth.off(), logs_url=str(logs))
     good = '{"store": "s01", "price": 1.5}'
     with Server(app) as http:
         for value, words in (("NaN", "is NaN"), ("Infinity", "is Infinity"),
@@ -242,7 +245,7 @@ def test_actuals_of_mixed_types_are_written_as_text_and_monitoring_reads_them(
     client, tmp_path
 ) -> None:
     logs = tmp_path / "logs"
-    app = create_app(client, logs_url=str(logs), log_flush_seconds=3600)
+    app = create_app(client, auth=Auth.off(), logs_url=str(logs), log_flush_seconds=3600)
     feedback = app.state.logs[1]
     with Server(app) as http:
         items = [{"request_id": "r", "row": i, "actual": a}

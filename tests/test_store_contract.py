@@ -336,7 +336,7 @@ def test_migrated_schema_matches_the_code(client: shoal.Client) -> None:
     with client.registry._store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
-    assert client.upgrade() == "0009"
+    assert client.upgrade() == "0010"
 
 
 def test_upgrade_from_the_first_revision_keeps_data(store_url: str) -> None:

@@ -17,6 +17,7 @@ from sklearn.linear_model import LinearRegression
 
 import shoal
 from shoal.flavors.linear import LinearModel
+from shoal.http.auth import Auth
 from shoal.web import create_web_app
 
 STORES = [f"s{i:02d}" for i in range(30)]
@@ -56,7 +57,7 @@ def api(tmp_path) -> Iterator[tuple[TestClient, shoal.Client]]:
                           "units": range(10)})  # fmt: skip
     client.fleet("grocer/trained", keys=["store"]).train(frame, fit, workers=1, max_retries=0,
                                                          progress=False)  # fmt: skip
-    with TestClient(create_web_app(client)) as http:
+    with TestClient(create_web_app(client, auth=Auth.off()), base_url="http://127.0.0.1") as http:
         yield http, client
     client.close()
 
@@ -222,13 +223,15 @@ def test_the_openapi_schema_describes_every_route(api) -> None:
                for item in schema["paths"].values() for op in item.values())  # fmt: skip
 
 
-def test_ui_refuses_to_bind_beyond_loopback() -> None:
+def test_ui_refuses_no_auth_beyond_loopback() -> None:
     from typer.testing import CliRunner
 
     from shoal.cli import app
 
-    result = CliRunner().invoke(app, ["ui", "--host", "0.0.0.0"])
-    assert result.exit_code == 2 and "loopback" in result.stderr
+    result = CliRunner().invoke(app, ["ui", "--host", "0.0.0.0", "--no-auth"])
+    assert result.exit_code == 2 and "loopback" in result.stderr and "--no-auth" in result.stderr
+    result = CliRunner().invoke(app, ["ui", "--ssl-certfile", "cert.pem"])
+    assert result.exit_code == 2 and "--ssl-keyfile" in result.stderr
 
 
 def test_huge_version_numbers_are_a_422_not_a_500(api) -> None:

@@ -20,6 +20,7 @@ from sklearn.linear_model import LinearRegression
 
 import shoal
 from shoal.flavors.linear import LinearModel
+from shoal.http.auth import Auth
 from shoal.web import create_web_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,7 +65,7 @@ def site(tmp_path) -> Iterator[str]:
     frame = pd.DataFrame({"store": ["s00"] * 4, "sku": ["A77"] * 4, "price": [1.0, 2, 3, 4],
                           "units": [4.0, 3, 2, 1]})  # fmt: skip
     demand.train(frame, fit, workers=1, progress=False)  # version 2 of s00/A77, with lineage
-    with Server(create_web_app(client)) as http:
+    with Server(create_web_app(client, auth=Auth.off())) as http:
         yield str(http.base_url).rstrip("/")
     client.close()
 
@@ -164,7 +165,7 @@ def monitored(tmp_path) -> Iterator[str]:
     client = shoal.connect(f"sqlite:///{tmp_path / 'shoal.db'}", str(tmp_path / "artifacts"))
     fleet = client.fleet("grocer/demand", keys=["store", "sku"])
     world.monitored_two_days(fleet, tmp_path, drift=frozenset({"s01/k02"}))
-    with Server(create_web_app(client)) as http:
+    with Server(create_web_app(client, auth=Auth.off())) as http:
         yield str(http.base_url).rstrip("/")
     client.close()
 

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from tests import monitor_world as world
+from tests.helpers import csrf_of
 
 import shoal
+from shoal.http.auth import Auth
 from shoal.web import create_web_app
 
 DRIFTED = "store=s01,sku=k02"
@@ -21,7 +23,7 @@ def http(tmp_path: Path) -> Iterator[TestClient]:
     client = shoal.connect(f"sqlite:///{tmp_path / 'shoal.db'}", str(tmp_path / "artifacts"))
     fleet = client.fleet("grocer/demand", keys=["store", "sku"])
     world.monitored_two_days(fleet, tmp_path, drift=frozenset({"s01/k02"}))
-    with TestClient(create_web_app(client)) as http:
+    with TestClient(create_web_app(client, auth=Auth.off()), base_url="http://127.0.0.1") as http:
         yield http
     client.close()
 
@@ -73,12 +75,20 @@ def test_the_alerts_page_acknowledges_and_the_model_page_shows_drift(http: TestC
     page = http.get("/alerts")
     assert page.status_code == 200
     assert "Acknowledge alert 1" in page.text and "store=s01,sku=k02" in page.text
-    moved = http.post("/fleets/grocer/demand/alerts/1", data={"action": "acknowledge"},
+    token = csrf_of(page.text)
+    forged = http.post("/fleets/grocer/demand/alerts/1", data={"action": "acknowledge"},
+                       headers={"origin": "http://attacker.example"})  # fmt: skip
+    assert forged.status_code == 403 and "cross-site" in forged.text
+    assert http.post("/fleets/grocer/demand/alerts/1", data={"action": "acknowledge"}
+                     ).status_code == 403  # no token: refused  # fmt: skip
+    moved = http.post("/fleets/grocer/demand/alerts/1",
+                      data={"action": "acknowledge", "csrf_token": token},
                       follow_redirects=False)  # fmt: skip
     assert moved.status_code == 303 and moved.headers["location"] == "/alerts"
     page = http.get("/alerts")
     assert "state-acknowledged" in page.text and "Acknowledge alert 1" not in page.text
-    odd = http.post("/fleets/grocer/demand/alerts/1", data={"action": "delete"})
+    odd = http.post("/fleets/grocer/demand/alerts/1",
+                    data={"action": "delete", "csrf_token": token})  # fmt: skip
     assert odd.status_code == 422 and "acknowledge" in odd.text
     model = http.get(f"/fleets/grocer/demand/models/{DRIFTED}")
     assert model.status_code == 200

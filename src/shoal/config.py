@@ -91,11 +91,74 @@ GC_GRACE_SECONDS = Setting(
     "writes its packs before its metadata, so a young unreferenced pack may be one it is "
     "about to use. Keep it longer than any registration takes.",
 )
+ALLOWED_HOSTS = Setting(
+    "SHOAL_ALLOWED_HOSTS",
+    None,
+    "Comma-separated host names (or addresses) shoal ui and shoal serve answer to besides "
+    "127.0.0.1, localhost and ::1; *.example.com allows every subdomain of example.com. "
+    "A request naming any other Host gets a 400: a guard against DNS rebinding.",
+)
 CHROMIUM = Setting(
     "SHOAL_CHROMIUM",
     None,
     "The Chromium (or Chrome) binary that prints reports and model cards to PDF. "
     "Default: the first of chromium, chromium-browser, google-chrome on PATH.",
+)
+OIDC_ISSUER = Setting(
+    "SHOAL_OIDC_ISSUER",
+    None,
+    "Single sign-on: the OIDC issuer URL bearer tokens (JWTs) must name in 'iss'. "
+    "Default: none, single sign-on is off.",
+)
+OIDC_JWKS = Setting(
+    "SHOAL_OIDC_JWKS",
+    None,
+    "The issuer's signing keys: a JWKS URL (https://...) or the path of a JWKS JSON file. "
+    "Required when SHOAL_OIDC_ISSUER is set.",
+)
+OIDC_AUDIENCE = Setting(
+    "SHOAL_OIDC_AUDIENCE",
+    None,
+    "When set, a token's 'aud' claim must contain it. Default: the audience is not checked.",
+)
+OIDC_TENANT_CLAIM = Setting(
+    "SHOAL_OIDC_TENANT_CLAIM",
+    "shoal_tenant",
+    "The token claim (a dotted path into nested objects) naming the caller's tenant.",
+)
+OIDC_ROLE_CLAIM = Setting(
+    "SHOAL_OIDC_ROLE_CLAIM",
+    "shoal_role",
+    "The token claim (dotted path, e.g. realm_access.roles) holding the caller's Shoal role: "
+    "a string or a list; the highest of viewer, editor, admin, operator counts.",
+)
+OIDC_NAME_CLAIM = Setting(
+    "SHOAL_OIDC_NAME_CLAIM",
+    "sub",
+    "The token claim the audit log names a single sign-on caller by (e.g. email); "
+    "falls back to sub.",
+)
+SESSION_SECRET = Setting(
+    "SHOAL_SESSION_SECRET",
+    None,
+    "The secret that signs UI session cookies and CSRF tokens. Set the same value on every "
+    "replica behind one address. Default: a random one per process (signing in again after "
+    "a restart).",
+)
+SESSION_SECONDS = Setting(
+    "SHOAL_SESSION_SECONDS", str(8 * 3600), "How long a UI sign-in lasts (at most)."
+)
+RATE_PREDICT = Setting(
+    "SHOAL_RATE_PREDICT",
+    "off",
+    "Predict and feedback requests each principal may make: N/s, N/m or N/h with an "
+    "optional burst ('200/s,400'), or 'off'. Over it: 429 with Retry-After.",
+)
+RATE_WRITES = Setting(
+    "SHOAL_RATE_WRITES",
+    "20/s,60",
+    "Writes (POST, PATCH, DELETE) each principal may make on shoal ui and shoal serve, "
+    "as SHOAL_RATE_PREDICT; with auth on only.",
 )
 
 SETTINGS: tuple[Setting, ...] = (
@@ -111,13 +174,29 @@ SETTINGS: tuple[Setting, ...] = (
     START_METHOD,
     RUN_LEASE_SECONDS,
     WEBHOOK_ALLOW,
+    ALLOWED_HOSTS,
     CHROMIUM,
+    OIDC_ISSUER,
+    OIDC_JWKS,
+    OIDC_AUDIENCE,
+    OIDC_TENANT_CLAIM,
+    OIDC_ROLE_CLAIM,
+    OIDC_NAME_CLAIM,
+    SESSION_SECRET,
+    SESSION_SECONDS,
+    RATE_PREDICT,
+    RATE_WRITES,
 )
 
 
 def webhook_allow() -> list[str]:
     """Hosts and networks an alert webhook may reach although they are internal."""
     return [part.strip() for part in (WEBHOOK_ALLOW.get() or "").split(",") if part.strip()]
+
+
+def allowed_hosts() -> list[str]:
+    """Hosts the HTTP servers answer to besides the loopback names (see ALLOWED_HOSTS)."""
+    return [part.strip() for part in (ALLOWED_HOSTS.get() or "").split(",") if part.strip()]
 
 
 def chromium() -> str | None:
@@ -163,6 +242,14 @@ def actor() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def session_seconds() -> int:
+    text = SESSION_SECONDS.get() or str(8 * 3600)
+    if not text.isdigit() or int(text) < 60:
+        raise InvalidInput(f"SHOAL_SESSION_SECONDS {text!r} must be a whole number of "
+                           "seconds, 60 or more", field="SHOAL_SESSION_SECONDS")  # fmt: skip
+    return int(text)
 
 
 def auto_migrate() -> bool:

@@ -76,14 +76,39 @@ class MissingDependency(ShoalError, ImportError):
     exit_code = 7
 
 
+class Unauthenticated(ShoalError):
+    """The request carries no credentials, or ones that are unknown, expired or revoked."""
+
+    exit_code = 8
+
+
+class Forbidden(ShoalError):
+    """The caller is known, but its role does not allow this (a viewer moving an alias)."""
+
+    exit_code = 9
+
+
+class RateLimited(ShoalError):
+    """Too many requests of this kind from one principal: retry after ``retry_after`` s."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
 __all__ = [
     "Conflict",
     "FilterSyntaxError",
+    "Forbidden",
     "IntegrityError",
     "InvalidInput",
     "MissingDependency",
     "NotFound",
+    "RateLimited",
     "ShoalError",
     "StoreUnavailable",
+    "Unauthenticated",
     "UnsafeArtifact",
 ]

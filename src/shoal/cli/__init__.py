@@ -17,6 +17,8 @@
     shoal alerts rules|add|list|ack|...   alert rules and their alerts
     shoal retrain TENANT/FLEET DATA FN    train the alerting keys again (--where alert.open)
     shoal card show|set|approve|write     model cards: filled by Shoal, approved by people
+    shoal token create|list|revoke        API tokens for the servers (secret shown once)
+    shoal audit                           who changed what: principal, address, request id
     shoal serve                           the prediction server for every fleet
     shoal ui                              the REST API (/api/v1) and pages
     shoal db upgrade                      bring the store's schema to head
@@ -41,6 +43,7 @@ from typer.core import TyperGroup
 from shoal import config
 from shoal.cli import _output
 from shoal.cli._session import Session
+from shoal.cli.access import audit_command, token_app
 from shoal.cli.alias import alias_app
 from shoal.cli.cards import card_app
 from shoal.cli.datasets import datasets_app
@@ -117,7 +120,8 @@ def _root(
     """Shoal: MLOps for fleets of models, from ten to a million.
 
     Every list prints JSON with --json. Exit status: 0 ok, 2 invalid input, 3 not found,
-    4 conflict, 5 integrity (stored bytes changed), 6 store unavailable, 7 missing extra.
+    4 conflict, 5 integrity (stored bytes changed), 6 store unavailable, 7 missing extra,
+    8 unauthenticated, 9 forbidden, 10 rate limited.
     """
     state = Session(store, artifacts)
     ctx.obj = state
@@ -148,6 +152,8 @@ app.command("retrain")(retrain_command)
 app.command("serve")(serve_command)
 app.command("ui")(ui_command)
 app.command("demo")(demo_command)
+app.add_typer(token_app, name="token")
+app.command("audit")(audit_command)
 
 
 def main() -> None:

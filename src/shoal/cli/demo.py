@@ -98,9 +98,14 @@ def demo_command(
         # Imported after the build: its worker processes need none of the server.
         from shoal.demo.server import DemoServer
         from shoal.demo.traffic import replay_week
+        from shoal.http.auth import Auth
         from shoal.serve import create_app
 
-        app = create_app(client)
+        # The demo's server is on loopback and driven by the demo itself: no auth, and
+        # say so, as `shoal serve --no-auth` does.
+        reporter.note("the demo serves with auth off (loopback only); `shoal serve` and "
+                      "`shoal ui` ask for tokens ('shoal token create')")  # fmt: skip
+        app = create_app(client, auth=Auth.off())
         keep = serve and _interactive()
         with DemoServer(app, port) as server:
             if server.moved:

@@ -1,7 +1,7 @@
 """``shoal serve``: the prediction server for every fleet of the store, on uvicorn.
 
-It binds loopback only (127.0.0.1, ::1, localhost) until the API has tokens: a server that
-answers anyone who can reach the port must not be one flag away.
+Auth is on by default (a ``predict`` token, or an editor's); ``--no-auth`` is for loopback
+only. See :mod:`shoal.cli._serving` for the options it shares with ``shoal ui``.
 """
 
 from __future__ import annotations
@@ -13,15 +13,24 @@ import typer
 
 from shoal import config
 from shoal.cli import _output
+from shoal.cli._serving import (
+    AllowHostOption,
+    CertOption,
+    ForwardedOption,
+    KeyOption,
+    NoAuthOption,
+    serving,
+)
 from shoal.cli._session import client
-from shoal.errors import InvalidInput, MissingDependency
-
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+from shoal.errors import MissingDependency
+from shoal.http.auth import Auth
 
 
 class ServeOptions(TypedDict):
     """What ``shoal serve`` passes on to :func:`shoal.serve.create_app`."""
 
+    auth: Auth
+    allowed_hosts: tuple[str, ...]
     cache_models: int
     cache_bytes: int
     refresh_seconds: float
@@ -34,8 +43,15 @@ class ServeOptions(TypedDict):
 
 def serve_command(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option("--host", help="Loopback only, for now.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Where to listen; not loopback: auth stays on.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+    no_auth: NoAuthOption = False,
+    allow_host: AllowHostOption = None,
+    forwarded_allow_ips: ForwardedOption = None,
+    ssl_certfile: CertOption = None,
+    ssl_keyfile: KeyOption = None,
     cache_mb: Annotated[
         int, typer.Option("--cache-mb", min=1, help="Memory for loaded models, estimated.")
     ] = 512,
@@ -80,8 +96,11 @@ def serve_command(
     Every prediction is logged to Parquet under --logs-url; a crash loses about
     --log-flush-rows rows or --log-flush-seconds of traffic; SIGTERM writes everything.
     """
-    require_loopback(host, "shoal serve")
+    setup = serving(host, "shoal serve", no_auth=no_auth, allow_hosts=allow_host,
+                    forwarded=forwarded_allow_ips, certfile=ssl_certfile,
+                    keyfile=ssl_keyfile)  # fmt: skip
     options: ServeOptions = {
+        "auth": setup.auth, "allowed_hosts": setup.allowed_hosts,
         "cache_models": cache_models, "cache_bytes": cache_mb * 2**20,
         "refresh_seconds": refresh_seconds, "max_rows": max_rows, "logs_url": logs_url,
         "log_flush_rows": log_flush_rows, "log_flush_seconds": log_flush_seconds,
@@ -95,18 +114,9 @@ def serve_command(
     from shoal.serve import create_app
 
     app = create_app(client(ctx), **options)
-    _output.note(f"serving on http://{host}:{port} (POST /api/v1/fleets/TENANT/FLEET/predict)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
-
-
-def require_loopback(host: str, command: str) -> None:
-    """Until the API has access tokens, a server binds loopback only; say so otherwise."""
-    if host not in LOOPBACK:
-        raise InvalidInput(
-            f"--host {host!r} is not a loopback address; until the API has access tokens "
-            f"{command} binds 127.0.0.1 (or ::1) only: put a proxy that authenticates in front",
-            field="host",
-        )
+    _output.note(f"serving on {setup.scheme}://{host}:{port} "
+                 "(POST /api/v1/fleets/TENANT/FLEET/predict)")  # fmt: skip
+    uvicorn.run(app, host=host, port=port, log_level="warning", **setup.uvicorn)
 
 
 def _serve_on_ray(

@@ -27,7 +27,16 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from shoal.errors import Conflict, InvalidInput, NotFound, ShoalError, StoreUnavailable
+from shoal.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    ShoalError,
+    StoreUnavailable,
+    Unauthenticated,
+)
 
 log = logging.getLogger("shoal.http")
 
@@ -66,6 +75,12 @@ def status_of(exc: ShoalError) -> int:
         return 409
     if isinstance(exc, StoreUnavailable):
         return 503
+    if isinstance(exc, Unauthenticated):
+        return 401
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, RateLimited):
+        return 429
     return 400
 
 
@@ -91,6 +106,10 @@ def headers_of(exc: ShoalError) -> dict[str, str] | None:
     """Extra headers of a deliberate error: ``Retry-After`` on a busy store."""
     if isinstance(exc, StoreUnavailable):
         return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, Unauthenticated):
+        return {"WWW-Authenticate": 'Bearer realm="shoal"'}
     return None
 
 
@@ -192,6 +211,9 @@ def allowed_methods(request: Request) -> str:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No credentials, or unknown, expired or revoked "
+          "ones: send Authorization: Bearer TOKEN"},
+    403: {"model": ErrorBody, "description": "The caller's role does not allow this"},
     404: {"model": ErrorBody, "description": "No such tenant, fleet, model, version or route"},
     422: {"model": ErrorBody, "description": "A parameter or body field is invalid (named)"},
     500: {"model": ErrorBody, "description": "A bug: quote the request_id to the operator"},
@@ -203,6 +225,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     409: {"model": ErrorBody, "description": "The write clashes with what is stored"},
+    429: {
+        "model": ErrorBody,
+        "description": "Too many writes from this principal: retry after Retry-After seconds",
+    },
     413: {"model": ErrorBody, "description": "The body is over the size limit"},
 }
 """The errors a route that writes can answer besides: a conflict, a body too large."""

@@ -19,6 +19,7 @@ is re-exported here.
     registry.cards       model cards: the bulk read, written fields, status
     registry.exports     a fleet's per-model table in keyset chunks (files, downloads)
     registry.reports     one snapshot for every read of a fleet report; reports recorded
+    registry.access      API tokens (create, list, revoke, authenticate) and the audit log
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import sqlalchemy as sa
 
 from shoal.artifacts import ArtifactStore
 from shoal.registry._guards import MAX_ID, MAX_LIMIT, check_before, check_id, check_limit
+from shoal.registry.access import Access
 from shoal.registry.alerts import Alerts
 from shoal.registry.aliases import Aliases, Moved, check_alias
 from shoal.registry.cards import Cards
@@ -50,7 +52,17 @@ from shoal.store.filters import parse as parse_filter
 from shoal.store.query import Where
 from shoal.store.reads import key_value_problem, normalize_key
 from shoal.store.run_failures import Failure
-from shoal.store.tenancy import NAME, FleetRef, Scope, check_name, split_fleet_path
+from shoal.store.tenancy import (
+    NAME,
+    ROLES,
+    FleetRef,
+    Principal,
+    Scope,
+    acting,
+    acting_as,
+    check_name,
+    split_fleet_path,
+)
 from shoal.store.writes import Inserted, key_text, split_key_text
 
 __all__ = [
@@ -59,6 +71,7 @@ __all__ = [
     "MAX_ID",
     "MAX_LIMIT",
     "NAME_PATTERN",
+    "ROLES",
     "Failure",
     "FilterNode",
     "FleetRef",
@@ -67,6 +80,7 @@ __all__ = [
     "Lease",
     "LeaseKeeper",
     "Moved",
+    "Principal",
     "Registry",
     "Retired",
     "Scope",
@@ -74,6 +88,8 @@ __all__ = [
     "VerifyReport",
     "VersionSpec",
     "Where",
+    "acting",
+    "acting_as",
     "check_alias",
     "check_before",
     "check_id",
@@ -116,6 +132,7 @@ class Registry:
         self.cards = Cards(store)
         self.exports = Exports(store)
         self.reports = Reports(store)
+        self.access = Access(store)
 
     @classmethod
     def open(cls, store_url: str, artifacts: Callable[[], ArtifactStore]) -> Registry:

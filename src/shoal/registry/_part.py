@@ -8,7 +8,9 @@ transactions: everything above the registry asks them, by noun, with explicit ar
 
 from __future__ import annotations
 
+from shoal import config
 from shoal.store.engine import Store
+from shoal.store.tenancy import acting
 
 
 class Part:
@@ -16,3 +18,12 @@ class Part:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+
+
+def actor_of(actor: str | None = None) -> str:
+    """Who a write records: the principal acting (a server request's), whatever a caller
+    passed; else ``actor``; else the local user (``SHOAL_USER`` or the OS account)."""
+    who = acting()
+    if who is not None:
+        return who.name
+    return actor or config.actor()

@@ -6,10 +6,10 @@ import builtins
 from collections.abc import Sequence
 from typing import Any
 
-from shoal import config
 from shoal.registry._guards import check_id
-from shoal.registry._part import Part
+from shoal.registry._part import Part, actor_of
 from shoal.store import alerts as store_alerts
+from shoal.store import audit
 from shoal.store.alerts import UNRESOLVED, Match
 from shoal.store.tenancy import FleetRef
 
@@ -23,9 +23,12 @@ class Alerts(Part):
         self, fleet: FleetRef, name: str, expression: str, *, webhook: str | None = None
     ) -> dict[str, Any]:
         with self._store.write() as conn:
-            return store_alerts.add_rule(
-                conn, fleet, name, expression, webhook=webhook, actor=config.actor()
+            rule = store_alerts.add_rule(
+                conn, fleet, name, expression, webhook=webhook, actor=actor_of()
             )
+            audit.record(conn, fleet.tenant_id, actor_of(), "alert.rule.add", fleet.path,
+                         {"rule": name, "expression": expression})  # fmt: skip
+        return rule
 
     def rules(self, fleet: FleetRef) -> list[dict[str, Any]]:
         with self._store.read() as conn:
@@ -33,7 +36,10 @@ class Alerts(Part):
 
     def remove_rule(self, fleet: FleetRef, rule: int | str) -> dict[str, Any]:
         with self._store.write() as conn:
-            return store_alerts.remove_rule(conn, fleet, rule)
+            removed = store_alerts.remove_rule(conn, fleet, rule)
+            audit.record(conn, fleet.tenant_id, actor_of(), "alert.rule.remove", fleet.path,
+                         {"rule": removed.get("name", rule)})  # fmt: skip
+        return removed
 
     def list(
         self,
@@ -59,9 +65,10 @@ class Alerts(Part):
     ) -> dict[str, Any]:
         check_id(alert_id, "alert_id")
         with self._store.write() as conn:
-            return store_alerts.transition(
-                conn, fleet, alert_id, state, actor=actor or config.actor()
-            )
+            moved = store_alerts.transition(conn, fleet, alert_id, state, actor=actor_of(actor))
+            audit.record(conn, fleet.tenant_id, actor_of(actor), f"alert.{state}", fleet.path,
+                         {"alert": alert_id})  # fmt: skip
+        return moved
 
     def keys(self, fleet: FleetRef, rule: str | None = None) -> builtins.list[tuple[str, ...]]:
         """Keys of the models with an unresolved alert (of ``rule``, or any)."""

@@ -18,10 +18,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from shoal import config, faults
+from shoal import faults
 from shoal.errors import InvalidInput, NotFound
 from shoal.registry._guards import check_id
-from shoal.registry._part import Part
+from shoal.registry._part import Part, actor_of
 from shoal.store import aliases, audit, reads, retire, search, writes
 from shoal.store import filters as F
 from shoal.store.engine import lock_fleet
@@ -61,7 +61,7 @@ class Aliases(Part):
     ) -> Moved:
         """Point ``name`` at the given (key, version number) pairs in one transaction."""
         check_alias(name)
-        actor = actor or config.actor()
+        actor = actor_of(actor)
         keyed = [(reads.normalize_key(fleet, key), number) for key, number in targets]
         seen: set[tuple[str, ...]] = set()
         for key, _ in keyed:
@@ -118,7 +118,7 @@ class Aliases(Part):
             )
         if node is not None and everything:
             raise InvalidInput("give a filter or all=True (--all), not both", field="all")
-        actor = actor or config.actor()
+        actor = actor_of(actor)
         source = source or infer_source(fleet, node, name)
         scoped = node
         if source != "latest":
@@ -153,7 +153,7 @@ class Aliases(Part):
         return Moved(result, changes, source, creates, notes)
 
     def undo(self, fleet: FleetRef, move_id: int, *, actor: str | None = None) -> Any:
-        actor = actor or config.actor()
+        actor = actor_of(actor)
         check_id(move_id, "move_id")
         with self._store.write() as conn:
             result = aliases.undo(conn, fleet, move_id, actor=actor)

@@ -12,10 +12,9 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from shoal import config
 from shoal.errors import InvalidInput
 from shoal.registry._guards import check_id, check_limit
-from shoal.registry._part import Part
+from shoal.registry._part import Part, actor_of
 from shoal.store import audit, card_reads, reads
 from shoal.store import cards as store_cards
 from shoal.store.query import Where
@@ -102,7 +101,7 @@ class Cards(Part):
         """
         given = {"owner": owner, "intended_use": intended_use, "limitations": limitations}
         changes = {n: check_written(n, v) for n, v in given.items() if v is not None}
-        who = actor or config.actor()
+        who = actor_of(actor)
         with self._store.write() as conn:
             normal = reads.normalize_key(fleet, key)
             mid = reads.model_id(conn, fleet, normal)
@@ -119,7 +118,7 @@ class Cards(Part):
         self, fleet: FleetRef, key: Any, status: str, *, actor: str | None = None
     ) -> dict[str, Any]:
         """Move a card to ``draft``, ``approved`` (who and when recorded) or ``archived``."""
-        who = actor or config.actor()
+        who = actor_of(actor)
         with self._store.write() as conn:
             normal = reads.normalize_key(fleet, key)
             mid = reads.model_id(conn, fleet, normal)

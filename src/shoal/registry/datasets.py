@@ -5,9 +5,8 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from shoal import config
 from shoal.registry._guards import check_id
-from shoal.registry._part import Part
+from shoal.registry._part import Part, actor_of
 from shoal.store import audit
 from shoal.store import datasets as store_datasets
 from shoal.store.fleets import ensure_tenant
@@ -32,7 +31,7 @@ class Datasets(Part):
     ) -> tuple[int, bool]:
         """Record a snapshot (the same name and content again is the first record);
         returns its id and whether it is new. Creates the tenant when it has none."""
-        actor = actor or config.actor()
+        actor = actor_of(actor)
         with self._store.write() as conn:
             tenant_id = ensure_tenant(conn, scope, tenant)
             dataset_id, created = store_datasets.upsert(

@@ -6,8 +6,7 @@ import builtins
 from collections.abc import Sequence
 from typing import Any
 
-from shoal import config
-from shoal.registry._part import Part
+from shoal.registry._part import Part, actor_of
 from shoal.store import alert_overview, audit, monitoring
 from shoal.store import fleets as store_fleets
 from shoal.store.tenancy import FleetRef, Scope
@@ -38,7 +37,7 @@ class Fleets(Part):
                 description=description,
             )  # fmt: skip
             if created:
-                audit.record(conn, ref.tenant_id, config.actor(), "fleet.create", ref.path,
+                audit.record(conn, ref.tenant_id, actor_of(), "fleet.create", ref.path,
                              {"keys": list(ref.keys), "allow_pickle": allow_pickle})  # fmt: skip
         return ref
 

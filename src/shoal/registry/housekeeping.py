@@ -40,7 +40,7 @@ from shoal.artifacts import (
     inventory,
 )
 from shoal.errors import InvalidInput, NotFound
-from shoal.registry._part import Part
+from shoal.registry._part import Part, actor_of
 from shoal.store import audit
 from shoal.store import blobs as stored
 from shoal.store.engine import Store
@@ -151,7 +151,7 @@ class Housekeeping(Part):
             candidates = removed
             with self._store.write() as conn:
                 audit.record(
-                    conn, None, actor or config.actor(), "gc", "artifacts",
+                    conn, None, actor_of(actor), "gc", "artifacts",
                     {"grace_seconds": grace, "packs": sum(c["kind"] == "pack" for c in removed),
                      "objects": sum(c["kind"] == "object" for c in removed),
                      "temporary": sum(c["kind"] == "temporary" for c in removed),

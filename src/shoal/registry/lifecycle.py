@@ -24,11 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shoal import config
 from shoal.artifacts import ArtifactStore, delete_objects
 from shoal.errors import Conflict, InvalidInput
 from shoal.registry._guards import check_id
-from shoal.registry._part import Part
+from shoal.registry._part import Part, actor_of
 from shoal.store import audit, retire
 from shoal.store import blobs as stored_blobs
 from shoal.store.engine import Store, lock_fleet
@@ -119,7 +118,7 @@ class Lifecycle(Part):
                 "\"created_at < '2026-01-01'\") or version ids (ids=, --id)",
                 field="where",
             )
-        actor = actor or config.actor()
+        actor = actor_of(actor)
         opened = self._store.write() if apply else self._store.read()
         with opened as conn:
             if apply and action == "delete":

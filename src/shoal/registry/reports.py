@@ -16,9 +16,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from shoal import config
 from shoal.registry._guards import check_limit
-from shoal.registry._part import Part
+from shoal.registry._part import Part, actor_of
 from shoal.store import audit, report_reads
 from shoal.store.report_reads import (
     ALERT_COLUMNS,
@@ -130,7 +129,7 @@ class Reports(Part):
         self, fleet: FleetRef, at: float, params: dict[str, Any], summary: dict[str, Any]
     ) -> int:
         """Record a written report (its options and bounded figures); its id."""
-        actor = config.actor()
+        actor = actor_of()
         with self._store.write() as conn:
             report_id = report_reads.record_report(conn, fleet, actor, at, params, summary)
             audit.record(conn, fleet.tenant_id, actor, "report", fleet.path, {"id": report_id})

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 from shoal import config
 from shoal.errors import Conflict, InvalidInput, StoreUnavailable
 from shoal.registry._guards import check_id
-from shoal.registry._part import Part
+from shoal.registry._part import Part, actor_of
 from shoal.registry.lineage import code_ref
 from shoal.store import run_failures
 from shoal.store import runs as store_runs
@@ -103,7 +103,7 @@ class Runs(Part):
         expires = None if holder is None else time.time() + config.run_lease_seconds()
         with self._store.write() as conn:
             run_id = store_runs.create(
-                conn, fleet, kind, actor=actor or config.actor(), params=params,
+                conn, fleet, kind, actor=actor_of(actor), params=params,
                 code_ref=code_ref() if with_code_ref else None,
                 lease_holder=holder, lease_expires_at=expires,
             )  # fmt: skip

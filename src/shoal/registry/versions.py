@@ -15,12 +15,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from shoal import config, faults
+from shoal import faults
 from shoal.artifacts import ArtifactStore, BlobRef
 from shoal.errors import Conflict, InvalidInput, NotFound
 from shoal.flavors import get_flavor
 from shoal.registry._guards import check_id
-from shoal.registry._part import Part
+from shoal.registry._part import Part, actor_of
 from shoal.registry.lineage import code_ref as current_code_ref
 from shoal.registry.lineage import lineage as store_lineage
 from shoal.registry.records import Prepared, Preparer
@@ -97,7 +97,7 @@ class Versions(Part):
         run's), the same transaction renews it, and registers nothing (raising
         :class:`~shoal.errors.Conflict`) once another process has taken the run over.
         """
-        actor = actor or config.actor()
+        actor = actor_of(actor)
         if request_id is not None:
             requests.check_request_id(request_id)
         if not prepared:
@@ -315,7 +315,7 @@ class Versions(Part):
         with self._store.write() as conn:
             writes.replace_metrics(conn, fleet, list(rows), list(names))
             audit.record(
-                conn, fleet.tenant_id, config.actor(), "evaluate", fleet.path,
+                conn, fleet.tenant_id, actor_of(), "evaluate", fleet.path,
                 {"alias": alias, "versions": len(rows), "metrics": list(names)},
             )  # fmt: skip
             faults.point("evaluate.before_commit")

@@ -7,14 +7,17 @@ and costs nothing until used).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
 from shoal import config
 from shoal.artifacts import ArtifactStore, open_artifact_store
-from shoal.registry import Registry, Scope, split_fleet_path, split_key_text
+from shoal.errors import Unauthenticated
+from shoal.registry import Registry, Scope, acting, split_fleet_path, split_key_text
 from shoal.sdk import housekeeping
+from shoal.sdk.access import ClientAccess
 from shoal.sdk.datasets import Datasets
 from shoal.sdk.fleet import Fleet
 from shoal.sdk.history import Lineage, Run, TrainFailure
@@ -22,7 +25,7 @@ from shoal.sdk.housekeeping import GcReport, Progress, VerifyReport
 from shoal.sdk.results import FleetInfo, ModelVersion, TenantInfo
 
 
-class Client:
+class Client(ClientAccess):
     """A connection to one metadata store and one artifact store, for one scope.
 
     ``tenant=None`` acts as the operator of a local installation (every tenant);
@@ -40,9 +43,33 @@ class Client:
         self.store_url = store_url or config.store_url()
         self.artifacts_url = artifacts_url or config.artifacts_url()
         self.storage_options = storage_options
-        self.scope = Scope(tenant)
+        self._scope = Scope(tenant)
+        self._serving = False
         self.registry = Registry.open(self.store_url, lambda: self.artifacts)
         self.datasets = Datasets(self)
+
+    @property
+    def scope(self) -> Scope:
+        """The tenants this client's calls may touch now.
+
+        Inside a server request, an operator client (a server's) acts with the request
+        principal's scope (:func:`shoal.registry.acting_as`); a client :meth:`serving`
+        requests refuses any call made with no principal acting.
+        """
+        who = acting()
+        if who is not None and self._scope.is_operator:
+            return who.scope
+        if who is None and self._serving:
+            raise Unauthenticated("no principal acts for this call: sign in first")
+        return self._scope
+
+    def serving(self) -> Client:
+        """This client (the same store connections) for a server: every call is scoped to
+        the principal of the request in flight, and refused outside of one."""
+        served = copy.copy(self)
+        served._serving = True
+        served.datasets = Datasets(served)
+        return served
 
     def __repr__(self) -> str:
         return f"Client(store_url={self.registry.url!r}, artifacts_url={self.artifacts_url!r})"

@@ -34,7 +34,9 @@ from shoal import config
 from shoal.artifacts import BlobRef
 from shoal.errors import InvalidInput
 from shoal.http import BodyLimit, error_response, install_error_handlers
+from shoal.http.auth import PREDICT, PUBLIC, Auth, install_auth
 from shoal.http.errors import ERROR_RESPONSES, WRITE_RESPONSES, TooLarge, request_id_of
+from shoal.http.headers import secure
 from shoal.http.params import FleetName, Tenant
 from shoal.registry import NAME_PATTERN, FleetRef
 from shoal.sdk.client import Client
@@ -95,6 +97,7 @@ class FeedbackRequest(BaseModel):
 def create_app(
     client: Client,
     *,
+    auth: Auth,
     cache_models: int = 10_000,
     cache_bytes: int = 512 * 2**20,
     refresh_seconds: float = 1.0,
@@ -105,6 +108,7 @@ def create_app(
     log_flush_seconds: float = 5.0,
     log_max_waiting: int | None = None,
     models: Models | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> FastAPI:
     """The server for every fleet of ``client``'s store, with one shared model cache.
 
@@ -114,9 +118,14 @@ def create_app(
     writes fail, or lag), requests that would add rows to it get a 503.
     ``models`` says where versions load and predict: by default a :class:`ModelCache` in
     this process; ``shoal serve --ray`` passes Ray Serve replicas instead.
+    Only requests whose ``Host`` is 127.0.0.1, localhost, ::1, one of ``allowed_hosts`` or
+    of ``SHOAL_ALLOWED_HOSTS`` (``*.example.com`` for subdomains) are answered: any other
+    Host gets a 400 (DNS rebinding); every answer carries the hardening headers of
+    :mod:`shoal.http.headers`.
     """
     metrics = ServerMetrics()
     registry = client.registry
+    client = client.serving()
     cache = ModelCache(
         lambda row: registry.versions.load(row["fleet"], row, location=location(row)),
         max_models=cache_models, max_bytes=cache_bytes, on_load=metrics.observe_load,
@@ -141,21 +150,25 @@ def create_app(
 
     app = FastAPI(title="Shoal prediction server", docs_url=None, redoc_url=None,
                   lifespan=lifespan, responses=ERROR_RESPONSES)  # fmt: skip
+    install_auth(app, auth, registry)
     app.state.logs = (predictions, feedback)
     app.state.predictor = predictor
     app.state.metrics = metrics
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    secure(app, allowed_hosts)
     app.add_middleware(Timing, metrics=metrics)
 
     install_error_handlers(app)
 
-    @app.post("/api/v1/fleets/{tenant}/{fleet}/predict", responses=WRITE_RESPONSES)
+    @app.post("/api/v1/fleets/{tenant}/{fleet}/predict", responses=WRITE_RESPONSES,
+              openapi_extra=PREDICT)  # fmt: skip
     def predict(tenant: Tenant, fleet: FleetName, body: PredictRequest, request: Request) -> Any:
         answers = predictor.predict(tenant, fleet, body.rows, alias=_alias(body),
                                     version=body.version)  # fmt: skip
         return _answer(request, tenant, fleet, body.rows, answers, metrics, predictions)
 
-    @app.post("/api/v1/fleets/{tenant}/{fleet}/models/predict", responses=WRITE_RESPONSES)
+    @app.post("/api/v1/fleets/{tenant}/{fleet}/models/predict", responses=WRITE_RESPONSES,
+              openapi_extra=PREDICT)  # fmt: skip
     def predict_one(
         tenant: Tenant, fleet: FleetName, body: ModelPredictRequest, request: Request
     ) -> Any:
@@ -169,7 +182,8 @@ def create_app(
         answers = predictor.predict(tenant, fleet, rows, alias=_alias(body), version=body.version)
         return _answer(request, tenant, fleet, rows, answers, metrics, predictions)
 
-    @app.post("/api/v1/fleets/{tenant}/{fleet}/feedback", responses=WRITE_RESPONSES)
+    @app.post("/api/v1/fleets/{tenant}/{fleet}/feedback", responses=WRITE_RESPONSES,
+              openapi_extra=PREDICT)  # fmt: skip
     def give_feedback(tenant: Tenant, fleet: FleetName, body: FeedbackRequest) -> Any:
         if len(body.items) > max_rows:
             raise TooLarge(f"{len(body.items)} items; the limit is {max_rows}",
@@ -178,11 +192,11 @@ def create_app(
         feedback.add(tenant, fleet, _feedback_rows(ref.keys, body.items))
         return {"accepted": len(body.items)}
 
-    @app.get("/healthz")
+    @app.get("/healthz", openapi_extra=PUBLIC)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", openapi_extra=PUBLIC)
     def readyz(request: Request) -> Any:
         try:
             registry.ping()
@@ -192,7 +206,7 @@ def create_app(
                                   headers={"Retry-After": "1"})  # fmt: skip
         return {"status": "ready", "models_cached": len(cache)}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
+    @app.get("/metrics", response_class=PlainTextResponse, openapi_extra=PUBLIC)
     def prometheus() -> PlainTextResponse:
         return PlainTextResponse(metrics.render(), media_type=metrics.content_type)
 
@@ -320,6 +334,7 @@ def _fleet_lookup(client: Client) -> Callable[[str, str], FleetRef]:
     known: dict[tuple[str, str], FleetRef] = {}
 
     def lookup(tenant: str, name: str) -> FleetRef:
+        client.scope.check(tenant)  # the request principal's tenant, before the memo
         ref = known.get((tenant, name))
         if ref is None:
             ref = client.fleet(f"{tenant}/{name}").ref

@@ -329,7 +329,31 @@ audit = sa.Table(
     sa.Column("action", sa.String(60), nullable=False),
     sa.Column("target", sa.String(300), nullable=False),
     sa.Column("detail", Json, nullable=False),
+    # Who, beyond a name, when the write came through a server (0010): the principal's
+    # role and how it signed in, the client's address and the request id.
+    sa.Column("role", sa.String(20)),
+    sa.Column("via", sa.String(20)),
+    sa.Column("address", sa.String(100)),
+    sa.Column("request_id", sa.String(100)),
     sa.Index("ix_audit_tenant", "tenant_id", "id"),
+)
+
+# API tokens: only a sha256 of each secret is kept (a token has 256 random bits, so a fast
+# hash is enough); tenant_id is NULL for an operator token.
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", sa.BigInteger, sa.ForeignKey("tenants.id")),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("secret_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("expires_at", Time),
+    sa.Column("revoked_at", Time),
+    sa.Column("last_used_at", Time),
+    sa.Index("ix_tokens_tenant", "tenant_id", "id"),
 )
 
 # -- monitoring -----------------------------------------------------------------------------

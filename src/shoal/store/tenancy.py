@@ -10,18 +10,99 @@ and every query that takes it constrains rows to that fleet (and its tenant).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
-from shoal.errors import InvalidInput, NotFound
+from shoal.errors import Forbidden, InvalidInput, NotFound
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+
+ROLES = ("viewer", "editor", "admin", "operator", "predict")
+"""Who may do what: ``viewer`` reads; ``editor`` also registers, trains, moves aliases and
+acknowledges alerts; ``admin`` also manages its tenant's tokens and alert rules; ``operator``
+is an admin of every tenant (and of store-wide housekeeping). ``predict`` is for services:
+it may call predict and feedback and nothing else."""
+
+_RANK = {"viewer": 1, "editor": 2, "admin": 3, "operator": 4}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a call acts for: a token, a signed-in person, or the local user.
+
+    ``tenant=None`` only for the operator role. ``address`` and ``request_id`` say where a
+    server request came from, for the audit log; the local user has neither.
+    """
+
+    name: str
+    role: str
+    tenant: str | None = None
+    via: str = "local"
+    address: str | None = None
+    request_id: str | None = None
+    token_id: int | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise InvalidInput(f"role {self.role!r} is not one of {', '.join(ROLES)}",
+                               field="role")  # fmt: skip
+        if (self.tenant is None) != (self.role == "operator"):
+            raise InvalidInput(
+                "an operator spans every tenant (no tenant); every other role needs one",
+                field="tenant",
+            )
+
+    def may(self, needed: str) -> bool:
+        """Whether this role allows an action that needs role ``needed``."""
+        if needed == "predict":
+            return self.role == "predict" or _RANK.get(self.role, 0) >= _RANK["editor"]
+        return _RANK.get(self.role, 0) >= _RANK.get(needed, 99)
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.tenant)
+
+
+_ACTING: ContextVar[Principal | None] = ContextVar("shoal_acting", default=None)
+
+
+def acting() -> Principal | None:
+    """The principal the calls in flight act for (a server request's), if any."""
+    return _ACTING.get()
+
+
+@contextmanager
+def acting_as(principal: Principal) -> Iterator[Principal]:
+    """Make ``principal`` the one every scope and audit row in this context is checked
+    against: inside it, a :class:`Scope` beyond the principal's tenant cannot be built,
+    and the audit log names the principal, its address and the request id."""
+    token = _ACTING.set(principal)
+    try:
+        yield principal
+    finally:
+        _ACTING.reset(token)
 
 
 @dataclass(frozen=True)
 class Scope:
-    """Which tenant a call acts for; ``tenant=None`` is the operator (every tenant)."""
+    """Which tenant a call acts for; ``tenant=None`` is the operator (every tenant).
+
+    While a principal acts (:func:`acting_as`, a server request), a scope wider than the
+    principal's tenant is refused when built: a route or capability that builds its own
+    scope cannot reach past the request's tenant.
+    """
 
     tenant: str | None = None
+
+    def __post_init__(self) -> None:
+        who = _ACTING.get()
+        if who is None or who.tenant is None or self.tenant == who.tenant:
+            return
+        if self.tenant is None:
+            raise Forbidden(f"this needs the operator role; {who.name} acts for one tenant")
+        raise NotFound(f"tenant {self.tenant!r} not found")
 
     @classmethod
     def operator(cls) -> Scope:

@@ -4,7 +4,7 @@
 before it is used: good enough for tests). ``ThreadServer`` serves an ASGI app with
 uvicorn in a daemon thread of this process, on a free port unless told one::
 
-    with ThreadServer(create_app(client)) as server:
+    with ThreadServer(create_app(client, auth=Auth.off())) as server:
         httpx.get(server.url + "/healthz")
 
 Both stand on :mod:`shoal.http.server`, which the demo's server runs on too; a port a

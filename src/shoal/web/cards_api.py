@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
@@ -114,7 +114,8 @@ def _pages(client: Client) -> APIRouter:
     at = "/fleets/{tenant}/{fleet}/models/{model:path}/card"
 
     def page(
-        tenant: str, fleet: str, model: str, *, done: str | None = None, error: str | None = None,
+        request: Request, tenant: str, fleet: str, model: str, *, done: str | None = None,
+        error: str | None = None,
         typed: dict[str, str] | None = None, status_code: int = 200,
     ) -> HTMLResponse:  # fmt: skip
         target, key = _target(client, tenant, fleet, model)
@@ -124,19 +125,20 @@ def _pages(client: Client) -> APIRouter:
             card=card, fields=typed or {"owner": card.owner, "intended_use": card.intended_use,
                                         "limitations": card.limitations},
             url=f"{base}/card", model_url=base, error=error, notice=_DONE.get(done or ""),
-            api_url=f"/api/v1{base}/card",
+            api_url=f"/api/v1{base}/card", csrf_token=request.state.csrf_token,
         )  # fmt: skip
         return HTMLResponse(card.to_html(form=form), status_code=status_code)
 
     @pages.get(at, response_class=HTMLResponse)
     def card_page(
-        tenant: Tenant, fleet: FleetName, model: ModelPath, done: str | None = None
-    ) -> HTMLResponse:
-        return page(tenant, fleet, model, done=done)
+        request: Request, tenant: Tenant, fleet: FleetName, model: ModelPath,
+        done: str | None = None,
+    ) -> HTMLResponse:  # fmt: skip
+        return page(request, tenant, fleet, model, done=done)
 
     @pages.post(at, response_model=None)
     def save(
-        tenant: Tenant, fleet: FleetName, model: ModelPath, owner: str = Form(""),
+        request: Request, tenant: Tenant, fleet: FleetName, model: ModelPath, owner: str = Form(""),
         intended_use: str = Form(""), limitations: str = Form(""),
     ) -> Response:  # fmt: skip
         target, key = _target(client, tenant, fleet, model)
@@ -145,18 +147,21 @@ def _pages(client: Client) -> APIRouter:
         try:
             after = target.cards.update(key, **typed)
         except InvalidInput as exc:
-            return page(tenant, fleet, model, error=_named(exc), typed=typed, status_code=422)
+            return page(request, tenant, fleet, model, error=_named(exc), typed=typed,
+                        status_code=422)  # fmt: skip
         done = "redrafted" if before == "approved" and after.status == "draft" else "saved"
         return RedirectResponse(f"{_card_url(target, model)}?done={done}", status_code=303)
 
     def status(action: str, done: str) -> Any:
-        def change(tenant: Tenant, fleet: FleetName, model: ModelPath) -> Response:
+        def change(
+            request: Request, tenant: Tenant, fleet: FleetName, model: ModelPath
+        ) -> Response:
             target, key = _target(client, tenant, fleet, model)
             try:
                 getattr(target.cards, action)(key)
             except (InvalidInput, Conflict) as exc:
                 code = 409 if isinstance(exc, Conflict) else 422
-                return page(tenant, fleet, model, error=_named(exc), status_code=code)
+                return page(request, tenant, fleet, model, error=_named(exc), status_code=code)
             return RedirectResponse(f"{_card_url(target, model)}?done={done}", status_code=303)
 
         change.__name__ = f"card_page_{action}"

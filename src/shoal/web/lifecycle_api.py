@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from shoal.http.auth import ADMIN
 from shoal.http.errors import ERROR_RESPONSES, WRITE_RESPONSES
 from shoal.http.params import FleetName, Tenant
 from shoal.sdk.client import Client
@@ -51,7 +52,9 @@ def lifecycle_router(client: Client) -> APIRouter:
         """Show archived versions again; ``dry_run`` by default."""
         return retire(tenant, fleet, "restore", body)
 
-    @api.post("/fleets/{tenant}/{fleet}/versions/delete", responses=WRITE_RESPONSES)
+    @api.post(
+        "/fleets/{tenant}/{fleet}/versions/delete", responses=WRITE_RESPONSES, openapi_extra=ADMIN
+    )
     def delete(tenant: Tenant, fleet: FleetName, body: RetireRequest) -> dict[str, Any]:
         """Delete versions and, once unused, their artifacts; ``dry_run`` by default."""
         return retire(tenant, fleet, "delete", body)

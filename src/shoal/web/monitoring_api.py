@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from shoal.http.auth import ADMIN
 from shoal.http.errors import ERROR_RESPONSES, WRITE_RESPONSES
 from shoal.http.params import FleetName, ModelPath, RecordId, Tenant
 from shoal.sdk.client import Client
@@ -92,7 +93,7 @@ def monitoring_router(client: Client) -> APIRouter:
     def rules(tenant: Tenant, fleet: FleetName) -> dict[str, Any]:
         return {"items": fleet_of(tenant, fleet).alerts.rules()}
 
-    @api.post("/alert-rules", status_code=201, responses=WRITE_RESPONSES)
+    @api.post("/alert-rules", status_code=201, responses=WRITE_RESPONSES, openapi_extra=ADMIN)
     def add_rule(tenant: Tenant, fleet: FleetName, body: RuleRequest) -> dict[str, Any]:
         alerts = fleet_of(tenant, fleet).alerts
         return alerts.add_rule(body.name, body.expression, webhook=body.webhook)

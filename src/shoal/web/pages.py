@@ -10,6 +10,7 @@ plotly's JavaScript served from the installed Python package: no CDN, fully offl
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -17,6 +18,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
 from shoal.errors import InvalidInput
 from shoal.http.params import FleetName, ModelPath, RecordId, Tenant
@@ -34,6 +37,25 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
 templates.env.filters["when"] = readable
+
+
+def chart_json(data: Any) -> Markup:
+    """Chart data for a ``<script type="application/json">`` block, read by charts.js:
+    HTML-safe as ``tojson`` is, with NaN and infinities as null (JSON.parse reads no NaN)."""
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [finite(v) for v in value]
+        return value
+
+    return htmlsafe_json_dumps(finite(data))
+
+
+templates.env.filters["chart_json"] = chart_json
 PAGE_ROWS = 50
 """Rows per table: a screenful."""
 FACET_VALUES = 10
@@ -64,6 +86,11 @@ def page_router(client: Client) -> APIRouter:
     @pages.get("/static/shoal.css")
     def stylesheet() -> FileResponse:
         return FileResponse(HERE / "static" / "shoal.css", media_type="text/css")
+
+    @pages.get("/static/charts.js")
+    def charts_script() -> FileResponse:
+        """The pages' charts: no page holds inline script (the CSP allows none)."""
+        return FileResponse(HERE / "static" / "charts.js", media_type="text/javascript")
 
     @pages.get("/", response_class=HTMLResponse)
     def home(request: Request) -> HTMLResponse:

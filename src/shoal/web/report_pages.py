@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Path, Query
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
@@ -70,7 +70,9 @@ def report_router(client: Client) -> APIRouter:
 
     @router.get("/fleets/{tenant}/{fleet}/report", response_class=HTMLResponse,
                 include_in_schema=False)  # fmt: skip
-    def report_page(tenant: Tenant, fleet: FleetName, chosen: Options) -> HTMLResponse:
+    def report_page(
+        tenant: Tenant, fleet: FleetName, chosen: Options, request: Request
+    ) -> HTMLResponse:
         path = f"{tenant}/{fleet}"
         report = chosen.build(client, path, record=False)
         api = f"/api/v1/fleets/{path}/report/tables"
@@ -88,7 +90,7 @@ def report_router(client: Client) -> APIRouter:
             )
 
         html = render(report, by=report.figures.quality["by"], links=links,
-                      toolbar=_toolbar(path, chosen, report))  # fmt: skip
+                      toolbar=_toolbar(path, chosen, report, request.state.csrf_token))  # fmt: skip
         return HTMLResponse(html)
 
     @router.post("/fleets/{tenant}/{fleet}/report", include_in_schema=False)
@@ -150,8 +152,8 @@ def _json(data: dict[str, Any]) -> Response:
     return JSONResponse(jsonable_encoder(data))
 
 
-def _toolbar(path: str, chosen: _Options, report: FleetReport) -> Markup:
-    hidden = "".join(
+def _toolbar(path: str, chosen: _Options, report: FleetReport, csrf: str) -> Markup:
+    hidden = f'<input type="hidden" name="csrf_token" value="{escape(csrf)}">' + "".join(
         f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
         for k, v in chosen.values.items() if v
     )  # fmt: skip
