@@ -24,6 +24,9 @@ from _serving_data import FEATURES
 
 PREDICT = "/api/v1/fleets/bench/demand/predict"
 TIMEOUT = 60.0
+HEADERS: dict[str, str] = {}
+"""Sent with every request: ``shoal_server`` puts its predict token here (auth is on, as a
+service would run it; the mlflow server ignores the header)."""
 
 
 def shoal_body(keys: Sequence[dict[str, str]], rows: Sequence[dict[str, float]]) -> dict[str, Any]:
@@ -80,7 +83,7 @@ def timed_posts(
 ) -> list[float]:
     """POST each body in turn on one keep-alive connection; each one's milliseconds."""
     times = []
-    with httpx.Client(base_url=base, timeout=TIMEOUT) as http:
+    with httpx.Client(base_url=base, timeout=TIMEOUT, headers=HEADERS) as http:
         for i, body in enumerate(bodies):
             started = time.perf_counter()
             reply = http.post(path, json=body)
@@ -129,7 +132,7 @@ def interleaved(
 def timed_gets(base: str, path: str, count: int) -> list[float]:
     """GET ``path`` ``count`` times on one connection (the HTTP floor: no model involved)."""
     times = []
-    with httpx.Client(base_url=base, timeout=TIMEOUT) as http:
+    with httpx.Client(base_url=base, timeout=TIMEOUT, headers=HEADERS) as http:
         for _ in range(count):
             started = time.perf_counter()
             reply = http.get(path)
@@ -150,7 +153,7 @@ def concurrent_posts(
     gate = threading.Barrier(clients + 1)
 
     def work(i: int) -> None:
-        with httpx.Client(base_url=base, timeout=TIMEOUT) as http:
+        with httpx.Client(base_url=base, timeout=TIMEOUT, headers=HEADERS) as http:
             http.get("/healthz" if path == PREDICT else "/ping")  # open the connection
             gate.wait()
             try:

@@ -175,7 +175,17 @@ class ServerProcess:
 
 
 def shoal_server(root: Path, cache_mb: int, cache_models: int) -> ServerProcess:
-    """``python -m shoal serve`` over the benchmark's store, on a free loopback port."""
+    """``python -m shoal serve`` over the benchmark's store, on a free loopback port, with
+    auth on: a ``predict`` token is created and sent with every request (as a service)."""
+    import shoal
+    from _serving_client import HEADERS
+
+    client = shoal.connect(f"sqlite:///{root / 'shoal.db'}", str(root / "artifacts"))
+    try:
+        _, secret = client.create_token("bench", "predict", name=f"bench-{os.getpid()}")
+    finally:
+        client.close()
+    HEADERS["authorization"] = f"Bearer {secret}"
     env = {**os.environ, "SHOAL_STORE_URL": f"sqlite:///{root / 'shoal.db'}",
            "SHOAL_ARTIFACTS_URL": str(root / "artifacts"), "SHOAL_LOGS_URL": str(root / "logs"),
            "PYTHONUNBUFFERED": "1"}  # fmt: skip

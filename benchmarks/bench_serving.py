@@ -28,6 +28,7 @@ import _harness as h
 import _serving_profile as inproc
 from _fleet import open_store
 from _serving_client import (
+    HEADERS,
     PREDICT,
     TIMEOUT,
     Latency,
@@ -208,7 +209,7 @@ def warm_series(run: h.Run, base: str, ml_server: ServerProcess | None) -> None:
     local = inproc.LocalPredict(client, warm, count)
     client.close()
     with contextlib.ExitStack() as stack:
-        http = stack.enter_context(httpx.Client(base_url=base, timeout=TIMEOUT))
+        http = stack.enter_context(httpx.Client(base_url=base, timeout=TIMEOUT, headers=HEADERS))
         for body in one[:50] + hundred[:3]:  # every warm key answered once more
             http.post(PREDICT, json=body)
         sides = {"shoal": (poster(http, PREDICT, 1), one), "predict": (local.one_row, range(count))}

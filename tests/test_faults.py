@@ -250,7 +250,7 @@ def _report(**figures: Any) -> None:
 def _serve(home: dict[str, str], logs: Path, port: int, *flush: str) -> subprocess.Popen[str]:
     with open(f"{logs}.server.log", "w") as out:  # the child keeps its own copy of the fd
         server = subprocess.Popen(
-            [sys.executable, "-m", "shoal", "serve", "--port", str(port), "--logs-url",
+            [sys.executable, "-m", "shoal", "serve", "--no-auth", "--port", str(port), "--logs-url",
              str(logs), "--refresh-seconds", "60", *flush],
             env=home, stdout=out, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip

@@ -53,7 +53,7 @@ def test_thirty_seconds_of_concurrent_traffic_without_errors_or_memory_growth(tm
     env = {**os.environ, "SHOAL_STORE_URL": store, "SHOAL_ARTIFACTS_URL": artifacts,
            "SHOAL_LOGS_URL": str(tmp_path / "logs")}  # fmt: skip
     server = subprocess.Popen(
-        [sys.executable, "-m", "shoal", "serve", "--port", str(port), "--cache-models",
+        [sys.executable, "-m", "shoal", "serve", "--no-auth", "--port", str(port), "--cache-models",
          "100", "--log-flush-seconds", "1"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip

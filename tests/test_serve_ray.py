@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 
 sys.path.insert(0, str(Path(__file__).parent))
 from shoal.flavors.linear import LinearModel  # noqa: E402
+from shoal.http.auth import Auth  # noqa: E402
 from shoal.serve import ray_serve  # noqa: E402
 from shoal.testing import free_port  # noqa: E402
 from test_serve import STORES, URL, coefficients, expected, logged  # noqa: E402
@@ -43,7 +44,7 @@ def deployed(tmp_path) -> Any:
     port = free_port()
     try:
         ray_serve.run(store, artifacts, host="127.0.0.1", port=port, blocking=False,
-                      models_per_replica=8, refresh_seconds=0.2,
+                      auth=Auth.off(), models_per_replica=8, refresh_seconds=0.2,
                       logs_url=str(tmp_path / "logs"), log_flush_seconds=0.5)  # fmt: skip
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             yield http, client, tmp_path / "logs"

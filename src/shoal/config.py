@@ -138,6 +138,25 @@ OIDC_NAME_CLAIM = Setting(
     "The token claim the audit log names a single sign-on caller by (e.g. email); "
     "falls back to sub.",
 )
+OIDC_CLIENT_ID = Setting(
+    "SHOAL_OIDC_CLIENT_ID",
+    None,
+    "Single sign-on through the issuer: the client id Shoal is registered under there; the "
+    "sign-in page then offers 'Sign in with single sign-on' (the authorization code flow "
+    "with PKCE, back to /signin/callback). Default: none, only pasted tokens sign in.",
+)
+OIDC_CLIENT_SECRET = Setting(
+    "SHOAL_OIDC_CLIENT_SECRET",
+    None,
+    "The client's secret, sent to the issuer's token endpoint (client_secret_basic). "
+    "Default: none, a public client that proves itself with PKCE alone.",
+)
+OIDC_SCOPES = Setting(
+    "SHOAL_OIDC_SCOPES",
+    "openid profile email",
+    "The scopes the sign-in through the issuer asks for, space-separated (openid is "
+    "always among them).",
+)
 SESSION_SECRET = Setting(
     "SHOAL_SESSION_SECRET",
     None,
@@ -182,6 +201,9 @@ SETTINGS: tuple[Setting, ...] = (
     OIDC_TENANT_CLAIM,
     OIDC_ROLE_CLAIM,
     OIDC_NAME_CLAIM,
+    OIDC_CLIENT_ID,
+    OIDC_CLIENT_SECRET,
+    OIDC_SCOPES,
     SESSION_SECRET,
     SESSION_SECONDS,
     RATE_PREDICT,

@@ -22,7 +22,7 @@ from shoal.cli._serving import (
     serving,
 )
 from shoal.cli._session import client
-from shoal.errors import MissingDependency
+from shoal.errors import InvalidInput, MissingDependency
 from shoal.http.auth import Auth
 
 
@@ -107,6 +107,10 @@ def serve_command(
         "log_max_waiting": log_max_waiting,
     }  # fmt: skip
     if on_ray:
+        if setup.uvicorn.get("ssl_certfile") or setup.uvicorn.get("proxy_headers"):
+            raise InvalidInput("--ray serves through Ray Serve's HTTP proxy: put TLS and "
+                               "forwarded headers on a proxy in front of it",
+                               field="ray")  # fmt: skip
         _serve_on_ray(ctx, host, port, replicas, models_per_replica, options)
         return
     import uvicorn

@@ -19,7 +19,7 @@ from typing import Any
 from shoal.http.server import LOOPBACK, ThreadedServer
 
 HOST = LOOPBACK
-"""Loopback only, as ``shoal serve``: the API has no access tokens yet."""
+"""Loopback only: the demo serves with auth off, as ``shoal serve --no-auth`` may only there."""
 
 
 class DemoServer(ThreadedServer):

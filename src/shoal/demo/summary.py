@@ -310,7 +310,10 @@ def render_traffic(
     ]
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False, markup=False)
-    hint = "" if serving else f" (stopped with the demo: '{shoal} serve --port {port}' starts it)"
+    hint = ("" if serving else f" (stopped with the demo: '{shoal} serve --port {port} --no-auth' "
+            "starts it on loopback; without --no-auth, send a token from "
+            f"'{shoal} token create --tenant grocer --role predict' as "
+            "-H 'authorization: Bearer TOKEN')")  # fmt: skip
     console.print(Text.assemble("\n", ("Try the server", "bold"), hint), soft_wrap=True)
     console.print(f"  {curl_command(replay)}", soft_wrap=True, highlight=False, markup=False)
 

@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -56,6 +56,10 @@ class OidcSettings:
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     leeway: float = 30.0
     """Seconds of clock skew allowed on exp, nbf and iat."""
+    client_id: str | None = None
+    """Shoal's client at the issuer: set, people may sign in there (:mod:`.oidc_flow`)."""
+    client_secret: str | None = field(default=None, repr=False)
+    scopes: str = "openid profile email"
 
     def __post_init__(self) -> None:
         if not self.algorithms or not ASYMMETRIC.issuperset(self.algorithms):
@@ -74,7 +78,10 @@ class OidcSettings:
             raise InvalidInput(f"{config.OIDC_JWKS.env} {why}", field=config.OIDC_JWKS.env)
         names = (config.OIDC_TENANT_CLAIM, config.OIDC_ROLE_CLAIM, config.OIDC_NAME_CLAIM)
         tenant, role, name = (setting.get() or str(setting.default) for setting in names)
-        return cls(issuer, jwks, config.OIDC_AUDIENCE.get(), tenant, role, name)
+        return cls(issuer, jwks, config.OIDC_AUDIENCE.get(), tenant, role, name,
+                   client_id=config.OIDC_CLIENT_ID.get(),
+                   client_secret=config.OIDC_CLIENT_SECRET.get(),
+                   scopes=config.OIDC_SCOPES.get() or str(config.OIDC_SCOPES.default))  # fmt: skip
 
 
 @dataclass(frozen=True)

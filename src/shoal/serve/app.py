@@ -38,7 +38,7 @@ from shoal.http.auth import PREDICT, PUBLIC, Auth, install_auth
 from shoal.http.errors import ERROR_RESPONSES, WRITE_RESPONSES, TooLarge, request_id_of
 from shoal.http.headers import secure
 from shoal.http.params import FleetName, Tenant
-from shoal.registry import NAME_PATTERN, FleetRef
+from shoal.registry import NAME_PATTERN, FleetRef, acting
 from shoal.sdk.client import Client
 from shoal.serve.cache import ModelCache
 from shoal.serve.logbook import ParquetLog, now, refuse_unloggable
@@ -125,7 +125,6 @@ def create_app(
     """
     metrics = ServerMetrics()
     registry = client.registry
-    client = client.serving()
     cache = ModelCache(
         lambda row: registry.versions.load(row["fleet"], row, location=location(row)),
         max_models=cache_models, max_bytes=cache_bytes, on_load=metrics.observe_load,
@@ -334,7 +333,9 @@ def _fleet_lookup(client: Client) -> Callable[[str, str], FleetRef]:
     known: dict[tuple[str, str], FleetRef] = {}
 
     def lookup(tenant: str, name: str) -> FleetRef:
-        client.scope.check(tenant)  # the request principal's tenant, before the memo
+        who = acting()  # a request's principal (none when the predictor is used in-process)
+        if who is not None:
+            who.scope.check(tenant)  # before the memo, which every principal shares
         ref = known.get((tenant, name))
         if ref is None:
             ref = client.fleet(f"{tenant}/{name}").ref

@@ -65,7 +65,9 @@ def access_router(client: Client, templates: Jinja2Templates) -> APIRouter:
     def signin_page(request: Request, next: str = "/") -> HTMLResponse:
         return templates.TemplateResponse(
             request, "signin.html", {"next": _next_page(next), "error": None,
-                                     "sso": guard_of(request).auth.oidc is not None},
+                                     "sso": guard_of(request).auth.oidc is not None,
+                                     "sso_redirect": guard_of(request).auth.oidc is not None
+                                     and guard_of(request).auth.oidc.client_id is not None},
         )  # fmt: skip
 
     @router.post("/signin", include_in_schema=False, openapi_extra=PUBLIC)
@@ -83,7 +85,9 @@ def access_router(client: Client, templates: Jinja2Templates) -> APIRouter:
             return templates.TemplateResponse(
                 request, "signin.html",
                 {"next": _next_page(next), "error": str(exc),
-                 "sso": guard.auth.oidc is not None}, status_code=401,
+                 "sso": guard.auth.oidc is not None, "sso_redirect": guard.auth.oidc is not None
+                 and guard.auth.oidc.client_id is not None},
+                status_code=401,
             )  # fmt: skip
         response = RedirectResponse(_next_page(next), status_code=303)
         secure = request.url.scheme == "https"

@@ -26,6 +26,7 @@ from shoal.web.export_api import export_router
 from shoal.web.lifecycle_api import lifecycle_router
 from shoal.web.monitoring_api import monitoring_router
 from shoal.web.monitoring_pages import alerts_router
+from shoal.web.oidc_pages import oidc_router
 from shoal.web.pages import page_router, templates
 from shoal.web.report_pages import report_router
 
@@ -73,7 +74,9 @@ def create_web_app(
                 {"next": str(request.url.path) + (f"?{request.url.query}" if request.url.query
                                                   else ""),
                  "error": None if getattr(request.state, "auth_error", None) is None else message,
-                 "sso": request.app.state.guard.auth.oidc is not None},
+                 "sso": request.app.state.guard.auth.oidc is not None,
+                 "sso_redirect": getattr(request.app.state.guard.auth.oidc, "client_id",
+                                         None) is not None},
                 status_code=401, headers=headers,
             )  # fmt: skip
         if status == 404 and isinstance(exc, HTTPException):
@@ -99,5 +102,6 @@ def create_web_app(
     app.include_router(report_router(client))
     app.include_router(page_router(client))
     app.include_router(alerts_router(client, templates))
+    app.include_router(oidc_router(templates))
     app.include_router(access_router(client, templates))
     return app
