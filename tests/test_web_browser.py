@@ -192,3 +192,39 @@ def test_acknowledge_an_alert_and_read_the_model_drift(monitored: str, page: Any
     assert "By sku" in page.locator("#rollup caption").inner_text()
     assert "store=s01,sku=k02" in page.locator("#worst tbody tr").first.inner_text()
     shot(page, "04-monitoring")
+
+
+@pytest.fixture
+def guarded(tmp_path) -> Iterator[tuple[str, str]]:
+    """A monitored fleet behind auth, and an editor's token for tenant grocer."""
+    from tests import monitor_world as world
+
+    client = shoal.connect(f"sqlite:///{tmp_path / 'shoal.db'}", str(tmp_path / "artifacts"))
+    fleet = client.fleet("grocer/demand", keys=["store", "sku"])
+    world.monitored_two_days(fleet, tmp_path, drift=frozenset({"s01/k02"}))
+    _, secret = client.create_token("grocer", "editor", name="ada")
+    with Server(create_web_app(client, auth=Auth(enabled=True))) as http:
+        yield str(http.base_url).rstrip("/"), secret
+    client.close()
+
+
+def test_sign_in_act_as_the_token_and_sign_out(guarded: tuple[str, str], page: Any) -> None:
+    url, secret = guarded
+    page.goto(url + "/signin?next=/alerts")
+    shot(page, "01-sign-in")
+    page.get_by_label("Token").fill(secret)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/alerts")
+    assert "token:ada" in page.locator("header").inner_text()
+    session = [c for c in page.context.cookies() if c["name"] == "shoal_session"]
+    assert session and session[0]["httpOnly"] and session[0]["sameSite"] == "Strict"
+    assert secret not in session[0]["value"]
+    page.get_by_role("button", name="Acknowledge alert 1").click()  # a form with its CSRF token
+    page.wait_for_url("**/alerts")
+    page.goto(url + "/audit")
+    newest = page.locator("tbody tr").first.inner_text()
+    assert "token:ada" in newest and "alert.acknowledged" in newest and "127.0.0.1" in newest
+    shot(page, "02-audit")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/signin")
+    assert not [c for c in page.context.cookies() if c["name"] == "shoal_session"]
