@@ -283,6 +283,27 @@ def test_every_operation_refuses_another_tenant_and_nobody_and_leaks_nothing(
     assert _acme_state(house) == before  # nothing of acme's changed
 
 
+def test_a_viewer_reads_every_route_of_its_tenant_and_writes_nothing(house: World) -> None:
+    """Every GET of both apps, as acme's viewer on acme's objects: no 5xx, no refusal of a
+    write (a route that reads must not write), and the audit log unchanged."""
+    web_app, serve_app = apps(house)
+    before = len(house.client.audit(limit=1000))
+    answered: dict[int, int] = {}
+    with TestClient(web_app, base_url=LOCAL) as web, TestClient(serve_app, base_url=LOCAL) as srv:
+        for http, app in ((web, web_app), (srv, serve_app)):
+            for method, path in _operations(app):
+                if method != "GET" or path.startswith("/signin/"):
+                    continue
+                reply = http.get(_fill(path, house.ids), headers=house.bearer("acme-viewer"))
+                where = f"GET {path}: {reply.status_code} {reply.text[:300]}"
+                assert reply.status_code < 500, where
+                if path != "/api/v1/tokens":  # the one read that needs an admin
+                    assert reply.status_code != 403, where
+                answered[reply.status_code] = answered.get(reply.status_code, 0) + 1
+    assert answered.get(200, 0) > 30, answered
+    assert len(house.client.audit(limit=1000)) == before
+
+
 def _acme_state(house: World) -> Any:
     demand = house.client.fleet("acme/demand")
     return (demand.coverage(), [(a["id"], a["state"]) for a in demand.alerts.list()],
@@ -509,3 +530,23 @@ def test_no_issued_token_reaches_a_log_line(house, tmp_path) -> None:
     assert "GET /api/v1/fleets HTTP/1.1" in text  # the access log was captured
     for name, secret in house.secrets.items():
         assert secret not in text and secret[6:30] not in text, name
+
+
+def test_below_the_routes_a_viewer_cannot_write_nor_reach_another_tenant(house) -> None:
+    from shoal.registry import Principal, Scope, acting_as
+
+    demand = house.client.fleet("acme/demand")
+    with acting_as(Principal("token:peek", "viewer", "acme")):
+        assert demand.count() == 12  # reads are scoped, and allowed
+        with pytest.raises(shoal.errors.Forbidden, match="editor"):
+            demand.set_alias("production", {("s00", "k00"): 1})
+        with pytest.raises(shoal.errors.NotFound):
+            Scope("beta")
+        with pytest.raises(shoal.errors.Forbidden, match="operator"):
+            Scope(None)
+        with pytest.raises(shoal.errors.NotFound):
+            house.client.fleet("beta/other")  # the operator client acts with the scope
+    with acting_as(Principal("token:ed", "editor", "acme", address="10.0.0.7")):
+        demand.set_alias("shadow", {("s00", "k00"): 1}, create=True)
+    entry = house.client.audit(action="alias.")[0]
+    assert (entry.actor, entry.role, entry.address) == ("token:ed", "editor", "10.0.0.7")

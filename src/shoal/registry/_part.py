@@ -9,6 +9,7 @@ transactions: everything above the registry asks them, by noun, with explicit ar
 from __future__ import annotations
 
 from shoal import config
+from shoal.errors import Forbidden
 from shoal.store.engine import Store
 from shoal.store.tenancy import acting
 
@@ -22,8 +23,15 @@ class Part:
 
 def actor_of(actor: str | None = None) -> str:
     """Who a write records: the principal acting (a server request's), whatever a caller
-    passed; else ``actor``; else the local user (``SHOAL_USER`` or the OS account)."""
+    passed; else ``actor``; else the local user (``SHOAL_USER`` or the OS account).
+
+    Every registry write asks it, so it is also where a principal that may not write (a
+    viewer, a predict token) is refused below the routes, should a route that reads ever
+    reach a write.
+    """
     who = acting()
     if who is not None:
+        if not who.may("editor"):
+            raise Forbidden(f"{who.name} is {who.role}: this writes, and needs the editor role")
         return who.name
     return actor or config.actor()
