@@ -80,19 +80,23 @@ class LocalPredict:
         return _p50_ms(lambda: self.models[0].predict(self.hundred), reps)
 
 
-def _app(client: Any, logs: Path) -> Any:
+def _app(client: Any, logs: Path, *, auth: bool = False) -> Any:
     from shoal.http.auth import Auth
     from shoal.serve import create_app
 
-    return create_app(client, auth=Auth.off(), logs_url=str(logs))
+    chosen = Auth(enabled=True) if auth else Auth.off()
+    return create_app(client, auth=chosen, logs_url=str(logs))
 
 
-async def _asgi_times(app: Any, bodies: list[dict[str, Any]]) -> list[float]:
+async def _asgi_times(
+    app: Any, bodies: list[dict[str, Any]], headers: dict[str, str] | None = None
+) -> list[float]:
     import httpx
 
     transport = httpx.ASGITransport(app=app)
     times = []
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1",
+                                 headers=headers) as http:  # fmt: skip
         for body in bodies:
             started = time.perf_counter()
             reply = await http.post(PREDICT, json=body)
@@ -133,16 +137,22 @@ def stages(
     def predictor_many() -> None:
         predictor.predict("bench", "demand", many[next(turn) % len(many)])
 
+    guarded = _app(client, logs.with_name(logs.name + "-auth"), auth=True)
+    _, secret = client.create_token("bench", "predict", name=f"stages-{time.monotonic_ns()}")
+    bearer = {"authorization": f"Bearer {secret}"}
     with inline_threadpool():
         asgi_one = asyncio.run(_asgi_times(app, [{"rows": r} for r in one]))
         asgi_many = asyncio.run(_asgi_times(app, [{"rows": r} for r in many]))
-    for log in app.state.logs:
+        # The same requests with auth on and a predict token: what checking it costs.
+        auth_one = asyncio.run(_asgi_times(guarded, [{"rows": r} for r in one], bearer))
+    for log in (*app.state.logs, *guarded.state.logs):
         log.close()
     return {
         "one_row": {
             "flavor_predict": _p50_ms(flavor_one, reps),
             "predictor": _p50_ms(predictor_one, reps),
             "app_in_process": percentile(asgi_one, 50),
+            "app_in_process_auth": percentile(auth_one, 50),
         },
         "hundred_rows": {
             "flavor_predict": _p50_ms(

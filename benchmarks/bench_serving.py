@@ -483,8 +483,9 @@ def notes(run: h.Run) -> None:
             f" keys): the flavor's predict {_ms(one['flavor_predict'])} | "
             f"{_ms(many['flavor_predict'])}; Predictor.predict {_ms(one['predictor'])} | "
             f"{_ms(many['predictor'])}; the whole app over ASGI (no socket) "
-            f"{_ms(one['app_in_process'])} | {_ms(many['app_in_process'])}; over HTTP (uvicorn, "
-            f"loopback) {http[0]} | {http[1]}."
+            f"{_ms(one['app_in_process'])} | {_ms(many['app_in_process'])} (with auth on and a "
+            f"predict token, 1 row: {_ms(one.get('app_in_process_auth'))}); over HTTP "
+            f"(uvicorn, loopback) {http[0]} | {http[1]}."
         )
     if res := d.get("resolutions"):
         add(
