@@ -18,6 +18,7 @@ import pytest
 import shoal
 
 PG_URL = os.environ.get("SHOAL_TEST_POSTGRES_URL")
+pytest_plugins = ["tests.browser"]  # the `page` fixture of the browser tests
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

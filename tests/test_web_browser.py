@@ -8,42 +8,19 @@ console must stay free of errors (a missing script, a failed request, a JavaScri
 from __future__ import annotations
 
 import re
-import shutil
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
+from tests.browser import BROWSER, serve, shot
 
 import shoal
 from shoal.flavors.linear import LinearModel
 from shoal.http.auth import Auth
-from shoal.web import create_web_app
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin"),
-]
-sync_api = pytest.importorskip("playwright.sync_api")
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_serve import Server  # noqa: E402
+pytestmark = BROWSER
 
 
 def fit(frame: pd.DataFrame) -> Any:
@@ -65,33 +42,9 @@ def site(tmp_path) -> Iterator[str]:
     frame = pd.DataFrame({"store": ["s00"] * 4, "sku": ["A77"] * 4, "price": [1.0, 2, 3, 4],
                           "units": [4.0, 3, 2, 1]})  # fmt: skip
     demand.train(frame, fit, workers=1, progress=False)  # version 2 of s00/A77, with lineage
-    with Server(create_web_app(client, auth=Auth.off())) as http:
-        yield str(http.base_url).rstrip("/")
+    with serve(client) as url:
+        yield url
     client.close()
-
-
-@pytest.fixture
-def page(tmp_path, request: pytest.FixtureRequest) -> Iterator[Any]:
-    folder = ARTIFACTS / request.node.name
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    with sync_api.sync_playwright() as play:
-        browser = play.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=ARGS
-        )
-        tab = browser.new_page()
-        problems: list[str] = []
-        tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        tab.on("pageerror", lambda e: problems.append(str(e)))
-        tab.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
-        tab.artifacts = folder  # type: ignore[attr-defined]
-        yield tab
-        browser.close()
-    assert problems == [], problems
-
-
-def shot(page: Any, name: str) -> None:
-    page.screenshot(path=str(page.artifacts / f"{name}.png"), full_page=True)
 
 
 def test_home_to_fleet_to_filter_to_model_to_lineage(site: str, page: Any) -> None:
@@ -137,7 +90,8 @@ def test_bulk_alias_move_with_preview_and_undo(site: str, page: Any) -> None:
     assert "Moved" in body
     shot(page, "07-moved")
     page.get_by_role("button", name="Undo").click()
-    page.wait_for_url("**/fleets/grocer/demand")
+    page.wait_for_url("**/fleets/grocer/demand?done=*")
+    assert "Undid move" in page.get_by_role("status").inner_text()
     assert "candidate" not in page.locator("section[aria-labelledby=aliases]").inner_text()
     page.goto(site + "/alerts")
     assert "No alerts" in page.locator("main").inner_text()
@@ -165,8 +119,8 @@ def monitored(tmp_path) -> Iterator[str]:
     client = shoal.connect(f"sqlite:///{tmp_path / 'shoal.db'}", str(tmp_path / "artifacts"))
     fleet = client.fleet("grocer/demand", keys=["store", "sku"])
     world.monitored_two_days(fleet, tmp_path, drift=frozenset({"s01/k02"}))
-    with Server(create_web_app(client, auth=Auth.off())) as http:
-        yield str(http.base_url).rstrip("/")
+    with serve(client) as url:
+        yield url
     client.close()
 
 
@@ -203,8 +157,8 @@ def guarded(tmp_path) -> Iterator[tuple[str, str]]:
     fleet = client.fleet("grocer/demand", keys=["store", "sku"])
     world.monitored_two_days(fleet, tmp_path, drift=frozenset({"s01/k02"}))
     _, secret = client.create_token("grocer", "editor", name="ada")
-    with Server(create_web_app(client, auth=Auth(enabled=True))) as http:
-        yield str(http.base_url).rstrip("/"), secret
+    with serve(client, auth=Auth(enabled=True)) as url:
+        yield url, secret
     client.close()
 
 

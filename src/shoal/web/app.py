@@ -20,14 +20,18 @@ from shoal.http.errors import describe, log_failure, request_id_of
 from shoal.http.headers import secure
 from shoal.sdk.client import Client
 from shoal.web.access_pages import access_router
+from shoal.web.alias_pages import alias_router
 from shoal.web.api import api_router
 from shoal.web.cards_api import cards_router
 from shoal.web.export_api import export_router
+from shoal.web.history_pages import history_router
 from shoal.web.lifecycle_api import lifecycle_router
+from shoal.web.model_pages import model_router
 from shoal.web.monitoring_api import monitoring_router
 from shoal.web.monitoring_pages import alerts_router
 from shoal.web.oidc_pages import oidc_router
-from shoal.web.pages import page_router, templates
+from shoal.web.pages import page_router
+from shoal.web.rendering import templates
 from shoal.web.report_pages import report_router
 
 
@@ -101,6 +105,9 @@ def create_web_app(
     app.include_router(lifecycle_router(client))
     app.include_router(report_router(client))
     app.include_router(page_router(client))
+    app.include_router(alias_router(client))
+    app.include_router(history_router(client))
+    app.include_router(model_router(client))
     app.include_router(alerts_router(client, templates))
     app.include_router(oidc_router(templates))
     app.include_router(access_router(client, templates))
