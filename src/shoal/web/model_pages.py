@@ -53,16 +53,56 @@ def model_router(client: Client) -> APIRouter:
         current = target.get(key, alias=alias, version=version)
         versions = target.versions(key, limit=PAGE_ROWS, before=before)
         metric_names = sorted({n for v in versions for n in v.metrics})[:8]
+        key_text = ", ".join(f"{k}={v}" for k, v in current.key.items())
+        monitoring = model_monitoring(target, key)
         return render(
             request, "model.html", fleet=fleet_context(target), current=current,
             shown_alias=alias, model_url=f"/fleets/{target.path}/models/{model}",
-            key_text=", ".join(f"{k}={v}" for k, v in current.key.items()),
-            lineage=client.lineage(current), versions=versions, metric_names=metric_names,
-            before=before, next_before=versions.next_cursor,
-            monitoring=model_monitoring(target, key),
+            key_text=key_text, lineage=client.lineage(current), versions=versions,
+            metric_names=metric_names, before=before, next_before=versions.next_cursor,
+            key_slice=key_slice(key_text, client.baseline(current)),
+            monitoring=monitoring, charts=model_charts(monitoring["trend"], current.metrics),
         )  # fmt: skip
 
     return pages
+
+
+LIVE_METRICS = ("mape", "mae", "rmse", "smape", "log_loss", "accuracy", "f1")
+"""The live figures a model's error chart can show, in order of preference."""
+
+
+def model_charts(trend: list[dict[str, Any]], recorded: dict[str, float]) -> dict[str, Any]:
+    """The model page's two charts across monitoring windows: the live error against the
+    version's evaluated one (``eval_mape`` or ``mape`` as training recorded it), and drift
+    (the largest feature PSI and the predictions' PSI)."""
+    if not trend:
+        return {}
+    x = [readable(t["window_start"], utc=False).removesuffix(" 00:00") for t in trend]
+    charts: dict[str, Any] = {
+        "drift": {"x": x, "max_psi": [t.get("max_psi") for t in trend],
+                  "prediction_psi": [t.get("prediction_psi") for t in trend]},
+    }  # fmt: skip
+    metric = next((m for m in LIVE_METRICS if any(t.get(m) is not None for t in trend)), None)
+    if metric is not None:
+        charts["errors"] = {
+            "x": x, "metric": metric, "live": [t.get(metric) for t in trend],
+            "recorded": recorded.get(f"eval_{metric}", recorded.get(metric)),
+        }  # fmt: skip
+    return charts
+
+
+def key_slice(key_text: str, baseline: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The rows a version trained on, as a person names them: its key, the time range of
+    its time column(s) and its row count, from the baseline profile training recorded
+    (None for a version registered without one)."""
+    if not baseline:
+        return None
+    spans = [
+        (name, str(column.get("min") or "")[:10], str(column.get("max") or "")[:10])
+        for name, column in (baseline.get("columns") or {}).items()
+        if column.get("kind") == "temporal" and column.get("min")
+    ]
+    return {"key": key_text, "rows": baseline.get("rows"), "spans": spans}
 
 
 def compare_rows(
@@ -91,4 +131,10 @@ def compare_rows(
               for n in sorted(set(a.params) | set(b.params))]  # fmt: skip
     metrics = [(n, a.metrics.get(n), b.metrics.get(n))
                for n in sorted(set(a.metrics) | set(b.metrics))]  # fmt: skip
-    return [{"name": n, "a": x, "b": y, "differs": x != y} for n, x, y in fixed + params + metrics]
+    rows = [{"name": n, "a": x, "b": y, "differs": x != y, "metric": False}
+            for n, x, y in fixed + params]  # fmt: skip
+    for name, x, y in metrics:
+        change = y - x if isinstance(x, int | float) and isinstance(y, int | float) else None
+        rows.append({"name": name, "a": x, "b": y, "differs": x != y, "metric": True,
+                     "delta": change})  # fmt: skip
+    return rows

@@ -20,16 +20,40 @@
         yaxis: { title: { text: "models" } }
       }, CONFIG);
     },
-    // The model page: MAPE and the largest feature PSI per monitoring window.
-    trend: function (element, data) {
+    // The model page: live error per monitoring window, against the version's own
+    // evaluated error (a dashed line, named in the figure's caption) when training
+    // recorded one. Windows are categories: one window is one point, not a time axis.
+    errors: function (element, data) {
+      var shapes = [];
+      if (data.recorded !== null && data.recorded !== undefined) {
+        shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, y0: data.recorded,
+          y1: data.recorded, line: { dash: "dash", color: "#5b6475" } });
+      }
       Plotly.newPlot(element, [
-        { type: "scatter", mode: "lines+markers", name: "MAPE", x: data.x, y: data.mape },
-        { type: "scatter", mode: "lines+markers", name: "max PSI", yaxis: "y2", x: data.x,
-          y: data.max_psi }
+        { type: "scatter", mode: "lines+markers", name: "live " + data.metric, x: data.x,
+          y: data.live }
       ], {
-        margin: { t: 10, r: 60, b: 40, l: 60 },
-        yaxis: { title: { text: "MAPE" } },
-        yaxis2: { title: { text: "max PSI" }, overlaying: "y", side: "right" }
+        margin: { t: 10, r: 10, b: 40, l: 60 },
+        xaxis: { type: "category" },
+        yaxis: { title: { text: data.metric }, rangemode: "tozero" },
+        shapes: shapes,
+        showlegend: false
+      }, CONFIG);
+    },
+    // The model page: the largest feature PSI and the predictions' PSI per window.
+    drift: function (element, data) {
+      Plotly.newPlot(element, [
+        { type: "scatter", mode: "lines+markers", name: "largest feature PSI", x: data.x,
+          y: data.max_psi },
+        { type: "scatter", mode: "lines+markers", name: "prediction PSI", x: data.x,
+          y: data.prediction_psi }
+      ], {
+        margin: { t: 10, r: 10, b: 40, l: 60 },
+        xaxis: { type: "category" },
+        yaxis: { title: { text: "PSI" }, rangemode: "tozero" },
+        shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: 0.2, y1: 0.2,
+          line: { dash: "dot", color: "#b42318" } }],
+        legend: { orientation: "h" }
       }, CONFIG);
     }
   };
@@ -39,14 +63,35 @@
       var element = document.getElementById(name);
       var block = document.getElementById(name + "-data");
       if (element && block) {
+        element.textContent = "";
         charts[name](element, JSON.parse(block.textContent));
       }
     });
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", draw);
+  // plotly is 4.8 MB: fetched and parsed only after the page has painted its content (the
+  // load event), and only by a page that has a chart. Until then a chart's box shows its
+  // text alternative.
+  function loadPlotly() {
+    var wanted = Object.keys(charts).some(function (name) {
+      return document.getElementById(name + "-data");
+    });
+    if (!wanted) {
+      return;
+    }
+    if (window.Plotly) {
+      draw();
+      return;
+    }
+    var script = document.createElement("script");
+    script.src = "/static/plotly.min.js";
+    script.onload = draw;
+    document.head.appendChild(script);
+  }
+
+  if (document.readyState === "complete") {
+    loadPlotly();
   } else {
-    draw();
+    window.addEventListener("load", loadPlotly);
   }
 })();
