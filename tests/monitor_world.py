@@ -121,9 +121,12 @@ def _write(folder: Path, frame: pd.DataFrame) -> None:
     pq.write_table(table, folder / f"part-{uuid.uuid4().hex}.parquet")
 
 
-def monitored_two_days(fleet: Any, folder: Path, drift: frozenset[str]) -> None:
+def monitored_two_days(
+    fleet: Any, folder: Path, drift: frozenset[str], *, quality: bool = False
+) -> None:
     """Register 3 x 4 keys in ``fleet``, add the rule ``drift``, and monitor two days of
-    logs written under ``folder / "logs"``, with ``drift`` keys drifted both days."""
+    logs written under ``folder / "logs"``, with ``drift`` keys drifted both days (the
+    built-in quality rule, which the drifted keys' worse MAPE raises, only if ``quality``)."""
     all_keys = keys(3, 4)
     versions = register(fleet, all_keys)
     fleet.alerts.add_rule("drift", "psi > 0.2 on any feature")
@@ -132,4 +135,4 @@ def monitored_two_days(fleet: Any, folder: Path, drift: frozenset[str]) -> None:
         write_logs(folder / "logs", versions, all_keys, day=when, seed=day, drift=drift,
                    tenant=fleet.ref.tenant, fleet=fleet.ref.name)  # fmt: skip
         fleet.monitor("1d", logs=str(folder / "logs"), since=when,
-                      until=when + dt.timedelta(days=1))  # fmt: skip
+                      until=when + dt.timedelta(days=1), quality_alerts=quality)  # fmt: skip

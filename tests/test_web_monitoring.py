@@ -84,7 +84,7 @@ def test_the_alerts_page_acknowledges_and_the_model_page_shows_drift(http: TestC
     moved = http.post("/fleets/grocer/demand/alerts/1",
                       data={"action": "acknowledge", "csrf_token": token},
                       follow_redirects=False)  # fmt: skip
-    assert moved.status_code == 303 and moved.headers["location"] == "/alerts"
+    assert moved.status_code == 303 and moved.headers["location"].startswith("/alerts?done=")
     page = http.get("/alerts")
     assert "state-acknowledged" in page.text and "Acknowledge alert 1" not in page.text
     odd = http.post("/fleets/grocer/demand/alerts/1",
@@ -92,7 +92,7 @@ def test_the_alerts_page_acknowledges_and_the_model_page_shows_drift(http: TestC
     assert odd.status_code == 422 and "acknowledge" in odd.text
     model = http.get(f"/fleets/grocer/demand/models/{DRIFTED}")
     assert model.status_code == 200
-    assert "Features in the newest window" in model.text and 'id="trend"' in model.text
+    assert "Features in the newest window" in model.text and 'id="drift"' in model.text
     assert "<td>x1</td><td>ks</td>" in model.text
     quiet = http.get("/fleets/grocer/demand/models/store=s00,sku=k00")
     assert "1 of 3" not in quiet.text and "0 of 3" in quiet.text
@@ -101,14 +101,14 @@ def test_the_alerts_page_acknowledges_and_the_model_page_shows_drift(http: TestC
 def test_home_and_fleet_pages_show_health(http: TestClient) -> None:
     home = http.get("/")
     assert home.status_code == 200
-    assert ">1 alert</a>" in home.text and "1 of 12 drifting" in home.text
+    assert ">1 alert</a>" in home.text and "1 of 12 tested models drifting" in home.text
     fleet = http.get("/fleets/grocer/demand")
     assert "<strong>1</strong> unresolved" in fleet.text
     assert (
         'href="/fleets/grocer/demand/models/store=s01,sku=k02">store=s01,sku=k02</a>: drift (x1)'
         in fleet.text
     )
-    assert "1 of 12 models drifting, 1,200 predictions" in fleet.text
+    assert "1 of 12 tested models drifting, 1,200 predictions" in fleet.text
 
 
 def test_the_monitoring_page_ranks_models_and_rolls_up(http: TestClient) -> None:

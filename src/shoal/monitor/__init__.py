@@ -7,6 +7,9 @@ checks the fleet's alert rules.
 """
 
 from shoal.monitor._alerting import post_json
+from shoal.monitor._quality import Quality
+from shoal.monitor._quality import is_builtin as is_builtin_rule
+from shoal.monitor._quality import read as read_quality
 from shoal.monitor._rules import Rule, parse
 from shoal.monitor._runner import MonitorOptions, MonitorOutcome, monitor_fleet
 from shoal.monitor._webhook_guard import check_webhook
@@ -15,11 +18,14 @@ from shoal.monitor._window import as_timestamp, parse_window
 __all__ = [
     "MonitorOptions",
     "MonitorOutcome",
+    "Quality",
     "Rule",
     "as_timestamp",
     "check_webhook",
+    "is_builtin_rule",
     "monitor_fleet",
     "parse",
     "parse_window",
     "post_json",
+    "read_quality",
 ]

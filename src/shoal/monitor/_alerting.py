@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.errors import InvalidInput
+from shoal.monitor import _quality
 from shoal.monitor._rules import Rule, parse
 from shoal.monitor._webhook_guard import check_webhook
 from shoal.registry import FleetRef, Registry
@@ -40,17 +41,49 @@ class AlertOutcome:
 
 
 def check_rules(
-    registry: Registry, fleet: FleetRef, window_seconds: int, *, actor: str
+    registry: Registry, fleet: FleetRef, window_seconds: int, *, actor: str, quality: bool = True
 ) -> AlertOutcome:
+    """Check the fleet's enabled rules, and the built-in quality rule (``_quality``) unless
+    ``quality`` is False or the fleet turned it off."""
     outcome = AlertOutcome()
-    declared = [r for r in registry.alerts.rules(fleet) if r["enabled"]]
+    every = registry.alerts.rules(fleet)
+    declared = [r for r in every if r["enabled"]]
     recent = registry.monitoring.windows(fleet, window_seconds, limit=100)
     if not recent:
         return outcome
     rows: dict[tuple[int, float], list[dict[str, Any]]] = {}  # each window read once
+    builtin = next((r for r in every if _quality.is_builtin(r["expression"])), None)
+    if quality and builtin is None:  # not stored until it first matches (see _quality)
+        declared.append(
+            {
+                "id": None,
+                "name": _quality.NAME,
+                "expression": _quality.Quality().expression(),
+                "webhook": None,
+            }
+        )
+    elif not quality:
+        declared = [r for r in declared if not _quality.is_builtin(r["expression"])]
+    # A figure the fleet already judges against a recorded metric (``mape > 1.3 *
+    # training.mape``) is left to that rule: one reason, one alert.
+    parsed = {r["id"]: parse(r["expression"]) for r in declared
+              if not _quality.is_builtin(r["expression"])}  # fmt: skip
+    covered = {p.figure for p in parsed.values() if p.metric and not p.on_feature}
     for declared_rule in declared:
-        rule = parse(declared_rule["expression"])
-        matches, seen = _matches(registry.monitoring, fleet, rule, recent[: rule.windows], rows)
+        if _quality.is_builtin(declared_rule["expression"]):
+            matches, seen = _quality_matches(registry.monitoring, fleet, declared_rule,
+                                             recent[0], rows, covered)  # fmt: skip
+            if declared_rule["id"] is None:
+                if not matches:
+                    continue
+                taken = {r["name"] for r in every}
+                name = _quality.NAME if _quality.NAME not in taken else f"{_quality.NAME}-builtin"
+                declared_rule = registry.alerts.add_rule(
+                    fleet, name, declared_rule["expression"], actor=actor
+                )
+        else:
+            rule = parsed[declared_rule["id"]]
+            matches, seen = _matches(registry.monitoring, fleet, rule, recent[: rule.windows], rows)
         opened, resolved, fresh = registry.alerts.apply(
             fleet, declared_rule["id"], recent[0][1], matches, seen, actor=actor
         )
@@ -104,6 +137,25 @@ def _matches(
                     found[row["model_id"]] = Match(row["model_id"], row["version_id"], value, None)
         matched = found if matched is None else {k: v for k, v in matched.items() if k in found}
     return list((matched or {}).values()), newest_seen
+
+
+def _quality_matches(
+    stored: Monitoring,
+    fleet: FleetRef,
+    declared: dict[str, Any],
+    window: tuple[int, float],
+    cache: dict[tuple[int, float], list[dict[str, Any]]],
+    covered: set[str],
+) -> tuple[list[Match], set[int]]:
+    """The built-in rule over the newest window (less the ``covered`` figures): its rows,
+    and the versions' recorded metrics in one query."""
+    if window not in cache:
+        cache[window] = stored.window_rows(fleet, window)
+    rows = cache[window]
+    recorded = stored.version_metrics(
+        fleet, sorted({r["version_id"] for r in rows}), _quality.recorded_names()
+    )
+    return _quality.matches(_quality.read(declared["expression"]), rows, recorded, covered)
 
 
 def _judged(

@@ -29,7 +29,7 @@ from shoal.monitor._logs import find
 from shoal.monitor._reference import Reference, build
 from shoal.monitor._window import Span, span
 from shoal.registry import FleetRef, Lease, Registry, Scope, new_holder
-from shoal.registry.monitoring import compute_rollups
+from shoal.registry.monitoring import FIGURES, RESULT_COLUMNS, compute_rollups
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class MonitorOptions:
     """``local`` (DuckDB in this process) or ``ray`` (parts as Ray tasks, ``_ray``)."""
     workers: int | None = None
     alerts: bool = True
+    quality_alerts: bool = True
+    """Check the built-in quality rule (``_quality``) too, unless the fleet turned it off."""
     actor: str = "shoal"
 
     def check(self) -> None:
@@ -79,6 +81,11 @@ class MonitorOutcome:
     tests: int = 0
     flagged: int = 0
     drifting_models: int = 0
+    models: int = 0
+    tested_models: int = 0
+    """Models with at least one feature tested: the others are "not tested", not healthy."""
+    figures: list[str] = field(default_factory=list)
+    """Figures with a value in this pass: what "worst by" offers for this fleet."""
     unknown_versions: int = 0
     alerts_opened: int = 0
     alerts_resolved: int = 0
@@ -117,7 +124,8 @@ def monitor_fleet(
         if options.alerts:
             say("checking alert rules")
             stage = time.perf_counter()
-            alerted = check_rules(registry, fleet, options.window, actor=options.actor)
+            alerted = check_rules(registry, fleet, options.window, actor=options.actor,
+                                  quality=options.quality_alerts)  # fmt: skip
             outcome.alerts_opened, outcome.alerts_resolved = alerted.opened, alerted.resolved
             outcome.alerts_open, outcome.webhook_errors = alerted.open_now, alerted.webhook_errors
             outcome.timings["alerts"] = time.perf_counter() - stage
@@ -142,6 +150,8 @@ def _counts(outcome: MonitorOutcome) -> dict[str, Any]:
         "predictions": outcome.predictions, "labelled": outcome.labelled,
         "tests": outcome.tests, "flagged": outcome.flagged,
         "drifting_models": outcome.drifting_models, "unknown_versions": outcome.unknown_versions,
+        "models": outcome.models, "tested_models": outcome.tested_models,
+        "figures": outcome.figures,
         "alerts_opened": outcome.alerts_opened, "alerts_resolved": outcome.alerts_resolved,
         "seconds": {k: round(v, 3) for k, v in outcome.timings.items()},
     }  # fmt: skip
@@ -328,6 +338,8 @@ def _figures(
     windows: dict[float, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
     model_ids = reference.model_ids[at]
     outcome.drifting_models = len(set(model_ids[drifted.any(axis=1)].tolist()))
+    outcome.models = len(set(model_ids.tolist()))
+    outcome.tested_models = len(set(model_ids[tested_count.any(axis=1)].tolist()))
     # Rows for the store, built column by column (a Python loop per cell costs seconds at
     # a million feature rows).
     if feature_psi.shape[1]:
@@ -349,6 +361,7 @@ def _figures(
         _nullable(max_psi), best_name.tolist(), _ints(drifted.sum(axis=1)),
         _ints(tested_count.sum(axis=1)), _nullable(missing_rate), _ints(out_of_range),
     ]  # fmt: skip
+    outcome.figures = _with_values(result_columns)
     # In primary-key order, (window, version) and then (window, version, feature): the
     # store's B-trees then grow at their end instead of splitting pages all over.
     order = np.lexsort((vids, w))
@@ -414,6 +427,12 @@ def _quality(table: pa.Table, labelled: np.ndarray, classification: bool) -> dic
         out["mape"] = np.where(n_ape > 0, _column(table, "sum_ape") / n_ape, np.nan)
         out["smape"] = _column(table, "sum_sape") / n
     return out
+
+
+def _with_values(columns: list[list[Any]]) -> list[str]:
+    """The figures (``RESULT_COLUMNS`` less ids and names) with a value in some row."""
+    return [name for name, values in zip(RESULT_COLUMNS, columns, strict=True)
+            if name in FIGURES and any(v is not None for v in values)]  # fmt: skip
 
 
 def _ints(values: Any) -> list[int]:

@@ -14,6 +14,7 @@ Window = tuple[int, float]
 """(window length in seconds, window start in UNIX seconds)."""
 
 FIGURES = monitoring.FIGURES
+RESULT_COLUMNS = monitoring.RESULT_COLUMNS
 compute_rollups = monitoring.compute_rollups
 
 
@@ -115,3 +116,8 @@ class Monitoring(Part):
         """Training metrics ``names`` of the versions, by (version id, name)."""
         with self._store.read() as conn:
             return monitoring.version_metrics(conn, fleet, version_ids, names)
+
+    def window_figures(self, fleet: FleetRef, window: Window) -> list[str]:
+        """The figures with a value in ``window`` of this fleet (sorted)."""
+        with self._store.read() as conn:
+            return monitoring.window_figures(conn, fleet, window)

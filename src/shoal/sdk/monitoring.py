@@ -6,13 +6,11 @@ each read is one query over one window's rows, never a loop over models.
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shoal.errors import InvalidInput, NotFound
-from shoal.monitor import check_webhook
 from shoal.registry import Registry, check_limit
 from shoal.sdk.times import window_label
 
@@ -34,6 +32,11 @@ def readable_result(keys: Sequence[str], row: dict[str, Any]) -> dict[str, Any]:
     if "first_window" in row:  # an alert: the windows it spans
         out["since"] = window_label(row["first_window"])
         out["window"] = window_label(row["last_window"])
+    if "tested_features" in row:  # a result: no tested feature is "not tested", not healthy
+        out["drift_state"] = (
+            "not tested" if not row["tested_features"]
+            else "drifting" if row.get("drifted_features") else "stable"
+        )  # fmt: skip
     return out
 
 
@@ -94,6 +97,12 @@ class FleetMonitoring:
         """The ``n`` worst models of a window by ``by`` (for ``accuracy`` and ``f1``: lowest)."""
         return self.results(by=by, n=n, ascending=by in ("accuracy", "f1"), **window)
 
+    def figures(self, **window: Any) -> list[str]:
+        """The figures with a value in a window of this fleet (newest unless ``at``): what
+        is worth sorting by (a regression fleet has no accuracy)."""
+        chosen = self._window(window.get("window"), window.get("at"))
+        return self._registry.monitoring.window_figures(self._fleet.ref, chosen)
+
     def features(self, key: Any, **window: Any) -> list[dict[str, Any]]:
         """One model's per-feature drift figures in a window, most drifted first."""
         chosen = self._window(window.get("window"), window.get("at"))
@@ -105,8 +114,9 @@ class FleetMonitoring:
         return sorted(rows, key=lambda f: -(f["psi"] or 0.0))
 
     def rollup(self, by: str, **window: Any) -> list[dict[str, Any]]:
-        """Per value of key dimension ``by``: models, share drifting, median MAPE, sums;
-        most drifting first (one query, aggregated in the store layer)."""
+        """Per value of key dimension ``by``: models, ``tested`` and ``not_tested`` models,
+        drifting, ``share_drifting`` of the tested (None when none was tested: ``state``
+        "not tested"), median MAPE, sums; most drifting first (stored by the pass)."""
         if by not in self._fleet.keys:
             raise InvalidInput(
                 f"fleet {self._fleet.path} has no key {by!r}; roll up by one of "
@@ -122,63 +132,6 @@ class FleetMonitoring:
         mid = self._registry.versions.model_id(ref, key)
         rows = self._registry.monitoring.trend(ref, mid, _seconds(window))
         return [_row(self._fleet, r) for r in rows]
-
-
-class FleetAlerts:
-    """A fleet's alert rules and alerts."""
-
-    def __init__(self, fleet: Fleet) -> None:
-        self._fleet = fleet
-
-    @property
-    def _registry(self) -> Registry:
-        return self._fleet._client.registry
-
-    def add_rule(self, name: str, expression: str, *, webhook: str | None = None) -> dict[str, Any]:
-        """Declare a rule (see ``docs/monitoring.md`` for the grammar); checked after each pass."""
-        from shoal.monitor import parse
-
-        parse(expression)
-        if webhook is not None:
-            check_webhook(webhook)
-        return self._registry.alerts.add_rule(self._fleet.ref, name, expression, webhook=webhook)
-
-    def rules(self) -> list[dict[str, Any]]:
-        return self._registry.alerts.rules(self._fleet.ref)
-
-    def remove_rule(self, rule: int | str) -> dict[str, Any]:
-        return self._registry.alerts.remove_rule(self._fleet.ref, rule)
-
-    def list(
-        self, state: str | Sequence[str] = ("open", "acknowledged"), *, rule: str | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """Alerts newest first (unresolved by default)."""
-        states = (state,) if isinstance(state, str) else tuple(state)
-        rows = self._registry.alerts.list(
-            self._fleet.ref, states=states, rule=rule, limit=check_limit(limit)
-        )
-        return [_row(self._fleet, r) for r in rows]
-
-    def count(self, state: str | Sequence[str] = ("open", "acknowledged")) -> int:
-        """How many alerts are in ``state`` (unresolved by default)."""
-        states = (state,) if isinstance(state, str) else tuple(state)
-        return self._registry.alerts.count(self._fleet.ref, states)
-
-    def acknowledge(self, alert_id: int) -> dict[str, Any]:
-        return self._set(alert_id, "acknowledged")
-
-    def resolve(self, alert_id: int) -> dict[str, Any]:
-        return self._set(alert_id, "resolved")
-
-    def _set(self, alert_id: int, state: str) -> dict[str, Any]:
-        row = self._registry.alerts.transition(self._fleet.ref, alert_id, state)
-        return _row(self._fleet, row)
-
-    def keys(self, rule: str | None = None) -> builtins.list[dict[str, str]]:
-        """The keys of the models with an unresolved alert (what ``shoal retrain`` trains)."""
-        found = self._registry.alerts.keys(self._fleet.ref, rule)
-        return [dict(zip(self._fleet.keys, key, strict=True)) for key in found]
 
 
 def _seconds(window: str | int | None) -> int | None:

@@ -17,9 +17,10 @@ from shoal.sdk import export as _export
 
 if TYPE_CHECKING:
     from shoal.report.fleet_report import FleetReport
+    from shoal.sdk.alerts import FleetAlerts
     from shoal.sdk.cards import FleetCards
     from shoal.sdk.fleet import Fleet
-    from shoal.sdk.monitoring import FleetAlerts, FleetMonitoring
+    from shoal.sdk.monitoring import FleetMonitoring
 
 
 class FleetReadouts:
@@ -45,7 +46,7 @@ class FleetReadouts:
     @property
     def alerts(self) -> FleetAlerts:
         """Alert rules and alerts: ``add_rule``, ``list``, ``acknowledge``, ``resolve``."""
-        from shoal.sdk.monitoring import FleetAlerts
+        from shoal.sdk.alerts import FleetAlerts
 
         return FleetAlerts(self._fleet)
 

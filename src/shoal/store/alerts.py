@@ -79,6 +79,27 @@ def get_rule(conn: Connection, fleet: FleetRef, rule: int | str) -> dict[str, An
     return dict(row._mapping)
 
 
+def change_rule(
+    conn: Connection,
+    fleet: FleetRef,
+    rule: int | str,
+    *,
+    expression: str | None = None,
+    enabled: bool | None = None,
+) -> dict[str, Any]:
+    """Set a rule's expression or switch it on or off (the built-in quality rule's
+    thresholds live in its expression)."""
+    found = get_rule(conn, fleet, rule)
+    values: dict[str, Any] = {}
+    if expression is not None:
+        values["expression"] = expression
+    if enabled is not None:
+        values["enabled"] = enabled
+    if values:
+        conn.execute(alert_rules.update().where(alert_rules.c.id == found["id"]).values(**values))
+    return get_rule(conn, fleet, found["id"])
+
+
 def remove_rule(conn: Connection, fleet: FleetRef, rule: int | str) -> dict[str, Any]:
     """Delete a rule and its alerts."""
     found = get_rule(conn, fleet, rule)
@@ -228,9 +249,16 @@ def alert_keys(conn: Connection, fleet: FleetRef, rule: str | None = None) -> li
 
 
 def transition(
-    conn: Connection, fleet: FleetRef, alert_id: int, state: str, *, actor: str
+    conn: Connection,
+    fleet: FleetRef,
+    alert_id: int,
+    state: str,
+    *,
+    actor: str,
+    note: str | None = None,
 ) -> dict[str, Any]:
-    """Acknowledge or resolve one alert; a resolved alert stays resolved."""
+    """Acknowledge or resolve one alert, recording who, when and ``note``; a resolved
+    alert stays resolved."""
     if state not in ("acknowledged", "resolved"):
         raise InvalidInput(
             f"an alert can be set to 'acknowledged' or 'resolved', not {state!r}", field="state"
@@ -241,7 +269,8 @@ def transition(
     if found[0]["state"] == "resolved":
         raise Conflict(f"alert {alert_id} is already resolved", field="state")
     now = time.time()
-    values: dict[str, Any] = {"state": state, "updated_at": now, "updated_by": actor}
+    values: dict[str, Any] = {"state": state, "updated_at": now, "updated_by": actor,
+                              "acted_by": actor, "acted_at": now, "note": note}  # fmt: skip
     if state == "resolved":
         values["resolved_at"] = now
     conn.execute(alerts.update().where(alerts.c.id == alert_id).values(**values))

@@ -255,7 +255,8 @@ def version_metrics(
 
 
 def health(conn: Connection, scope: Scope) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per fleet the scope sees: unresolved alerts and its newest monitoring pass's figures.
+    """Per fleet the scope sees: unresolved alerts and its newest monitoring pass's figures
+    (``monitored``: versions, drifting, ``tested``/``not_tested`` models, predictions).
 
     Two grouped queries for all fleets (never one per fleet): the alerts' (fleet, state)
     index, and each fleet's newest succeeded ``monitor`` run, whose counts the pass wrote.
@@ -292,6 +293,10 @@ def health(conn: Connection, scope: Scope) -> dict[tuple[str, str], dict[str, An
         out[names[fleet_id]]["monitored"] = {
             "at": finished, "versions": counts.get("versions", 0),
             "drifting": counts.get("drifting_models", 0),
+            # models with a feature tested (None: a pass before this was counted)
+            "tested": counts.get("tested_models"),
+            "not_tested": None if counts.get("tested_models") is None
+            else counts.get("models", counts.get("versions", 0)) - counts["tested_models"],
             "predictions": counts.get("predictions", 0),
             "window": (params or {}).get("window"),
         }  # fmt: skip
@@ -300,6 +305,7 @@ def health(conn: Connection, scope: Scope) -> dict[tuple[str, str], dict[str, An
 
 ROLLUP_COLUMNS = (
     "dim", "value", "models", "drifting", "median_mape", "predictions", "labelled", "max_psi",
+    "tested",
 )  # fmt: skip
 
 
@@ -325,7 +331,8 @@ def compute_rollups(
     """``ROLLUP_COLUMNS`` rows of one window's results, for every key dimension.
 
     Per value: distinct models (a model whose alias moved mid-window has a row per
-    version), how many of them drift, median MAPE, summed predictions and actuals, the
+    version), how many had a feature tested (the others are "not tested", never healthy),
+    how many of them drift, median MAPE, summed predictions and actuals, the
     largest PSI. pandas, because SQLite has no median.
     """
     import pandas as pd
@@ -336,6 +343,7 @@ def compute_rollups(
     frame = pd.DataFrame({
         "model_id": [r[at["model_id"]] for r in results],
         "drifted": [r[at["drifted_features"]] for r in results],
+        "tested": [r[at["tested_features"]] or 0 for r in results],
         "mape": pd.to_numeric(pd.Series([r[at["mape"]] for r in results], dtype=object)),
         "predictions": [r[at["predictions"]] for r in results],
         "labelled": [r[at["labelled"]] for r in results],
@@ -351,12 +359,15 @@ def compute_rollups(
             max_psi=("max_psi", "max"),
         )  # fmt: skip
         groups["drifting"] = drifting.reindex(groups.index, fill_value=0)
+        tested = frame[frame["tested"] > 0].groupby("value")["model_id"].nunique()
+        groups["tested"] = tested.reindex(groups.index, fill_value=0)
         for value, row in groups.iterrows():
             out.append((
                 dim, str(value), int(row["models"]), int(row["drifting"]),
                 None if pd.isna(row["median_mape"]) else float(row["median_mape"]),
                 int(row["predictions"]), int(row["labelled"]),
                 None if pd.isna(row["max_psi"]) else float(row["max_psi"]),
+                int(row["tested"]),
             ))  # fmt: skip
     return out
 
@@ -365,16 +376,19 @@ def rollup(
     conn: Connection, fleet: FleetRef, window: tuple[int, float], dim: str
 ) -> list[dict[str, Any]]:
     """Per value of key dimension ``dim`` in one window (stored by the pass): models, how
-    many drift, their share, median MAPE, predictions, actuals, the largest PSI; most
-    drifting first."""
+    many had a feature tested and how many drift, their share *of the tested*, median
+    MAPE, predictions, actuals, the largest PSI; most drifting first, then the values
+    with no model tested (``share_drifting`` None: "not tested" is not "0 % drifting")."""
     t = monitor_rollups
     in_window = (
         t.c.fleet_id == fleet.id,
         t.c.window_seconds == window[0],
         t.c.window_start == window[1],
     )
-    stored = conn.execute(sa.select(sa.func.count()).where(*in_window)).scalar_one()
-    if not stored:  # a window monitored before roll-ups were stored: compute it now
+    stored = conn.execute(
+        sa.select(sa.func.count()).where(*in_window, t.c.tested.is_not(None))
+    ).scalar_one()
+    if not stored:  # a window stored before roll-ups (or their tested count): compute now
         r = monitor_results
         query = sa.select(*[r.c[c] for c in RESULT_COLUMNS]).where(
             r.c.fleet_id == fleet.id, r.c.window_seconds == window[0],
@@ -393,7 +407,36 @@ def rollup(
     for row in rows:
         entry = dict(zip(ROLLUP_COLUMNS[1:], row, strict=True))
         entry[dim] = entry.pop("value")
-        entry["share_drifting"] = entry["drifting"] / entry["models"] if entry["models"] else 0.0
+        tested = entry["tested"]
+        entry["not_tested"] = entry["models"] - tested
+        entry["share_drifting"] = entry["drifting"] / tested if tested else None
+        entry["state"] = "not tested" if not tested else ("drifting" if entry["drifting"]
+                                                          else "stable")  # fmt: skip
         out.append(entry)
-    out.sort(key=lambda g: (-g["share_drifting"], -(g["median_mape"] or 0.0), str(g[dim])))
+    out.sort(key=lambda g: (g["share_drifting"] is None, -(g["share_drifting"] or 0.0),
+                            -(g["median_mape"] or 0.0), str(g[dim])))  # fmt: skip
     return out
+
+
+def window_figures(conn: Connection, fleet: FleetRef, window: tuple[int, float]) -> list[str]:
+    """The figures with a value in one window of this fleet (what "worst by" may offer):
+    the pass records them in its run's counts, so this is two primary-key reads; a window
+    stored before that is counted once (one aggregate over the window's rows)."""
+    w = monitor_windows
+    counts = conn.execute(
+        sa.select(runs.c.counts)
+        .join(w, w.c.run_id == runs.c.id)
+        .where(w.c.fleet_id == fleet.id, w.c.window_seconds == window[0],
+               w.c.window_start == window[1])
+    ).scalar()  # fmt: skip
+    if isinstance(counts, dict) and isinstance(counts.get("figures"), list):
+        return sorted(f for f in counts["figures"] if f in FIGURES)
+    r = monitor_results
+    names = sorted(FIGURES)
+    found = conn.execute(
+        sa.select(*[sa.func.count(r.c[f]) for f in names]).where(
+            r.c.fleet_id == fleet.id, r.c.window_seconds == window[0],
+            r.c.window_start == window[1],
+        )
+    ).one()  # fmt: skip
+    return [f for f, n in zip(names, found, strict=True) if n]

@@ -449,6 +449,9 @@ alerts = sa.Table(
     sa.Column("updated_at", Time, nullable=False),
     sa.Column("updated_by", sa.String(100), nullable=False),
     sa.Column("resolved_at", Time),
+    sa.Column("note", sa.Text),  # who acknowledged or resolved it, when, and why (0011)
+    sa.Column("acted_by", sa.String(100)),
+    sa.Column("acted_at", Time),
     sa.Index("ix_alerts_fleet_state", "fleet_id", "state", "id"),
     sa.Index("ix_alerts_rule_model", "rule_id", "model_id", "state"),
 )
@@ -469,6 +472,7 @@ monitor_rollups = sa.Table(
     sa.Column("predictions", sa.BigInteger, nullable=False),
     sa.Column("labelled", sa.BigInteger, nullable=False),
     sa.Column("max_psi", sa.Float),
+    sa.Column("tested", sa.BigInteger),  # models with a tested feature; NULL before 0011
     sa.PrimaryKeyConstraint("fleet_id", "window_seconds", "window_start", "dim", "value"),
     sqlite_with_rowid=False,
 )
