@@ -57,6 +57,31 @@ class Datasets(Part):
         with self._store.read() as conn:
             return store_datasets.list_datasets(conn, scope, limit)
 
+    def page(
+        self, scope: Scope, tenant: str | None, limit: int, before: int | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """A keyset page of the scope's datasets (of ``tenant``), newest first, each with
+        ``trained``: how many versions trained on it, counted up to
+        ``TRAINED_COUNT_CAP`` (``trained_exact`` False: more did). One query."""
+        with self._store.read() as conn:
+            rows = store_datasets.list_datasets(
+                conn, scope, limit, before, tenant, with_trained=True
+            )
+        cap = store_datasets.TRAINED_COUNT_CAP
+        for row in rows:
+            counted = int(row["trained"])
+            row["trained"], row["trained_exact"] = min(counted, cap), counted <= cap
+        return rows
+
+    def trained_page(
+        self, scope: Scope, dataset_id: int, limit: int, before: int | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """A keyset page of the versions trained on a dataset, newest first (reverse
+        lineage): one indexed query after the dataset's point read."""
+        check_id(dataset_id, "dataset_id")
+        with self._store.read() as conn:
+            return store_datasets.trained_page(conn, scope, dataset_id, limit, before)
+
     def trained_on(
         self, scope: Scope, dataset_id: int, limit: int = 1000
     ) -> builtins.list[dict[str, Any]]:

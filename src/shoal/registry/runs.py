@@ -13,6 +13,7 @@ run ``interrupted``) takes the lease and trains the keys with no version from th
 
 from __future__ import annotations
 
+import builtins
 import os
 import secrets
 import socket
@@ -229,6 +230,14 @@ class Runs(Part):
         """The fleet's runs, newest first (``limit`` of them with an id below ``before``)."""
         with self._store.read() as conn:
             return store_runs.list_runs(conn, fleet, limit, before)
+
+    def across(
+        self, scope: Scope, tenant: str | None, limit: int = 50, before: int | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """Runs of every fleet the scope may see (of ``tenant``), newest first: ``limit``
+        of them with an id below ``before``, in one query."""
+        with self._store.read() as conn:
+            return store_runs.list_tenant_runs(conn, scope, tenant, limit, before)
 
 
 def _held(run: dict[str, Any], now: float) -> Conflict:

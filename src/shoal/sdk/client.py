@@ -15,14 +15,23 @@ from typing import Any
 from shoal import config
 from shoal.artifacts import ArtifactStore, open_artifact_store
 from shoal.errors import Unauthenticated
-from shoal.registry import Registry, Scope, acting, split_fleet_path, split_key_text
+from shoal.registry import (
+    Registry,
+    Scope,
+    acting,
+    check_before,
+    check_limit,
+    check_name,
+    split_fleet_path,
+    split_key_text,
+)
 from shoal.sdk import housekeeping
 from shoal.sdk.access import ClientAccess
 from shoal.sdk.datasets import Datasets
 from shoal.sdk.fleet import Fleet
 from shoal.sdk.history import Lineage, Run, TrainFailure
 from shoal.sdk.housekeeping import GcReport, Progress, VerifyReport
-from shoal.sdk.results import FleetInfo, ModelVersion, TenantInfo
+from shoal.sdk.results import FleetInfo, ModelVersion, Page, TenantInfo
 
 
 class Client(ClientAccess):
@@ -161,6 +170,19 @@ class Client(ClientAccess):
             for f in failures
         ]  # fmt: skip
         return Run.from_row(row, errors)
+
+    def runs(
+        self, tenant: str | None = None, limit: int = 50, *, before: int | None = None
+    ) -> Page[Run]:
+        """A page of runs across fleets, newest first (without per-key errors): of
+        ``tenant`` when named, else every tenant this client may see; ``limit`` of them
+        with an id below ``before``; ``next_cursor`` is the ``before`` of the next page."""
+        if tenant is not None:
+            check_name(tenant, "tenant")
+        rows = self.registry.runs.across(
+            self.scope, tenant, check_limit(limit) + 1, check_before(before)
+        )
+        return Page.read_ahead([Run.from_row(r) for r in rows], limit, lambda r: r.id)
 
     def baseline(self, version: ModelVersion | int) -> dict[str, Any] | None:
         """The baseline profile of the rows a version trained on (None if none was stored)."""

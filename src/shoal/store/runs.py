@@ -118,6 +118,30 @@ def list_runs(
     return [_shown(dict(row._mapping), now) for row in conn.execute(query)]
 
 
+def list_tenant_runs(
+    conn: Connection,
+    scope: Scope,
+    tenant: str | None = None,
+    limit: int = 50,
+    before: int | None = None,
+) -> list[dict[str, Any]]:
+    """Runs across fleets newest first: the scope's (the operator's: every tenant's), of
+    ``tenant`` when named, ``limit`` of those with an id below ``before``. One query, a
+    keyset page on the primary key (a tenant's runs are a share of all, so walking ids
+    down and keeping the tenant's stops after a page's worth)."""
+    query = _select()
+    if not scope.is_operator:
+        query = query.where(tenants.c.name == scope.tenant)
+    if tenant is not None:
+        scope.check(tenant)
+        query = query.where(tenants.c.name == tenant)
+    if before is not None:
+        query = query.where(runs.c.id < before)
+    query = query.order_by(runs.c.id.desc()).limit(limit)
+    now = time.time()
+    return [_shown(dict(row._mapping), now) for row in conn.execute(query)]
+
+
 def _shown(row: dict[str, Any], now: float) -> dict[str, Any]:
     """A run as read: ``interrupted`` when it is ``running`` but its lease has expired
     (the process holding it died; a resume takes it up). A run with no lease keeps its
