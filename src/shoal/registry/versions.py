@@ -25,7 +25,17 @@ from shoal.registry.lineage import code_ref as current_code_ref
 from shoal.registry.lineage import lineage as store_lineage
 from shoal.registry.records import Prepared, Preparer
 from shoal.registry.runs import Lease, renew_in
-from shoal.store import aggregates, audit, distributions, reads, requests, search, serving, writes
+from shoal.store import (
+    aggregates,
+    audit,
+    distributions,
+    facet_pages,
+    reads,
+    requests,
+    search,
+    serving,
+    writes,
+)
 from shoal.store import blobs as stored_blobs
 from shoal.store.engine import Store, lock_fleet
 from shoal.store.query import Where
@@ -34,6 +44,7 @@ from shoal.store.schema import datasets as datasets_table
 from shoal.store.schema import runs as runs_table
 from shoal.store.schema import versions as versions_table
 from shoal.store.tenancy import FleetRef, Scope
+from shoal.store.vocabulary import names as vocabulary_names
 from shoal.store.writes import Inserted
 
 Row = dict[str, Any]
@@ -239,10 +250,40 @@ class Versions(Part):
                 conn, fleet, dim, where=where, limit=limit, versions_scope=versions
             )
 
-    def histogram(self, fleet: FleetRef, metric: str, *, bins: int) -> dict[str, Any]:
-        """Equal-width bins of a metric over the fleet's latest versions, counted in SQL."""
+    def facet_page(
+        self, fleet: FleetRef, dim: str, *, where: Where = None, limit: int = 10,
+        search: str | None = None, cursor: str | None = None, order: str = "count",
+        versions: str = "latest",
+    ) -> tuple[list[tuple[str, int]], str | None]:  # fmt: skip
+        """A page of a key's or tag's values with their model counts, and the next cursor."""
         with self._store.read() as conn:
-            return distributions.metric_histogram(conn, fleet, metric, bins=bins)
+            return facet_pages.facet_page(
+                conn, fleet, dim, where=where, limit=limit, search=search, cursor=cursor,
+                order=order, versions_scope=versions,
+            )  # fmt: skip
+
+    def tag_values(self, fleet: FleetRef, tag: str, limit: int) -> list[str]:
+        """A tag's distinct values, sorted (one index seek per value, no counting)."""
+        with self._store.read() as conn:
+            return facet_pages.tag_values(conn, fleet, tag, limit)
+
+    def names(self, fleet: FleetRef) -> dict[str, list[str]]:
+        """The fleet's vocabulary: ``metrics`` (any version), ``latest_metrics`` (some
+        model's latest version) and ``tags``, each sorted; index seeks, no scan."""
+        with self._store.read() as conn:
+            return {"metrics": vocabulary_names(conn, fleet.id, "metric"),
+                    "latest_metrics": facet_pages.latest_metrics(conn, fleet),
+                    "tags": vocabulary_names(conn, fleet.id, "tag")}  # fmt: skip
+
+    def histogram(
+        self, fleet: FleetRef, metric: str, *, bins: int, where: Where = None,
+        versions: str = "latest",
+    ) -> dict[str, Any]:  # fmt: skip
+        """Equal-width bins of a metric over the versions ``where`` selects, counted in SQL."""
+        with self._store.read() as conn:
+            return distributions.filtered_histogram(
+                conn, fleet, metric, where, bins=bins, versions_scope=versions
+            )
 
     def resolve(
         self, fleet: FleetRef, key: Any, *, alias: str | None = None, version: int | None = None

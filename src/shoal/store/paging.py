@@ -59,10 +59,10 @@ def sort_order(sql: Sql, sort: str | None) -> Sort:
     sql.naming = "sort"
     res = resolve(sql, F.Field(tuple(name.split("."))), outer=False)
     sql.naming = "where"
-    if res.kind in ("alias", "tag", "param"):
+    if res.kind in ("alias", "param"):
         raise InvalidInput(
-            f"sort: cannot sort by {name!r}; sort by a key dimension, a metric, version or "
-            "created_at",
+            f"sort: cannot sort by {name!r}; sort by a key dimension, a tag (tags.NAME), a "
+            "metric, version or created_at",
             field="sort",
         )
     own_metric = res.kind == "metric" and "." not in res.name
@@ -76,7 +76,7 @@ def sort_order(sql: Sql, sort: str | None) -> Sort:
         tiebreak = sql.v.c.id if sql.mode == "all" or res.kind == "metric" else unique
     # Rows without a value (no such metric, no run) are left out of a sorted listing:
     # NULLs order differently on SQLite and PostgreSQL and cannot sit in a cursor.
-    nullable = res.kind == "metric" or res.name in ("run", "dataset")
+    nullable = res.kind in ("metric", "tag") or res.name in ("run", "dataset")
     return Sort(text, res.column, tiebreak, descending, nullable=nullable)
 
 

@@ -65,9 +65,19 @@ def api_router(client: Client) -> APIRouter:
         return {"items": [t.to_dict() for t in client.tenants()]}
 
     @api.get("/fleets")
-    def fleets(tenant: str | None = None) -> dict[str, Any]:
-        """Every fleet (of ``tenant``): its keys, model and version counts."""
-        return {"items": [f.to_dict() for f in client.fleets(tenant)]}
+    def fleets(
+        tenant: str | None = None, limit: Limit = 1000,
+        cursor: Annotated[str | None, Query(max_length=300)] = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Every fleet (of ``tenant``), by path: its keys, model and version counts; a page
+        of ``limit``, the next after ``cursor`` (the last path of the page before)."""
+        after = tuple(cursor.split("/", 1)) if cursor else ()
+        found = sorted((f for f in client.fleets(tenant) if (f.tenant, f.fleet) > after),
+                       key=lambda f: (f.tenant, f.fleet))  # fmt: skip
+        page = found[:limit]
+        more = len(found) > limit
+        return {"items": [f.to_dict() for f in page],
+                "next_cursor": page[-1].path if more else None}  # fmt: skip
 
     @api.get("/fleets/{tenant}/{fleet}")
     def fleet_detail(tenant: Tenant, fleet: FleetName) -> dict[str, Any]:
@@ -99,10 +109,20 @@ def api_router(client: Client) -> APIRouter:
     def facets(
         tenant: Tenant, fleet: FleetName, dim: str, where: Where = None, limit: Limit = 100,
         versions: Scope = "latest",
+        search: Annotated[str | None, Query(max_length=200,
+                                            description="Keep values holding this text")] = None,
+        cursor: Annotated[str | None, Query(max_length=2000,
+                                            description="next_cursor of the page before")] = None,
+        order: Annotated[str, Query(pattern="^(count|value)$",
+                                    description="count (largest first) or value")] = "count",
     ) -> dict[str, Any]:  # fmt: skip
-        """Models per value of key dimension ``dim``, largest first."""
-        counts = fleet_of(tenant, fleet).facets(dim, where, limit=limit, versions=versions)
-        return {"dim": dim, "items": [{"value": k, "count": v} for k, v in counts.items()]}
+        """A page of models per value of key dimension or tag ``dim`` (``store``,
+        ``tags.region``), largest first or by value, with ``next_cursor``."""
+        counts = fleet_of(tenant, fleet).facets(
+            dim, where, limit=limit, versions=versions, search=search, cursor=cursor, order=order
+        )
+        return {"dim": counts.dim, "items": [{"value": k, "count": v} for k, v in counts.items()],
+                "next_cursor": counts.next_cursor}  # fmt: skip
 
     @api.get("/fleets/{tenant}/{fleet}/models/{model:path}/versions")
     def model_versions(
