@@ -7,7 +7,12 @@ The guards every entry point shares live here, once:
 - a move that would start an alias no model of the fleet carries yet (a typo such as
   ``prodution``) is refused unless ``create=True`` (``--create``); a dry run says so;
 - a promotion from a ``source`` alias that no model carries is refused, naming the
-  aliases the fleet has.
+  aliases the fleet has and the closest one (``candiate``: did you mean ``candidate``?);
+- a dry run says what the move changes of the metrics (:func:`champion.move_change`), and
+  a filter that selects no model says so rather than a bare "0".
+
+Comparing two aliases model by model (champion against challenger) is
+:meth:`Aliases.compare`, in :mod:`shoal.registry.champion`.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ import sqlalchemy as sa
 
 from shoal import faults
 from shoal.errors import InvalidInput, NotFound
+from shoal.registry import champion
 from shoal.registry._guards import check_id
 from shoal.registry._part import Part, actor_of
 from shoal.store import aliases, audit, reads, retire, search, writes
 from shoal.store import filters as F
 from shoal.store.engine import lock_fleet
 from shoal.store.query import as_node
+from shoal.store.schema import metrics as metrics_table
 from shoal.store.schema import models as models_table
 from shoal.store.schema import versions as versions_table
 from shoal.store.tenancy import NAME, FleetRef
@@ -43,6 +50,8 @@ class Moved:
     source: str
     creates: bool = False
     notes: list[str] = field(default_factory=list)
+    metric_change: list[dict[str, Any]] = field(default_factory=list)
+    """Per metric, what the move changes (dry runs): see :func:`champion.move_change`."""
 
 
 class Aliases(Part):
@@ -131,14 +140,18 @@ class Aliases(Part):
             notes: list[str] = []
             if source != "latest" and aliases.alias_count(conn, fleet, source) == 0:
                 have = sorted(aliases.coverage(conn, fleet))
-                raise InvalidInput(
-                    f"source alias {source!r} is on no model of fleet '{fleet.path}'; its "
-                    f"aliases are {have or 'none yet'}: name one of them, or source='latest'",
-                    field="source",
-                )
+                raise champion.unknown_alias(fleet, source, have, "source")
             pairs = search.select_versions(conn, fleet, scoped)
+            if not pairs:
+                notes.append(
+                    f"the filter {where_text!r} selects no model" if source == "latest"
+                    else f"no model carrying {source!r} matches the filter {where_text!r}"
+                    if where_text else f"no model carries {source!r}"
+                )  # fmt: skip
             more, creates = _creation(conn, fleet, name, create, dry_run, bool(pairs))
             notes += more
+            change = (champion.move_change(conn, fleet, name, source, scoped)
+                      if dry_run and pairs else [])  # fmt: skip
             result, changes = aliases.move(
                 conn, fleet, name, pairs, actor=actor, where_text=where_text, source=source,
                 dry_run=dry_run,
@@ -150,7 +163,12 @@ class Aliases(Part):
                      "moved": result.moved, "move": result.move_id},
                 )  # fmt: skip
                 faults.point("promote.before_commit")
-        return Moved(result, changes, source, creates, notes)
+        return Moved(result, changes, source, creates, notes, change)
+
+    def compare(self, fleet: FleetRef, a: str, b: str, metric: str, **options: Any) -> Any:
+        """Alias ``a`` against ``b`` on ``metric``, model by model: see
+        :func:`shoal.registry.champion.compare` for the options."""
+        return champion.compare(self._store, fleet, a, b, metric, **options)
 
     def undo(self, fleet: FleetRef, move_id: int, *, actor: str | None = None) -> Any:
         actor = actor_of(actor)
@@ -179,7 +197,8 @@ class Aliases(Part):
     def describe(
         self, fleet: FleetRef, changes: Sequence[Change], limit: int
     ) -> list[dict[str, Any]]:
-        """Keys and version numbers for the first ``limit`` changes of a move (for previews)."""
+        """Keys, version numbers and metrics (``{name: {from, to, delta}}``) for the first
+        ``limit`` changes of a move (for previews): three queries, not three a row."""
         shown = list(changes[:limit])
         if not shown:
             return []
@@ -203,14 +222,34 @@ class Aliases(Part):
                     )
                 )
             }
+            values: dict[int, dict[str, float]] = {}
+            for row in conn.execute(
+                sa.select(metrics_table.c.version_id, metrics_table.c.name,
+                          metrics_table.c.value).where(
+                    metrics_table.c.version_id.in_(list(version_ids)),
+                    metrics_table.c.fleet_id == fleet.id,
+                )
+            ) if version_ids else []:  # fmt: skip
+                values.setdefault(row.version_id, {})[row.name] = row.value
         return [
             {
                 "key": dict(zip(fleet.keys, keys.get(m, []), strict=False)),
                 "from": numbers.get(old) if old is not None else None,
                 "to": numbers.get(new) if new is not None else None,
+                "metrics": _metric_pairs(values.get(old or 0, {}), values.get(new or 0, {})),
             }
             for m, old, new in shown
         ]
+
+
+def _metric_pairs(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """Each metric either version has: its value before and after, and the change."""
+    return {
+        name: {"from": before.get(name), "to": after.get(name),
+               "delta": after[name] - before[name] if name in before and name in after
+               else None}
+        for name in sorted({*before, *after})
+    }  # fmt: skip
 
 
 def _creation(

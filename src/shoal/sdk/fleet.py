@@ -17,6 +17,9 @@ from shoal.registry import (
     check_limit,
     parse_filter,
 )
+from shoal.sdk import facets
+from shoal.sdk.champion import Comparison, compare_aliases
+from shoal.sdk.facets import FacetCounts
 from shoal.sdk.history import MoveRecord, Run
 from shoal.sdk.housekeeping import VersionLifecycle
 from shoal.sdk.readouts import FleetReadouts
@@ -122,13 +125,11 @@ class Fleet(VersionLifecycle, FleetReadouts):
     def count(self, where: Where = None, *, versions: str = "latest") -> int:
         return self._registry.versions.count(self.ref, where=where, versions=versions)
 
-    def facets(
-        self, dim: str, where: Where = None, *, limit: int = 100, versions: str = "latest"
-    ) -> dict[str, int]:
-        """Models per value of key dimension ``dim``, largest first."""
-        return self._registry.versions.facets(
-            self.ref, dim, where=where, limit=check_limit(limit), versions=versions
-        )
+    def facets(self, dim: str, where: Where = None, **page: Any) -> FacetCounts:
+        """Models per value of key dimension or tag ``dim``, largest first: a page with
+        ``next_cursor`` (``limit``, ``search``, ``cursor``, ``order``, ``versions``; see
+        :func:`shoal.sdk.facets.facets`)."""
+        return facets.facets(self, dim, where, **page)
 
     def get(
         self, key: Any, *, alias: str | None = None, version: int | None = None
@@ -215,7 +216,12 @@ class Fleet(VersionLifecycle, FleetReadouts):
         result = moved.result
         return AliasMove(self.path, alias, result.moved, result.unchanged, result.move_id,
                          dry_run=dry_run, source=moved.source, preview=shown,
-                         creates=moved.creates, notes=list(moved.notes))  # fmt: skip
+                         creates=moved.creates, notes=list(moved.notes),
+                         metric_change=list(moved.metric_change))  # fmt: skip
+
+    def compare_aliases(self, a: str, b: str, metric: str, **options: Any) -> Comparison:
+        """Champion ``a`` against challenger ``b``, model by model: see :func:`compare_aliases`."""
+        return compare_aliases(self, a, b, metric, **options)
 
     def undo(self, move_id: int) -> AliasMove:
         """Put back an alias move, except where the alias has moved again since."""
@@ -229,11 +235,10 @@ class Fleet(VersionLifecycle, FleetReadouts):
         rows = self._registry.aliases.moves(self.ref, check_limit(limit) + 1, check_before(before))
         return Page.read_ahead([MoveRecord.from_row(self.path, r) for r in rows], limit, _ID)
 
-    def metric_histogram(self, name: str, *, bins: int = 20) -> dict[str, Any]:
-        """How a metric spreads over the fleet's latest versions: ``edges`` and ``counts``
-        of ``bins`` equal-width bins, counted in the store (no rows leave it)."""
-        check_limit(bins, "bins", 200)
-        return self._registry.versions.histogram(self.ref, name, bins=bins)
+    def metric_histogram(self, name: str, where: Where = None, **options: Any) -> dict[str, Any]:
+        """How a metric spreads over the models ``where`` selects (``bins``, ``versions``;
+        see :func:`shoal.sdk.facets.metric_histogram`)."""
+        return facets.metric_histogram(self, name, where, **options)
 
     def coverage(self) -> dict[str, int]:
         """How many models carry each alias."""
@@ -426,6 +431,7 @@ class Fleet(VersionLifecycle, FleetReadouts):
         min_psi: float = 0.1,
         target: str | None = None,
         alerts: bool = True,
+        quality_alerts: bool = True,
         threads: int | None = None,
         memory_limit: str | None = "2GB",
         rows_per_part: int = 5_000_000,
@@ -441,7 +447,8 @@ class Fleet(VersionLifecycle, FleetReadouts):
         of the predictions against the version's training baseline; drift flags are
         controlled for false discoveries across the fleet (Benjamini-Hochberg at
         ``alpha``, with PSI at least ``min_psi``). Then the fleet's alert rules are
-        checked. ``logs`` defaults to ``SHOAL_LOGS_URL``. DuckDB runs on ``threads`` (default:
+        checked (and the built-in quality rule, unless ``quality_alerts`` is False).
+        ``logs`` defaults to ``SHOAL_LOGS_URL``. DuckDB runs on ``threads`` (default:
         every CPU) within ``memory_limit``; more than ``rows_per_part`` logged rows are
         split into parts by key, which bounds the memory a pass needs; ``executor="ray"``
         runs the parts as Ray tasks (at most ``workers`` at once). Returns a
@@ -454,6 +461,7 @@ class Fleet(VersionLifecycle, FleetReadouts):
             since=as_timestamp(since, "since"), until=as_timestamp(until, "until"),
             alpha=alpha, min_psi=min_psi, target=target, threads=threads,
             memory_limit=memory_limit, rows_per_part=rows_per_part, alerts=alerts,
+            quality_alerts=quality_alerts,
             executor=executor, workers=workers, actor=config.actor(),
         )  # fmt: skip
         return monitor_fleet(self._registry, self.ref, options, progress)

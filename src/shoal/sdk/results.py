@@ -133,6 +133,10 @@ class AliasMove:
     """The move starts an alias no model of the fleet carried (``create=True`` confirms it)."""
     notes: list[str] = field(default_factory=list)
     """What a person should read before confirming the move (a new alias, say)."""
+    metric_change: list[dict[str, Any]] = field(default_factory=list)
+    """A dry run's metric change, per metric: ``metric``, ``direction``, ``models``,
+    ``mean_from``, ``mean_to``, ``mean_delta``, ``median_delta``, ``better``, ``worse``,
+    ``same``, ``unmeasured``, ``new`` (each preview row has its own under ``metrics``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -23,6 +23,7 @@ from shoal.web.access_pages import access_router
 from shoal.web.alias_pages import alias_router
 from shoal.web.api import api_router
 from shoal.web.cards_api import cards_router
+from shoal.web.champion_pages import champion_router
 from shoal.web.export_api import export_router
 from shoal.web.history_pages import history_router
 from shoal.web.lifecycle_api import lifecycle_router
@@ -106,6 +107,7 @@ def create_web_app(
     app.include_router(report_router(client))
     app.include_router(page_router(client))
     app.include_router(alias_router(client))
+    app.include_router(champion_router(client))
     app.include_router(history_router(client))
     app.include_router(model_router(client))
     app.include_router(alerts_router(client, templates))
