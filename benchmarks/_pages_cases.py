@@ -231,6 +231,11 @@ def build_cases(http: Any, seed: dict[str, Any], picks: dict[str, str], depth: i
         Case("run", "api", f"/api/v1/runs/{run_id}"),
         Case("alerts", "page", "/alerts"),
     ]  # fmt: skip
+    many = seed["many"]
+    cases += [
+        Case(f"a fleet of tenant {many['tenant']} ({many['fleets']:,} fleets)", "page",
+             f"/fleets/{many['first']}"),
+    ]  # fmt: skip
     _check_versions_link(http, deep_page)
     return cases
 

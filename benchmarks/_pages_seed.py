@@ -10,8 +10,13 @@ model and ``candidate`` on the tenth with ``mape < 0.1`` (spread over every stor
 key (each takes the next number, the last becomes the latest). ``production`` points at
 its middle version.
 
+``many/f0000`` ... : ``fleets`` small fleets of one tenant (10 models each, ``production``
+on all, one training run each), so the pages that list fleets, runs and datasets of a
+tenant are timed on a store of a thousand fleets, not one.
+
 A marker file, ``seed.json``, records what the store holds and how long seeding took; a
-later run with the same ``--workdir``, ``--models`` and ``--versions`` reuses the store.
+later run with the same ``--workdir``, ``--models``, ``--versions`` and ``--fleets``
+reuses the store.
 """
 
 from __future__ import annotations
@@ -24,9 +29,21 @@ from typing import Any
 from rich.progress import Progress
 
 import shoal
-from _fleet import FLEET, bench_register, layout, make_batch, open_store, sku_name, store_name
+from _fleet import (
+    FLEET,
+    bench_register,
+    layout,
+    make_batch,
+    open_store,
+    sku_name,
+    small_frame,
+    store_name,
+)
 
 DEEP_FLEET = "bench/history"
+MANY_TENANT = "many"
+MANY_MODELS = 10
+"""Models in each of the many small fleets."""
 DEEP_KEY = {"store": "s9999", "sku": "k9999"}
 MARKER = "seed.json"
 
@@ -37,27 +54,34 @@ def store_root(workdir: Path, models: int) -> Path:
 
 
 def load_or_seed(
-    workdir: Path, models: int, versions: int, batch_size: int, progress: Progress, log: Any
-) -> tuple[shoal.Client, dict[str, Any]]:
+    workdir: Path, models: int, versions: int, batch_size: int, fleets: int,
+    progress: Progress, log: Any,
+) -> tuple[shoal.Client, dict[str, Any]]:  # fmt: skip
     """The seeded store (reused when its marker matches) and the seeding record."""
     root = store_root(workdir, models)
     marker = root / MARKER
     if marker.exists():
         seed = json.loads(marker.read_text())
-        if seed.get("models") == models and seed.get("versions") == versions:
+        if (seed.get("models"), seed.get("versions"), seed.get("fleets")) == (
+            models,
+            versions,
+            fleets,
+        ):
             seed["reused"] = True
             log(f"reusing the seeded store {root} (seeded {seed['seeded_at']})")
             return open_store(root), seed
         log(f"{root} holds another seed ({seed.get('models')} models, "
             f"{seed.get('versions')} versions): seeding afresh")  # fmt: skip
-    return _seed(workdir, models, versions, batch_size, progress, log)
+    return _seed(workdir, models, versions, batch_size, fleets, progress, log)
 
 
 def _seed(
-    workdir: Path, models: int, versions: int, batch_size: int, progress: Progress, log: Any
-) -> tuple[shoal.Client, dict[str, Any]]:
+    workdir: Path, models: int, versions: int, batch_size: int, fleets: int,
+    progress: Progress, log: Any,
+) -> tuple[shoal.Client, dict[str, Any]]:  # fmt: skip
     t_all = time.perf_counter()
     seed: dict[str, Any] = {"models": models, "versions": versions, "batch_size": batch_size,
+                            "fleets": fleets,
                             "seeded_at": time.strftime("%Y-%m-%d %H:%M %Z")}  # fmt: skip
     # 1. The million: the registry benchmark's fleet, by its own code (removes the folder).
     registered, client, fleet = bench_register(models, workdir, batch_size, progress)
@@ -116,12 +140,35 @@ def _seed(
     }  # fmt: skip
     log(f"registered {versions:,} versions of one model in {register_s:,.1f} s, {calls} "
         f"register call(s) (+{generate_s:,.1f} s making the records)")  # fmt: skip
+    seed["many"] = _seed_many(client, fleets, progress)
+    log(f"registered {fleets:,} fleets of {MANY_MODELS} models in tenant {MANY_TENANT!r} in "
+        f"{seed['many']['seconds']:,.1f} s")  # fmt: skip
     root = store_root(workdir, models)
     seed["seconds"] = time.perf_counter() - t_all
     seed["db_bytes"] = sum(p.stat().st_size for p in root.glob("shoal.db*"))
     seed["reused"] = False
     (root / MARKER).write_text(json.dumps(seed, indent=1))
     return client, seed
+
+
+def _seed_many(client: shoal.Client, fleets: int, progress: Progress) -> dict[str, Any]:
+    """``fleets`` small fleets of one tenant, each with a run, its models and production,
+    all trained on one dataset of the tenant."""
+    t0 = time.perf_counter()
+    dataset_id = client.datasets.register(small_frame(), name=f"{MANY_TENANT}/sales").id
+    task = progress.add_task(f"register {fleets:,} small fleets", total=fleets)
+    for i in range(fleets):
+        fleet = client.fleet(f"{MANY_TENANT}/f{i:04d}", keys=["store", "sku"])
+        run_id = fleet.start_run("train", params={"bench": "pages"})
+        batch = make_batch(i * MANY_MODELS, MANY_MODELS, MANY_MODELS, run_id, dataset_id,
+                           seed=20_000_000 + i)  # fmt: skip
+        fleet.register(batch)
+        client.finish_run(run_id, counts={"keys": MANY_MODELS, "done": MANY_MODELS})
+        fleet.promote("production", None, all=True, create=True, preview=0)
+        progress.update(task, advance=1)
+    progress.remove_task(task)
+    return {"tenant": MANY_TENANT, "fleets": fleets, "models": MANY_MODELS,
+            "first": f"{MANY_TENANT}/f0000", "seconds": time.perf_counter() - t0}  # fmt: skip
 
 
 def picks(models: int) -> dict[str, str]:

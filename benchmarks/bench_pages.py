@@ -5,13 +5,16 @@
 
 Seeds a SQLite store under ``--workdir`` (reused by later runs with the same sizes; see
 ``_pages_seed.py``): the registry benchmark's fleet ``bench/demand`` of ``--models``
-models (``production`` on all, ``candidate`` on a tenth), and ``bench/history``, one model
-with ``--versions`` versions. Then times each page and the API route beside it through
-``TestClient(create_web_app(client, auth=Auth.off()))`` in
-this process (the server's time: no socket, no
-browser), ``--repeat`` times after ``--warmup`` (see ``_pages_cases.py``). Targets: p95
-under 300 ms, no table over 50 rows. A case over target is profiled (cProfile, every SQL
-statement timed and explained). The exit status is 1 when a request failed.
+models (``production`` on all, ``candidate`` on a tenth), ``bench/history``, one model
+with ``--versions`` versions, and ``many/...``, ``--fleets`` small fleets of a third
+tenant (10 models each), so the pages listing fleets, runs and datasets answer over a
+store of a thousand fleets. Then times each page and the API route beside it through
+``TestClient(create_web_app(client, auth=Auth.off()))`` in this process (the server's
+time: no socket, no browser), ``--repeat`` times after ``--warmup`` (see
+``_pages_cases.py``). Targets: p95 under 300 ms, no table over 50 rows. A case over
+target is profiled (cProfile, every SQL statement timed and explained). Last, every
+page's first paint in a fresh chromium tab (``_pages_paint.py``; target under 500 ms;
+``--no-paint`` skips it). The exit status is 1 when a request failed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from rich.markup import escape
 
 import _harness as h
 from _pages_cases import PAGE_ROWS, TARGET_P95_MS, CaseResult, build_cases, profile_case, time_case
+from _pages_paint import TARGET_PAINT_MS, Paint, available, measure_paints
 from _pages_seed import load_or_seed, picks, store_root
 
 bench = h.Bench(
@@ -35,12 +39,17 @@ bench = h.Bench(
         "batch_size": (100_000, 100_000, "versions per fleet.register call while seeding"),
         "case_budget": (60.0, 10.0, "stop repeating a case once it took this many seconds"),
         "depth": (100, 20, "next links (cursors) to follow for the deep page"),
+        "fleets": (1000, 50, "small fleets of one more tenant (the many-fleet store)"),
     },
     repeat=(20, 3, "timed requests per page or route, after the warm-up"),
     packages=("fastapi", "starlette", "jinja2", "httpx"),
 )  # fmt: skip
 bench.parser.add_argument("--warmup", type=int, default=2, help="untimed requests first")
 bench.parser.add_argument("--no-profile", action="store_true", help="do not profile the misses")
+bench.parser.add_argument("--no-paint", action="store_true",
+                          help="do not measure first paint in chromium")  # fmt: skip
+bench.parser.add_argument("--paint-repeat", type=int, default=None,
+                          help="fresh-tab loads per page (default 3; 1 with --quick)")  # fmt: skip
 
 
 def measure(run: h.Run) -> None:
@@ -57,7 +66,13 @@ def measure(run: h.Run) -> None:
     cases: list[CaseResult] = run.data.setdefault("cases", [])
     with h.progress() as progress:
         client, run.data["seed"] = load_or_seed(
-            workdir, args.models, args.versions, args.batch_size, progress, h.console.print
+            workdir,
+            args.models,
+            args.versions,
+            args.batch_size,
+            args.fleets,
+            progress,
+            h.console.print,
         )
     try:
         app = create_web_app(client, auth=Auth.off())
@@ -70,6 +85,8 @@ def measure(run: h.Run) -> None:
                 if cases[-1].error:
                     run.error(f"{case.kind} {case.name} ({case.url}): {cases[-1].error}")
                 advance(1)
+        if not args.no_paint:
+            paint_pages(run, app, cases)
         if not args.no_profile:
             db_path = store_root(workdir, args.models) / "shoal.db"
             for c in cases:
@@ -78,6 +95,24 @@ def measure(run: h.Run) -> None:
                         profile_case(app, db_path, c, workdir)
     finally:
         client.close()
+
+
+def paint_pages(run: h.Run, app: Any, cases: list[CaseResult]) -> None:
+    """First paint of every page case in a fresh chromium tab, served on a loopback port."""
+    why = available()
+    if why:
+        run.notes.append(f"First paint not measured: {why}.")
+        return
+    from shoal.testing import ThreadServer
+
+    repeat = run.args.paint_repeat or (1 if run.args.quick else 3)
+    pages = [(c.name, c.url) for c in cases if c.kind == "page" and not c.error]
+    with ThreadServer(app) as server, h.bar("first paint", len(pages)) as advance:
+        paints = measure_paints(str(server.url).rstrip("/"), pages, repeat, advance)
+    run.data["paints"] = paints
+    for p in paints:
+        if p.error:
+            run.error(f"first paint of {p.name} ({p.url}): {p.error}")
 
 
 def seed_lines(seed: dict[str, Any]) -> list[str]:
@@ -132,6 +167,20 @@ def report(run: h.Run) -> None:
         f"{len(cases) - len(misses)} of {len(cases)} cases meet both targets"
         + (f"; missed: {', '.join(f'{c.kind} {c.name}' for c in misses)}" if misses else "")
     )
+    paints: list[Paint] = data.get("paints", [])
+    if paints:
+        table = run.table(
+            f"First paint in a fresh chromium tab (first-contentful-paint, the app on a "
+            f"loopback port): target under {TARGET_PAINT_MS:.0f} ms",
+            ("page", "loads", "p50 ms", "max ms", "met"), "lrrrc",
+        )  # fmt: skip
+        for p in paints:
+            table.add(p.name, f"{len(p.paints_ms)}", h.num(p.pct(50)), h.num(p.pct(100)),
+                      p.ok if not p.error else f"error: {p.error}")  # fmt: skip
+        slow = [p.name for p in paints if not p.ok]
+        run.notes.append(f"{len(paints) - len(slow)} of {len(paints)} pages paint within "
+                         f"{TARGET_PAINT_MS:.0f} ms" + (f"; slow: {', '.join(slow)}" if slow
+                                                         else ""))  # fmt: skip
     if walks := data.get("walks"):
         run.notes.append(
             f"Deep pages {args.depth} pages in: following the fleet page's next link took "

@@ -54,7 +54,7 @@ def test_home_to_fleet_to_filter_to_model_to_lineage(site: str, page: Any) -> No
     page.get_by_role("link", name="demand").click()
     page.wait_for_url("**/fleets/grocer/demand")
     assert page.get_by_role("heading", name="grocer/demand").is_visible()
-    assert page.locator("#histogram .main-svg").count() >= 1  # plotly drew, offline
+    page.locator("#histogram .main-svg").first.wait_for()  # plotly drew, offline, after load
     shot(page, "02-fleet")
 
     page.get_by_role("textbox", name="Filter").fill("mape > 0.3")
@@ -62,7 +62,7 @@ def test_home_to_fleet_to_filter_to_model_to_lineage(site: str, page: Any) -> No
     page.get_by_role("button", name="Search").click()
     page.wait_for_url("**where=mape*")
     first_store = page.locator("#model-table tbody tr").first.locator("td").first
-    assert first_store.inner_text() == "s39"  # highest mape first
+    assert first_store.inner_text().startswith("s39")  # highest mape first
     assert page.locator("#model-table tbody tr").count() <= 50
     shot(page, "03-filtered")
 
@@ -73,7 +73,7 @@ def test_home_to_fleet_to_filter_to_model_to_lineage(site: str, page: Any) -> No
     lineage = page.locator("#lineage + table")
     assert "demand-train" in lineage.inner_text()
     shot(page, "04-model")
-    lineage.get_by_role("link").click()
+    lineage.get_by_role("link", name=re.compile(r"^run \d+$")).click()
     page.wait_for_url("**/runs/*")
     assert "succeeded" in page.get_by_role("heading", level=1).inner_text()
     shot(page, "05-run")
@@ -130,12 +130,12 @@ def test_acknowledge_an_alert_and_read_the_model_drift(monitored: str, page: Any
     assert "open" in row.inner_text() and "x1" in row.inner_text()
     shot(page, "01-alerts")
     page.get_by_role("button", name="Acknowledge alert 1").click()
-    page.wait_for_url("**/alerts")
+    page.wait_for_url("**/alerts?*done=*")
     assert "acknowledged" in page.locator("tr", has_text="store=s01,sku=k02").inner_text()
     shot(page, "02-acknowledged")
     page.get_by_role("link", name="store=s01,sku=k02").click()
     page.wait_for_url("**/models/store=s01,sku=k02")
-    page.locator("#trend .main-svg").first.wait_for()  # plotly drew the trend, offline
+    page.locator("#drift .main-svg").first.wait_for()  # plotly drew the drift chart, offline
     features = page.locator("table", has_text="q (fleet FDR)").inner_text()
     assert "x1" in features and "yes" in features
     shot(page, "03-model-drift")
@@ -174,7 +174,7 @@ def test_sign_in_act_as_the_token_and_sign_out(guarded: tuple[str, str], page: A
     assert session and session[0]["httpOnly"] and session[0]["sameSite"] == "Strict"
     assert secret not in session[0]["value"]
     page.get_by_role("button", name="Acknowledge alert 1").click()  # a form with its CSRF token
-    page.wait_for_url("**/alerts")
+    page.wait_for_url("**/alerts?*done=*")
     page.goto(url + "/audit")
     newest = page.locator("tbody tr").first.inner_text()
     assert "token:ada" in newest and "alert.acknowledged" in newest and "127.0.0.1" in newest

@@ -7,6 +7,7 @@ GET /fleets/{tenant}/{fleet}/models/{model}/compare    versions a and b side by 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -21,6 +22,8 @@ from shoal.web.monitoring_pages import model_monitoring
 from shoal.web.rendering import fleet_context, render
 
 PAGE_ROWS = 50
+MODEL_ALERTS = 10
+"""The newest unresolved alerts a model page lists (the rest on /alerts, filtered to it)."""
 VersionNumber = Annotated[int, Query(ge=1, le=2**31 - 1)]
 
 
@@ -55,6 +58,7 @@ def model_router(client: Client) -> APIRouter:
         metric_names = sorted({n for v in versions for n in v.metrics})[:8]
         key_text = ", ".join(f"{k}={v}" for k, v in current.key.items())
         monitoring = model_monitoring(target, key)
+        alerts = target.alerts.page(cohort=current.key, limit=MODEL_ALERTS)
         return render(
             request, "model.html", fleet=fleet_context(target), current=current,
             shown_alias=alias, model_url=f"/fleets/{target.path}/models/{model}",
@@ -62,6 +66,8 @@ def model_router(client: Client) -> APIRouter:
             metric_names=metric_names, before=before, next_before=versions.next_cursor,
             key_slice=key_slice(key_text, client.baseline(current)),
             monitoring=monitoring, charts=model_charts(monitoring["trend"], current.metrics),
+            alerts=alerts.items, more_alerts=alerts.before is not None,
+            alerts_url=f"/alerts?{urlencode({'fleet': target.path, 'cohort': model})}",
         )  # fmt: skip
 
     return pages
