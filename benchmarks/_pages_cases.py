@@ -163,7 +163,7 @@ def build_cases(http: Any, seed: dict[str, Any], picks: dict[str, str], depth: i
     cases = [
         Case("home", "page", "/"),
         Case("tenants", "api", "/api/v1/tenants"),
-        Case("fleets", "api", "/api/v1/fleets"),
+        Case("fleets", "api", "/api/v1/fleets", row_limit=1000),
         Case("fleet, no filter", "page", fleet),
         Case("fleet detail", "api", api),
         Case("models, no filter", "api", f"{api}/models"),
@@ -232,9 +232,30 @@ def build_cases(http: Any, seed: dict[str, Any], picks: dict[str, str], depth: i
         Case("alerts", "page", "/alerts"),
     ]  # fmt: skip
     many = seed["many"]
+    dataset_id = http.get(f"{api}/models/{model}").json()["dataset_id"]
+    champion = f"{fleet}/champion?a=production&b=candidate&metric=mape"
     cases += [
         Case(f"a fleet of tenant {many['tenant']} ({many['fleets']:,} fleets)", "page",
              f"/fleets/{many['first']}"),
+        Case(f"home, tenant {many['tenant']}'s second page of fleets", "page",
+             f"/?tenant={many['tenant']}&after=f0049"),
+        Case("fleet, store facet searched", "page", f"{fleet}?facet=store&q={q('01')}"),
+        Case("fleet, tag facet and tag filter", "page",
+             f"{fleet}?where={q(key_filter)}&facet=tags.region"),
+        Case("champion: production against candidate", "page", champion),
+        Case("champion, one store (summary and roll-up by sku)", "page",
+             f"{champion}&where={q(key_filter)}&by=sku"),
+        Case("champion rows", "api",
+             f"{api}/champion?a=production&b=candidate&metric=mape&summary=false"),
+        Case("alias moves", "page", f"{fleet}/alias-moves"),
+        Case("runs of the fleet", "page", f"{fleet}/runs"),
+        Case("runs of every tenant", "page", "/runs"),
+        Case(f"runs of tenant {many['tenant']}", "page", f"/runs?tenant={many['tenant']}"),
+        Case("datasets", "page", "/datasets"),
+        Case(f"dataset {dataset_id}: the versions trained on it", "page",
+             f"/datasets/{dataset_id}"),
+        Case("monitoring", "page", f"{fleet}/monitoring"),
+        Case("alerts of the fleet", "page", f"/alerts?fleet={q(seed['fleet']['path'])}"),
     ]  # fmt: skip
     _check_versions_link(http, deep_page)
     return cases

@@ -8,6 +8,7 @@ SKUs A and B and raises it by 0.02 for C (and raises r2 for A and B, lowers it f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -206,3 +207,79 @@ def test_page_and_move_preview_pages(http) -> None:
                     data={"alias": "production", "where": "store = 's01'", "source": "candiate",
                           "csrf_token": token})  # fmt: skip
     assert "did you mean &#39;candidate&#39;" in bad.text or "did you mean 'candidate'" in bad.text
+
+
+def _add_quoted_store(fleet: Any) -> None:
+    """Store ``O'Brien``: three SKUs, on production (v1) and candidate (v2)."""
+    for version in (1, 2):
+        fleet.register(
+            {"key": {"store": "O'Brien", "sku": k}, "model": LinearModel(1.0, {"p": 1.0}),
+             "metrics": {"mape": _mape(3, k, version)}, "tags": {"region": "north"}}
+            for k in SKUS
+        )  # fmt: skip
+    fleet.set_alias("production", {("O'Brien", k): 1 for k in SKUS})
+    fleet.set_alias("candidate", {("O'Brien", k): 2 for k in SKUS})
+
+
+def test_rollup_links_quote_the_value_and_parenthesise_the_filter(fleet, http) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    _add_quoted_store(fleet)
+    where = "sku = 'A' or sku = 'B'"
+    params = {"a": "production", "b": "candidate", "metric": "mape", "by": "store",
+              "where": where}  # fmt: skip
+    html = http.get("/fleets/grocer/demand/champion", params=params).text
+    links = dict((text, href.replace("&amp;", "&")) for href, text in re.findall(
+        r'<tr><td><a href="([^"]+)">([^<]+)</a></td>', html))  # fmt: skip
+    query = parse_qs(urlsplit(links["O&#39;Brien"]).query)
+    assert query["where"] == [f"store = 'O''Brien' and ({where})"] and "by" not in query
+    narrowed = http.get(links["O&#39;Brien"])
+    assert narrowed.status_code == 200 and "candidate better in 2" in narrowed.text
+    # A tag roll-up groups by a's version's tag (else b's): no filter selects exactly that.
+    by_tag = http.get("/fleets/grocer/demand/champion", params={**params, "by": "tags.region"})
+    assert '<td><span title="grouped by production' in by_tag.text
+    assert not re.search(r'<tr><td><a href="[^"]+">north</a>', by_tag.text)
+
+
+def test_delta_sort_is_offered_only_when_counted_or_filtered(http, monkeypatch) -> None:
+    from shoal.web import champion_pages
+
+    params = {"a": "production", "b": "candidate", "metric": "mape"}
+    small = http.get("/fleets/grocer/demand/champion", params=params).text
+    assert "sort=-delta" in small
+    monkeypatch.setattr(champion_pages, "PAGE_TOTALS", 1)  # as if a million models
+    big = http.get("/fleets/grocer/demand/champion", params=params).text
+    assert "sort=-delta" not in big and "Sorting by Δ orders every compared model" in big
+    filtered = http.get("/fleets/grocer/demand/champion",
+                        params={**params, "where": "sku = 'A'"}).text  # fmt: skip
+    assert "sort=-delta" in filtered
+    counted = http.get("/fleets/grocer/demand/champion", params={**params, "totals": "1"}).text
+    assert "sort=-delta" in counted
+
+
+def test_a_broad_move_previews_the_change_of_the_previewed_models(fleet, http,
+                                                                  monkeypatch) -> None:  # fmt: skip
+    from shoal.registry import aliases as registry_aliases
+
+    where = "candidate.mape < production.mape"
+    full = fleet.promote("production", where, dry_run=True)
+    (change,) = [c for c in full.metric_change if c["metric"] == "mape"]
+    assert change["sample"] is False and change["over"] is None and change["models"] == 12
+    monkeypatch.setattr(registry_aliases, "MOVE_CHANGE_MAX", 5)
+    monkeypatch.setattr(registry_aliases, "MOVE_SAMPLE", 4)
+    sampled = fleet.promote("production", where, dry_run=True, preview=4)
+    assert sampled.moved == 12
+    (change,) = [c for c in sampled.metric_change if c["metric"] == "mape"]
+    assert change["sample"] is True and "first 4 previewed models" in change["over"]
+    assert (change["models"], change["better"], change["worse"], change["new"]) == (4, 4, 0, 0)
+    assert change["mean_delta"] == pytest.approx(-0.05)
+    assert change["median_delta"] == pytest.approx(-0.05)
+    shown = [p["metrics"]["mape"] for p in sampled.preview]
+    assert change["mean_from"] == pytest.approx(sum(m["from"] for m in shown) / 4)
+    token = csrf_of(http.get("/fleets/grocer/demand").text)
+    page = http.post(
+        "/fleets/grocer/demand/aliases",
+        data={"alias": "production", "where": where, "csrf_token": token},
+    ).text
+    assert "4 better, 0 worse" in page and "first 4 previewed models" in page
+    assert "only: the move selects too many models" in page

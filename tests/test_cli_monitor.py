@@ -76,7 +76,8 @@ def test_monitor_alert_and_retrain_from_the_shell(folder: Path) -> None:
     assert len(trend) == 1 and trend[0]["drifted_features"] == 1
 
     alerts = json.loads(cli("alerts", "list", "grocer/demand", "--json"))
-    assert len(alerts) == 2
+    assert {a["rule"] for a in alerts} == {"drift", "quality"}  # two of each, on two models
+    assert len(alerts) == 4 and len({a["model_id"] for a in alerts}) == 2
     assert "acknowledged" in cli("alerts", "ack", "grocer/demand", str(alerts[0]["id"]))
 
     run = json.loads(cli("retrain", "grocer/demand", "sales.parquet", "trainers:fit", "-q",

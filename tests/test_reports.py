@@ -127,22 +127,14 @@ def _int(text: str) -> int:
 
 def _open_in_chromium(page: Path, screenshot: Path) -> dict[str, Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("chromium is not installed at /usr/bin/chromium")
-    args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
+    from tests.browser import ARGS, CHROMIUM
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"chromium is not installed at {CHROMIUM}")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
-            str(screenshot.parent / "chromium-profile"), executable_path="/usr/bin/chromium",
-            args=args, viewport={"width": 1280, "height": 900},
+            str(screenshot.parent / "chromium-profile"), executable_path=str(CHROMIUM),
+            args=ARGS, viewport={"width": 1280, "height": 900},
         )  # fmt: skip
         try:
             tab = browser.new_page()
@@ -293,6 +285,8 @@ def test_the_page_and_rest_serve_the_same_report(http: tuple[TestClient, shoal.F
                      data={"by": "store", "csrf_token": csrf_of(page.text)},
                      follow_redirects=False)  # fmt: skip
     assert again.status_code == 303 and "by=store" in again.headers["location"]
+    shown = web.get(again.headers["location"]).text
+    assert f"Recorded report {recorded['report_id'] + 1}" in shown and 'role="status"' in shown
     assert len(fleet.report(record=False).to_dict()["changes"]["figures"]) > 0
     table = web.get("/api/v1/fleets/grocer/demand/report/tables/cohorts",
                     params={"format": "csv", "by": "store"})  # fmt: skip

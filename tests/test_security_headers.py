@@ -335,7 +335,7 @@ def test_the_pages_draw_their_charts_in_chromium_under_the_policy(
             ".push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile));"
         )
         for name, path, chart in (("fleet", FLEET, "#histogram"),
-                                  ("model", f"{FLEET}/models/{MODEL}", "#trend")):  # fmt: skip
+                                  ("model", f"{FLEET}/models/{MODEL}", "#drift")):  # fmt: skip
             reply = tab.goto(server.url + path)
             assert reply is not None and reply.status == 200
             assert reply.headers["content-security-policy"] == CONTENT_SECURITY_POLICY

@@ -235,3 +235,162 @@ def test_not_tested_is_its_own_state_in_every_roll_up(
     assert "12 of 14 models had a feature tested" in page.text
     assert "<strong>not tested</strong>" in page.text and ">not tested</span>" in page.text
     assert '<option value="accuracy"' not in page.text and '<option value="mape"' in page.text
+
+
+# -- review fixes: acknowledgements kept, cohorts with commas, the model index, old windows --
+
+
+def test_acknowledging_never_overwrites_an_earlier_acknowledgement(client: shoal.Client) -> None:
+    alerts = client.fleet("grocer/demand").alerts
+    first, second, *_ = [a["id"] for a in alerts.list()]
+    assert alerts.acknowledge_many([first, second], note="INC-1: x1 feed")["moved"] == 2
+    before = {a["id"]: a for a in alerts.list("acknowledged")}
+    # "Acknowledge all N matching" on the default unresolved view, with an empty note
+    every = alerts.acknowledge_many(note="")
+    assert every == {"moved": 5, "skipped": 2, "state": "acknowledged"}
+    after = {a["id"]: a for a in alerts.list("acknowledged")}
+    for aid in (first, second):  # untouched: who acknowledged it, when and why
+        assert {k: after[aid][k] for k in ("note", "acted_by", "acted_at", "updated_at")} == {
+            k: before[aid][k] for k in ("note", "acted_by", "acted_at", "updated_at")
+        }
+    assert alerts.acknowledge_many([first, next(iter(set(after) - {first, second}))]) == {
+        "moved": 0, "skipped": 2, "state": "acknowledged"}  # fmt: skip
+    with pytest.raises(shoal.Conflict) as again:
+        alerts.acknowledge(first, note="overwrite?")
+    assert again.value.field == "state" and "already acknowledged" in str(again.value)
+    # resolving records the resolver and keeps the note when none is given: one, then bulk
+    one = alerts.resolve(first)
+    assert one["state"] == "resolved" and one["note"] == "INC-1: x1 feed"
+    assert one["acted_by"] and one["acted_at"] >= before[first]["acted_at"]
+    assert alerts.resolve_many([second, first]) == {"moved": 1, "skipped": 1, "state": "resolved"}
+    [kept] = alerts.list("resolved", limit=100, before=first)  # ids below first: second only
+    assert kept["id"] == second and kept["note"] == "INC-1: x1 feed"
+    assert kept["acted_at"] >= before[second]["acted_at"] and kept["resolved_at"]
+    assert alerts.resolve_many(note="fixed")["moved"] == 5
+    assert {a["note"] for a in alerts.list("resolved")} == {"INC-1: x1 feed", "fixed"}
+
+
+def _comma_model_alert(client: shoal.Client) -> int:
+    """A model keyed ``sku=A,77`` (a comma in a value) with an alert of the drift rule."""
+    from shoal.registry.alerts import Match
+
+    fleet = client.fleet("grocer/demand")
+    model = world.LinearModel(1.0, {"x1": 1.0})
+    [placed] = fleet.register([{"key": {"store": "s09", "sku": "A,77"}, "model": model}])
+    model_id = fleet.get({"store": "s09", "sku": "A,77"}).model_id
+    rule = next(r for r in fleet.alerts.rules() if r["name"] == "drift")
+    opened, _, _ = client.registry.alerts.apply(
+        fleet.ref, rule["id"], 1.0, [Match(model_id, placed.id, 0.5, "x1")], set(), actor="t"
+    )
+    return opened[0]
+
+
+def test_a_cohort_value_may_hold_a_comma_as_in_a_model_path(
+    client: shoal.Client, http: TestClient
+) -> None:
+    alert_id = _comma_model_alert(client)
+    alerts = client.fleet("grocer/demand").alerts
+    assert [a["id"] for a in alerts.list(cohort="store=s09,sku=A,77")] == [alert_id]
+    assert [a["id"] for a in alerts.list(cohort="sku=A,77")] == [alert_id]
+    assert alerts.count(cohort="store=s01,sku=A,77") == 0
+    model = http.get("/fleets/grocer/demand/models/store=s09,sku=A,77")
+    assert model.status_code == 200
+    link = re.search(r'<a href="(/alerts\?[^"]+)">', model.text)
+    assert link is not None
+    page = http.get(link.group(1).replace("&amp;", "&"))
+    assert page.status_code == 200
+    assert re.findall(r'name="ids" value="(\d+)"', page.text) == [str(alert_id)]
+
+
+def test_one_models_alert_page_is_a_range_of_the_model_index(client: shoal.Client) -> None:
+    engine = client.registry._store.engine
+    seen: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        seen.append((statement, params))
+
+    alerts = client.fleet("grocer/demand").alerts
+    sa.event.listen(engine, "before_cursor_execute", keep)
+    try:
+        found = alerts.page(cohort="store=s01,sku=k00", limit=50)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", keep)
+    assert len(found.items) == 2
+    paging = [(s, p) for s, p in seen if s.lstrip().startswith("SELECT alerts.id \nFROM alerts")]
+    assert paging, seen
+    with engine.connect() as conn:
+        for statement, params in paging:
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
+            steps = " | ".join(str(row[-1]) for row in plan)
+            assert "ix_alerts_fleet_model_state" in steps and "TEMP B-TREE" not in steps, steps
+        indexes = {t: {ix["name"] for ix in sa.inspect(conn).get_indexes(t)}
+                   for t in ("runs", "datasets")}  # fmt: skip
+    assert "ix_runs_tenant" in indexes["runs"] and "ix_datasets_tenant" in indexes["datasets"]
+
+
+def test_a_window_stored_before_0011_is_computed_once_then_read(client: shoal.Client) -> None:
+    from shoal.store.schema import monitor_rollups, monitor_windows, runs
+
+    store = client.registry._store
+    with store.write() as conn:  # as an old store holds it: no tested, no figures
+        conn.execute(monitor_rollups.update().values(tested=None))
+        run_id = conn.execute(sa.select(monitor_windows.c.run_id)).scalar_one()
+        counts = conn.execute(sa.select(runs.c.counts).where(runs.c.id == run_id)).scalar_one()
+        counts.pop("figures", None)
+        conn.execute(runs.update().where(runs.c.id == run_id).values(counts=counts))
+    seen: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    monitoring = client.fleet("grocer/demand").monitoring
+    reads = []
+    sa.event.listen(store.engine, "before_cursor_execute", keep)
+    try:
+        for _ in range(2):
+            seen.clear()
+            rows = monitoring.rollup("store")
+            figures = monitoring.figures()
+            reads.append(([s for s in seen if "FROM monitor_results" in s], rows, figures))
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", keep)
+    (first, rows, figures), (second, rows_again, figures_again) = reads
+    assert len(first) == 2 and second == []  # the results once, then the stored rows
+    assert rows_again == rows and figures_again == figures and "mape" in figures
+    assert {g["store"]: g["state"] for g in rows}["s03"] == "not tested"
+    with store.read() as conn:
+        assert (
+            conn.execute(
+                sa.select(sa.func.count()).where(monitor_rollups.c.tested.is_(None))
+            ).scalar_one()
+            == 0
+        )
+        stored = conn.execute(sa.select(runs.c.counts).where(runs.c.id == run_id)).scalar_one()
+    assert stored["figures"] == figures
+
+
+def test_downgrading_0011_keeps_the_roll_ups_without_rowid(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from shoal.store import Store
+    from shoal.store.engine import _MIGRATIONS, upgrade
+
+    store = Store(f"sqlite:///{tmp_path / 'down.db'}")
+    upgrade(store)
+    assert store._engine is not None
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with store._engine.connect() as conn:
+        cfg.attributes["connection"] = conn.execution_options(shoal_write=True)
+        command.downgrade(cfg, "0010")
+        conn.commit()
+    with store._engine.connect() as conn:
+        sql = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'monitor_rollups'"
+        ).scalar_one()
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("alerts")}
+    assert "WITHOUT ROWID" in sql.upper() and "tested" not in sql
+    assert not {"note", "acted_by", "acted_at"} & columns
+    upgrade(store)  # and back up
+    store.dispose()

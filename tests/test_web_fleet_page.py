@@ -179,3 +179,74 @@ def test_rows_link_the_whole_key(site) -> None:
     assert (
         '<th scope="col"><a href="?where=store+%3D+%27s13%27&amp;sort=tags.region">region' in html
     )
+
+
+def test_ten_tag_names_compute_six_facets_and_link_the_rest(tmp_path) -> None:
+    client = shoal.connect(f"sqlite:///{tmp_path / 'wide.db'}", str(tmp_path / "artifacts"))
+    wide = client.fleet("grocer/wide", keys=["store"])
+    wide.register({"key": {"store": f"s{i}"}, "model": LinearModel(1.0, {"price": -0.5}),
+                   "metrics": {"rmse": 1.0 + i}, "tags": {f"t{n}": f"v{i % 2}" for n in range(10)}}
+                  for i in range(6))  # fmt: skip
+    with TestClient(create_web_app(client, auth=Auth.off()), base_url="http://127.0.0.1") as http:
+        html = http.get("/fleets/grocer/wide").text
+        facets = re.findall(r'<h3 id="facet-\d+">([^ <]+)', html)
+        assert facets == ["store", "t0", "t1", "t2", "t3", "t4", "t5"]
+        more = re.findall(r'<a href="\?facet=tags.(t\d)">', html)
+        assert more == ["t6", "t7", "t8", "t9"]
+        opened = http.get("/fleets/grocer/wide", params={"facet": "tags.t8"}).text
+        assert re.findall(r'<h3 id="facet-\d+">([^ <]+)', opened)[-1] == "t8"
+        assert "tags.t8+%3D+%27v1%27" in opened and "?facet=tags.t8" not in opened
+        searched = http.get("/fleets/grocer/wide", params={"facet": "tags.t9", "q": "v0"}).text
+        assert "tags.t9+%3D+%27v0%27" in searched and "tags.t9+%3D+%27v1%27" not in searched
+    client.close()
+
+
+def test_model_links_quote_key_values_in_every_template() -> None:
+    from shoal.web.rendering import HERE, model_href, model_path
+
+    class Target:
+        path, keys = "grocer/demand", ("store", "sku")
+
+    key = {"sku": "A#1", "store": "s?1 x"}
+    href = model_href("grocer/demand", ["store", "sku"], key)
+    assert href == "/fleets/grocer/demand/models/store=s%3F1%20x,sku=A%231"
+    assert model_path(Target(), key) == href  # type: ignore[arg-type]
+    assert model_href("grocer/demand", None, {"store": "s#", "sku": "b"}).endswith(
+        "store=s%23,sku=b")  # fmt: skip
+    from shoal.web.rendering import templates
+
+    # Each template's own link expression, rendered over a row whose key needs quoting.
+    row = {"key": {"store": "s?1 x", "sku": "A#1"}}
+    context = {"fleet": {"path": "grocer/demand", "keys": ["store", "sku"]},
+               "path": "grocer/demand", "a": row, "r": row}  # fmt: skip
+    for name in ("fleet.html", "monitoring.html", "alerts.html"):
+        source = (HERE / "templates" / name).read_text()
+        assert "/models/{{" not in source, name
+        (expression,) = re.findall(r"\{\{ model_href\([^}]*\) \}\}", source)
+        assert templates.env.from_string(expression).render(context) == href, name
+
+
+def test_a_tag_sort_walks_the_tag_index_without_sorting(site) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    _, demand = site
+    plans: list[str] = []
+
+    def explain(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "_tiebreak" in statement and "ORDER BY" in statement:
+            found = cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, params)
+            plans.append(" | ".join(row[-1] for row in found.fetchall()))
+
+    event.listen(Engine, "before_cursor_execute", explain)
+    try:
+        for sort in ("tags.region", "-tags.region"):
+            first = list(demand.search(sort=sort, limit=5))
+            keys = [
+                (r.key["store"], r.key["sku"]) for r in demand.iter_search(sort=sort, page_size=7)
+            ]
+            assert len(keys) == len(set(keys)) == 81 and len(first) == 5
+    finally:
+        event.remove(Engine, "before_cursor_execute", explain)
+    assert plans and all("ix_version_tags_fleet_key_value" in p for p in plans)
+    assert not any("TEMP B-TREE FOR ORDER BY" in p for p in plans), plans

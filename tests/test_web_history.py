@@ -93,7 +93,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                           dataset_name="beta-sales")  # fmt: skip
     made.runs["beta"] = beta_run.id
     made.datasets["beta"] = int(beta_run.dataset_id or 0)
-    for tenant, role in [("grocer", "editor"), ("beta", "viewer"), (None, "operator")]:
+    for tenant, role in [("grocer", "editor"), ("beta", "viewer"), ("beta", "editor"),
+                         (None, "operator")]:  # fmt: skip
         name = f"{tenant}-{role}" if tenant else "operator"
         _, made.secrets[name] = client.create_token(tenant, role, name=name)
     yield made
@@ -392,8 +393,24 @@ def test_a_tenant_token_sees_only_its_tenant_runs_and_datasets(
 
 
 def test_another_tenant_cannot_undo_a_move(built: World, guarded: TestClient) -> None:
+    """An editor may undo moves, but not another tenant's: its fleet does not exist for it
+    (404, as every read of another tenant answers), and nothing moves."""
     move = built.client.fleet("grocer/demand").alias_moves(1)[0]
-    refused = guarded.post(f"/fleets/grocer/demand/alias-moves/{move.id}/undo",
-                           headers=bearer(built, "beta-viewer"))  # fmt: skip
-    assert refused.status_code in (403, 404)
+    editor = guarded.get("/datasets", headers=bearer(built, "beta-editor"))
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', editor.text)
+    form = {"csrf_token": csrf.group(1)} if csrf else {}
+    refused = guarded.post(f"/fleets/grocer/demand/alias-moves/{move.id}/undo", data=form,
+                           headers=bearer(built, "beta-editor"))  # fmt: skip
+    assert refused.status_code == 404, refused.text[:300]
     assert built.client.fleet("grocer/demand").alias_moves(1)[0].undone_by == move.undone_by
+
+
+def test_another_tenant_reads_no_alerts_of_a_fleet_it_cannot_see(
+    built: World, guarded: TestClient
+) -> None:
+    """The alerts page takes a fleet by name: another tenant's is a 404, never its rules."""
+    beta = bearer(built, "beta-viewer")
+    refused = text_of(page(guarded, "/alerts?fleet=grocer/demand", 404, **beta))
+    assert "not found" in refused and "s01" not in refused and "psi" not in refused
+    reply = guarded.get("/api/v1/fleets/grocer/demand/alerts", headers=beta)
+    assert reply.status_code in (403, 404)

@@ -119,8 +119,9 @@ def rollup_command(
         _output.print_json(rows)
         return
     _output.table(
-        [by, "models", "drifting", "share", "median mape", "predictions", "labelled"],
-        [(g[by], g["models"], g["drifting"], f"{g['share_drifting']:.0%}",
+        [by, "models", "tested", "drifting", "share of tested", "median mape", "predictions",
+         "labelled"],
+        [(g[by], g["models"], g.get("tested"), g["drifting"], _share(g["share_drifting"]),
           _output.number(g["median_mape"]), g["predictions"], g["labelled"]) for g in rows],
     )  # fmt: skip
 
@@ -283,3 +284,9 @@ def retrain_command(
     ])  # fmt: skip
     if run.failed:
         raise typer.Exit(1)
+
+
+def _share(share: float | None) -> str:
+    """A share of tested models; "not tested" where no model of the group had a feature
+    tested (never 0%, which would read as healthy)."""
+    return "not tested" if share is None else f"{share:.0%}"

@@ -62,10 +62,11 @@ def render_monitoring(
     ]
     for group in watched.stores[:5]:
         mark = "*" if group["store"] in drifted else " "
-        mape = group["median_mape"]
+        mape, share = group["median_mape"], group["share_drifting"]
+        tested = group.get("tested", group["models"])
         lines.append(
-            f"  {mark} {group['store']:<6} {group['drifting']:>3}/{group['models']:<3} drifting "
-            f"({group['share_drifting']:.0%}), median MAPE "
+            f"  {mark} {group['store']:<6} {group['drifting']:>3}/{tested:<3} tested drifting "
+            f"({'not tested' if share is None else f'{share:.0%}'}), median MAPE "
             f"{'n/a' if mape is None else f'{mape:.2f}'}"
         )
     lines += [

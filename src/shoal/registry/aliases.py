@@ -8,8 +8,9 @@ The guards every entry point shares live here, once:
   ``prodution``) is refused unless ``create=True`` (``--create``); a dry run says so;
 - a promotion from a ``source`` alias that no model carries is refused, naming the
   aliases the fleet has and the closest one (``candiate``: did you mean ``candidate``?);
-- a dry run says what the move changes of the metrics (:func:`champion.move_change`), and
-  a filter that selects no model says so rather than a bare "0".
+- a dry run says what the move changes of the metrics (:func:`champion.move_change`, over
+  at most :data:`MOVE_CHANGE_MAX` models; past that over the previewed ones, marked
+  ``sample``), and a filter that selects no model says so rather than a bare "0".
 
 Comparing two aliases model by model (champion against challenger) is
 :meth:`Aliases.compare`, in :mod:`shoal.registry.champion`.
@@ -36,6 +37,11 @@ from shoal.store.schema import metrics as metrics_table
 from shoal.store.schema import models as models_table
 from shoal.store.schema import versions as versions_table
 from shoal.store.tenancy import NAME, FleetRef
+
+MOVE_CHANGE_MAX = 50_000
+"""Up to this many selected models, a dry run's metric change covers all of them."""
+MOVE_SAMPLE = 20
+"""Past :data:`MOVE_CHANGE_MAX`, the change covers this many (the SDK's preview rows)."""
 
 Change = tuple[int, int | None, int | None]
 """(model id, version id before, version id after) of one model an alias move changes."""
@@ -150,12 +156,12 @@ class Aliases(Part):
                 )  # fmt: skip
             more, creates = _creation(conn, fleet, name, create, dry_run, bool(pairs))
             notes += more
-            change = (champion.move_change(conn, fleet, name, source, scoped)
-                      if dry_run and pairs else [])  # fmt: skip
             result, changes = aliases.move(
                 conn, fleet, name, pairs, actor=actor, where_text=where_text, source=source,
                 dry_run=dry_run,
             )  # fmt: skip
+            change = (_preview_change(conn, fleet, name, source, scoped, pairs, changes)
+                      if dry_run and pairs else [])  # fmt: skip
             if not dry_run and result.moved:
                 audit.record(
                     conn, fleet.tenant_id, actor, "alias.promote", fleet.path,
@@ -240,6 +246,70 @@ class Aliases(Part):
             }
             for m, old, new in shown
         ]
+
+
+def _preview_change(
+    conn: Any, fleet: FleetRef, target: str, source: str, scoped: F.Node | None,
+    pairs: Sequence[Any], changes: Sequence[Change],
+) -> list[dict[str, Any]]:  # fmt: skip
+    """A dry run's metric change: over every model the move selects while that is at most
+    :data:`MOVE_CHANGE_MAX` (the same bound as the champion page's totals), else over the
+    first :data:`MOVE_SAMPLE` changes (the previewed models), marked ``sample``: the full
+    change reads every selected model (seconds at a million)."""
+    if len(pairs) <= MOVE_CHANGE_MAX:
+        full = champion.move_change(conn, fleet, target, source, scoped)
+        return [{**c, "sample": False, "over": None} for c in full]
+    if target == source or (target != "latest" and aliases.alias_count(conn, fleet, target) == 0):
+        return []
+    shown = list(changes[:MOVE_SAMPLE])
+    names = champion.move_metrics(conn, fleet, scoped)
+    version_ids = {v for _, old, new in shown for v in (old, new) if v is not None}
+    values: dict[tuple[int, str], float] = {}
+    if version_ids and names:
+        query = sa.select(
+            metrics_table.c.version_id, metrics_table.c.name, metrics_table.c.value
+        ).where(
+            metrics_table.c.version_id.in_(sorted(version_ids)),
+            metrics_table.c.name.in_(names),
+            metrics_table.c.fleet_id == fleet.id,
+        )  # fmt: skip
+        values = {(row.version_id, row.name): row.value for row in conn.execute(query)}
+    over = f"the first {len(shown)} previewed models (of {len(changes):,} moving)"
+    return [
+        _sample_change(metric, [(values.get((old, metric)) if old is not None else None,
+                                 values.get((new, metric)) if new is not None else None,
+                                 old is None) for _, old, new in shown], over)
+        for metric in names
+    ]  # fmt: skip
+
+
+def _sample_change(
+    metric: str, pairs: list[tuple[float | None, float | None, bool]], over: str
+) -> dict[str, Any]:
+    """:func:`champion.move_change`'s figures for one metric over ``pairs`` (value before,
+    after, and whether the model gets the alias for the first time)."""
+    way = champion.known_direction(metric) or "lower"
+    new = sum(1 for _, _, fresh in pairs if fresh)
+    both = [(a, b) for a, b, fresh in pairs if not fresh]
+    measured = [(a, b) for a, b in both if a is not None and b is not None]
+    deltas = sorted(b - a for a, b in measured)
+    sign = -1 if way == "lower" else 1
+    mid = len(deltas) // 2
+    median = (
+        None if not deltas
+        else deltas[mid] if len(deltas) % 2 else (deltas[mid - 1] + deltas[mid]) / 2
+    )  # fmt: skip
+    return {
+        "metric": metric, "direction": way, "models": len(measured),
+        "mean_from": sum(a for a, _ in measured) / len(measured) if measured else None,
+        "mean_to": sum(b for _, b in measured) / len(measured) if measured else None,
+        "mean_delta": sum(deltas) / len(deltas) if deltas else None,
+        "median_delta": median,
+        "better": sum(1 for d in deltas if d * sign > 0),
+        "worse": sum(1 for d in deltas if d * sign < 0),
+        "same": sum(1 for d in deltas if d == 0),
+        "unmeasured": len(both) - len(measured), "new": new, "sample": True, "over": over,
+    }  # fmt: skip
 
 
 def _metric_pairs(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:

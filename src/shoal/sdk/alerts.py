@@ -18,6 +18,7 @@ from shoal.errors import InvalidInput
 from shoal.monitor import Quality, check_webhook, is_builtin_rule, read_quality
 from shoal.registry import Registry, check_limit
 from shoal.registry.alerts import STATES, UNRESOLVED, AlertFilter
+from shoal.sdk.keys import split_path_key
 from shoal.sdk.monitoring import readable_result
 
 if TYPE_CHECKING:
@@ -54,12 +55,14 @@ def states_of(state: StateArg) -> tuple[str, ...]:
 
 def cohort_of(dims: Sequence[str], cohort: CohortArg) -> tuple[tuple[int, str], ...]:
     """A cohort (``"store=s013"``, ``"store=s013,sku=A77"`` or a dict) as (key index, value)
-    pairs of the fleet's key dimensions ``dims``."""
+    pairs of the fleet's key dimensions ``dims``. Text splits as a model's path does
+    (:func:`~shoal.sdk.keys.split_path_key`: only at a comma that starts the next
+    ``NAME=``), so a value may hold commas and the model page's cohort link reads back."""
     if cohort is None or cohort == "":
         return ()
     if isinstance(cohort, str):
         pairs = []
-        for part in cohort.split(","):
+        for part in split_path_key(cohort):  # as a model path: ``sku=A,77`` is one value
             dim, sep, value = part.partition("=")
             if not sep or not dim.strip() or not value.strip():
                 raise InvalidInput(

@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from shoal import config
 from shoal.errors import InvalidInput
 from shoal.registry import (
     FleetRef,
@@ -38,7 +37,7 @@ class Fleet(VersionLifecycle, FleetReadouts):
     """Models that do one job, told apart by key values, e.g. ``demand`` by (store, sku).
 
     ``archive``, ``restore`` and ``delete_versions`` come from
-    :class:`~shoal.sdk.housekeeping.VersionLifecycle`; ``monitoring``, ``alerts``,
+    :class:`~shoal.sdk.housekeeping.VersionLifecycle`; ``monitor``, ``monitoring``, ``alerts``,
     ``cards``, ``report``, ``export`` and ``iter_export`` from
     :class:`~shoal.sdk.readouts.FleetReadouts`.
     """
@@ -417,54 +416,6 @@ class Fleet(VersionLifecycle, FleetReadouts):
         return EvalResult(alias=alias, evaluated=found.evaluated, skipped=found.skipped,
                           failed=found.failed, errors=found.errors, seconds=found.seconds,
                           summary=found.summary)  # fmt: skip
-
-    # -- monitoring ---------------------------------------------------------------------------
-
-    def monitor(
-        self,
-        window: str | int = "1d",
-        *,
-        since: Any = None,
-        until: Any = None,
-        logs: str | None = None,
-        alpha: float = 0.05,
-        min_psi: float = 0.1,
-        target: str | None = None,
-        alerts: bool = True,
-        quality_alerts: bool = True,
-        threads: int | None = None,
-        memory_limit: str | None = "2GB",
-        rows_per_part: int = 5_000_000,
-        executor: str = "local",
-        workers: int | None = None,
-        progress: Callable[[str], None] | None = None,
-    ) -> Any:
-        """One monitoring pass over the prediction and feedback logs, stored per window.
-
-        Every window of length ``window`` (``1d``, ``6h``, ...) from ``since`` to ``until``
-        (default: the previous window and the current one) gets, per serving version:
-        predictions, quality once actuals arrived, and drift of every logged feature and
-        of the predictions against the version's training baseline; drift flags are
-        controlled for false discoveries across the fleet (Benjamini-Hochberg at
-        ``alpha``, with PSI at least ``min_psi``). Then the fleet's alert rules are
-        checked (and the built-in quality rule, unless ``quality_alerts`` is False).
-        ``logs`` defaults to ``SHOAL_LOGS_URL``. DuckDB runs on ``threads`` (default:
-        every CPU) within ``memory_limit``; more than ``rows_per_part`` logged rows are
-        split into parts by key, which bounds the memory a pass needs; ``executor="ray"``
-        runs the parts as Ray tasks (at most ``workers`` at once). Returns a
-        :class:`shoal.monitor.MonitorOutcome`; read results from :attr:`monitoring`.
-        """
-        from shoal.monitor import MonitorOptions, as_timestamp, monitor_fleet, parse_window
-
-        options = MonitorOptions(
-            window=parse_window(window), logs_url=logs or config.logs_url(),
-            since=as_timestamp(since, "since"), until=as_timestamp(until, "until"),
-            alpha=alpha, min_psi=min_psi, target=target, threads=threads,
-            memory_limit=memory_limit, rows_per_part=rows_per_part, alerts=alerts,
-            quality_alerts=quality_alerts,
-            executor=executor, workers=workers, actor=config.actor(),
-        )  # fmt: skip
-        return monitor_fleet(self._registry, self.ref, options, progress)
 
     def retrain(
         self,

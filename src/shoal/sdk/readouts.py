@@ -1,4 +1,5 @@
-"""What a fleet reads out: monitoring, alerts, model cards, the fleet report, exports.
+"""What a fleet reads out: a monitoring pass and its results, alerts, model cards, the fleet
+report, exports.
 
 :class:`~shoal.Fleet` has these methods; they live here, beside the modules they delegate
 to, so ``fleet.py`` keeps to registering, searching, moving aliases and training. Each is
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from shoal import config
 from shoal.registry import FleetRef, Registry, Where, check_alias
 from shoal.sdk import export as _export
 
@@ -35,6 +37,52 @@ class FleetReadouts:
     @property
     def _fleet(self) -> Fleet:
         return cast("Fleet", self)
+
+    def monitor(
+        self,
+        window: str | int = "1d",
+        *,
+        since: Any = None,
+        until: Any = None,
+        logs: str | None = None,
+        alpha: float = 0.05,
+        min_psi: float = 0.1,
+        target: str | None = None,
+        alerts: bool = True,
+        quality_alerts: bool = True,
+        threads: int | None = None,
+        memory_limit: str | None = "2GB",
+        rows_per_part: int = 5_000_000,
+        executor: str = "local",
+        workers: int | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> Any:
+        """One monitoring pass over the prediction and feedback logs, stored per window.
+
+        Every window of length ``window`` (``1d``, ``6h``, ...) from ``since`` to ``until``
+        (default: the previous window and the current one) gets, per serving version:
+        predictions, quality once actuals arrived, and drift of every logged feature and
+        of the predictions against the version's training baseline; drift flags are
+        controlled for false discoveries across the fleet (Benjamini-Hochberg at
+        ``alpha``, with PSI at least ``min_psi``). Then the fleet's alert rules are
+        checked (and the built-in quality rule, unless ``quality_alerts`` is False).
+        ``logs`` defaults to ``SHOAL_LOGS_URL``. DuckDB runs on ``threads`` (default:
+        every CPU) within ``memory_limit``; more than ``rows_per_part`` logged rows are
+        split into parts by key, which bounds the memory a pass needs; ``executor="ray"``
+        runs the parts as Ray tasks (at most ``workers`` at once). Returns a
+        :class:`shoal.monitor.MonitorOutcome`; read results from :attr:`monitoring`.
+        """
+        from shoal.monitor import MonitorOptions, as_timestamp, monitor_fleet, parse_window
+
+        options = MonitorOptions(
+            window=parse_window(window), logs_url=logs or config.logs_url(),
+            since=as_timestamp(since, "since"), until=as_timestamp(until, "until"),
+            alpha=alpha, min_psi=min_psi, target=target, threads=threads,
+            memory_limit=memory_limit, rows_per_part=rows_per_part, alerts=alerts,
+            quality_alerts=quality_alerts,
+            executor=executor, workers=workers, actor=config.actor(),
+        )  # fmt: skip
+        return monitor_fleet(self._registry, self.ref, options, progress)
 
     @property
     def monitoring(self) -> FleetMonitoring:

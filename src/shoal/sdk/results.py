@@ -136,7 +136,9 @@ class AliasMove:
     metric_change: list[dict[str, Any]] = field(default_factory=list)
     """A dry run's metric change, per metric: ``metric``, ``direction``, ``models``,
     ``mean_from``, ``mean_to``, ``mean_delta``, ``median_delta``, ``better``, ``worse``,
-    ``same``, ``unmeasured``, ``new`` (each preview row has its own under ``metrics``)."""
+    ``same``, ``unmeasured``, ``new`` (each preview row has its own under ``metrics``), and
+    ``sample``: True when the move selects too many models to compare them all in a dry
+    run, so the figures cover only ``over`` (the first previewed models)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

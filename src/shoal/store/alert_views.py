@@ -6,7 +6,8 @@ thousands of alerts:
 
 - a filter (states, a cohort of key values, a rule) is a set of conditions on ``alerts``,
   the cohort a ``model_id IN (models of those key values)`` sub-query (the models' key
-  indexes);
+  indexes), or ``model_id = (the model)`` when it names a whole key: then a page of one
+  model's alerts is a range of the ``(fleet_id, model_id, state, id)`` index;
 - a page is keyset-paged newest first (``id < before``): one query per state, each an
   ordered range of the ``(fleet_id, state, id)`` index cut at the page size, merged here,
   so no query sorts every matching alert;
@@ -18,7 +19,6 @@ thousands of alerts:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shoal.errors import InvalidInput, NotFound
-from shoal.store.alerts import UNRESOLVED, check_states, with_context
+from shoal.store.alerts import MOVABLE, UNRESOLVED, check_states, moved_values, with_context
 from shoal.store.schema import alert_rules, alerts, models
 from shoal.store.tenancy import FleetRef
 
@@ -65,7 +65,10 @@ def _conditions(fleet: FleetRef, where: AlertFilter) -> list[Any]:
         members = sa.select(models.c.id).where(
             models.c.fleet_id == fleet.id, *[models.c[f"k{i}"] == v for i, v in where.cohort]
         )
-        out.append(alerts.c.model_id.in_(members))
+        if len(where.cohort) == len(fleet.keys):  # one model: (fleet, model, state, id) range
+            out.append(alerts.c.model_id == members.scalar_subquery())
+        else:
+            out.append(alerts.c.model_id.in_(members))
     return out
 
 
@@ -134,19 +137,16 @@ def move(
     actor: str,
 ) -> tuple[int, int]:
     """Acknowledge or resolve the alerts named by ``ids`` or matching ``where`` in one
-    ``UPDATE``; returns (moved, skipped: already resolved). Resolved alerts stay resolved;
-    acknowledging an acknowledged alert records the new note and who."""
+    ``UPDATE``; returns (moved, skipped). Acknowledging moves only open alerts and
+    resolving only unresolved ones: the others are skipped, untouched, so an earlier
+    acknowledgement keeps its note and who gave it (see :func:`moved_values`)."""
     if state not in ("acknowledged", "resolved"):
         raise InvalidInput(
             f"alerts can be set to 'acknowledged' or 'resolved', not {state!r}", field="state"
         )
     if (ids is None) == (where is None):
         raise InvalidInput("name the alerts by ids or by a filter, not both", field="ids")
-    now = time.time()
-    values: dict[str, Any] = {"state": state, "updated_at": now, "updated_by": actor,
-                              "acted_by": actor, "acted_at": now, "note": note}  # fmt: skip
-    if state == "resolved":
-        values["resolved_at"] = now
+    movable = MOVABLE[state]
     if ids is not None:
         wanted = sorted(set(ids))
         if not wanted or len(wanted) > MAX_IDS:
@@ -165,16 +165,21 @@ def move(
         if missing:
             raise NotFound(f"fleet {fleet.path} has no alert(s) {missing[:20]}", field="ids")
         condition = [alerts.c.fleet_id == fleet.id, alerts.c.id.in_(wanted)]
-        skipped = sum(1 for s in states.values() if s == "resolved")
+        skipped = sum(1 for s in states.values() if s not in movable)
     else:
         assert where is not None
         check_states(where.states)
         condition = _conditions(fleet, where)
-        skipped = 0
-    movable = [s for s in (where.states if where else UNRESOLVED) if s in UNRESOLVED]
+        left = [s for s in where.states if s not in movable]
+        skipped = (
+            count(conn, fleet, AlertFilter(tuple(left), where.cohort, where.rule)) if left else 0
+        )
+        movable = tuple(s for s in where.states if s in movable)
     if not movable:
         return 0, skipped
     result = conn.execute(
-        alerts.update().where(*condition, alerts.c.state.in_(movable)).values(**values)
+        alerts.update()
+        .where(*condition, alerts.c.state.in_(list(movable)))
+        .values(**moved_values(state, note, actor))
     )
     return int(result.rowcount), skipped

@@ -24,6 +24,8 @@ from shoal.store.tenancy import FleetRef, check_name
 
 STATES = ("open", "acknowledged", "resolved")
 UNRESOLVED = ("open", "acknowledged")
+MOVABLE = {"acknowledged": ("open",), "resolved": UNRESOLVED}
+"""The states a person's acknowledge or resolve moves an alert from (others are skipped)."""
 
 
 def add_rule(
@@ -257,8 +259,8 @@ def transition(
     actor: str,
     note: str | None = None,
 ) -> dict[str, Any]:
-    """Acknowledge or resolve one alert, recording who, when and ``note``; a resolved
-    alert stays resolved."""
+    """Acknowledge an open alert or resolve an unresolved one, recording who, when and
+    ``note`` (none given: an earlier note stays); anything else is a :class:`Conflict`."""
     if state not in ("acknowledged", "resolved"):
         raise InvalidInput(
             f"an alert can be set to 'acknowledged' or 'resolved', not {state!r}", field="state"
@@ -266,12 +268,24 @@ def transition(
     found = list_alerts(conn, fleet, states=STATES, ids=[alert_id], limit=1)
     if not found:
         raise NotFound(f"fleet {fleet.path} has no alert {alert_id}")
-    if found[0]["state"] == "resolved":
-        raise Conflict(f"alert {alert_id} is already resolved", field="state")
+    if found[0]["state"] not in MOVABLE[state]:
+        raise Conflict(f"alert {alert_id} is already {found[0]['state']}", field="state")
+    conn.execute(
+        alerts.update()
+        .where(alerts.c.id == alert_id, alerts.c.state.in_(MOVABLE[state]))
+        .values(**moved_values(state, note, actor))
+    )
+    return list_alerts(conn, fleet, states=STATES, ids=[alert_id], limit=1)[0]
+
+
+def moved_values(state: str, note: str | None, actor: str) -> dict[str, Any]:
+    """What a person's acknowledge or resolve sets: the state, who and when, and the note;
+    with no note given, the note an earlier acknowledgement left stays."""
     now = time.time()
-    values: dict[str, Any] = {"state": state, "updated_at": now, "updated_by": actor,
-                              "acted_by": actor, "acted_at": now, "note": note}  # fmt: skip
+    values: dict[str, Any] = {
+        "state": state, "updated_at": now, "updated_by": actor, "acted_by": actor,
+        "acted_at": now, "note": sa.func.coalesce(sa.literal(note, sa.Text), alerts.c.note),
+    }  # fmt: skip
     if state == "resolved":
         values["resolved_at"] = now
-    conn.execute(alerts.update().where(alerts.c.id == alert_id).values(**values))
-    return list_alerts(conn, fleet, states=STATES, ids=[alert_id], limit=1)[0]
+    return values

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from shoal.errors import InvalidInput
 from shoal.store.aliases import alias_count
 from shoal.store.fleets import fleet_counts
-from shoal.store.paging import decode_cursor, encode_cursor
+from shoal.store.paging import decode_cursor, encode_cursor, read_ahead
 from shoal.store.query import Sql, Where, build
 from shoal.store.schema import aliases, metrics, version_tags, versions
 from shoal.store.tenancy import FleetRef
@@ -190,17 +190,10 @@ def page(
         q.a.value.label("a_value"), q.b.value.label("b_value"),
         delta.label("delta"), _outcome(sides.lower, delta).label("better"),
     ]  # fmt: skip
-    query = (
-        sa.select(*columns)
-        .select_from(sql.from_clause())
-        .where(*conditions)
-        .order_by(*ordering)
-        .limit(limit + 1)
-    )
-    rows = [dict(row._mapping) for row in conn.execute(query)]
+    query = sa.select(*columns).select_from(sql.from_clause()).where(*conditions)
+    rows, more = read_ahead(conn, query.order_by(*ordering), limit)
     next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
+    if more:
         last = rows[-1]
         next_cursor = encode_cursor(sort, last["delta"] if sort else None, last["model_id"],
                                     digest)  # fmt: skip
@@ -305,7 +298,5 @@ def rollup(
         .where(*sql.where, q.delta.is_not(None))
         .group_by(column)
         .order_by(models.desc(), column)
-        .limit(limit + 1)
     )  # fmt: skip
-    rows = [dict(row._mapping) for row in conn.execute(query)]
-    return rows[:limit], len(rows) > limit
+    return read_ahead(conn, query, limit)

@@ -7,12 +7,13 @@ never sees half of a window's results.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from shoal import config
 from shoal.errors import InvalidInput
 from shoal.store.bulk import insert_rows
 from shoal.store.schema import (
@@ -46,6 +47,8 @@ FIGURES = frozenset(RESULT_COLUMNS) - {"version_id", "model_id", "max_psi_featur
 """Figures a person may sort, filter or roll up by."""
 
 _CHUNK = 5000
+_WRITE_BEHIND_WAIT_MS = 200
+"""How long a read waits for the write lock to store what it computed (else it skips it)."""
 """Version ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits."""
 
 
@@ -378,7 +381,9 @@ def rollup(
     """Per value of key dimension ``dim`` in one window (stored by the pass): models, how
     many had a feature tested and how many drift, their share *of the tested*, median
     MAPE, predictions, actuals, the largest PSI; most drifting first, then the values
-    with no model tested (``share_drifting`` None: "not tested" is not "0 % drifting")."""
+    with no model tested (``share_drifting`` None: "not tested" is not "0 % drifting").
+    A window stored before its roll-ups had ``tested`` (migration 0011) is computed from
+    its results once, and the roll-ups stored then (see :func:`_write_behind`)."""
     t = monitor_rollups
     in_window = (
         t.c.fleet_id == fleet.id,
@@ -394,10 +399,14 @@ def rollup(
             r.c.fleet_id == fleet.id, r.c.window_seconds == window[0],
             r.c.window_start == window[1],
         )  # fmt: skip
+        run_id = _window_run(conn, fleet, window)
         results = [tuple(row) for row in conn.execute(query)]
         keys = model_keys(conn, fleet, [row[1] for row in results])
         index = fleet.keys.index(dim)
-        rows = [row[1:] for row in compute_rollups(fleet, results, keys) if row[0] == index]
+        every = compute_rollups(fleet, results, keys)
+        if every:  # and store them, so the next read is the stored rows
+            _write_behind(conn, lambda w: _keep_rollups(w, fleet, window, run_id, every))
+        rows = [row[1:] for row in every if row[0] == index]
     else:
         query = sa.select(*[t.c[c] for c in ROLLUP_COLUMNS[1:]]).where(
             *in_window, t.c.dim == fleet.keys.index(dim)
@@ -421,7 +430,8 @@ def rollup(
 def window_figures(conn: Connection, fleet: FleetRef, window: tuple[int, float]) -> list[str]:
     """The figures with a value in one window of this fleet (what "worst by" may offer):
     the pass records them in its run's counts, so this is two primary-key reads; a window
-    stored before that is counted once (one aggregate over the window's rows)."""
+    stored before that is counted once (one aggregate over the window's rows) and the
+    figures are then recorded in its run's counts for the next read."""
     w = monitor_windows
     counts = conn.execute(
         sa.select(runs.c.counts)
@@ -439,4 +449,78 @@ def window_figures(conn: Connection, fleet: FleetRef, window: tuple[int, float])
             r.c.window_start == window[1],
         )
     ).one()  # fmt: skip
-    return [f for f, n in zip(names, found, strict=True) if n]
+    figures = [f for f, n in zip(names, found, strict=True) if n]
+    run_id = _window_run(conn, fleet, window)
+    if isinstance(counts, dict) and run_id is not None:  # kept in the run's counts, as a pass does
+        _write_behind(conn, lambda w: _keep_figures(w, fleet, window, run_id, figures))
+    return figures
+
+
+def _window_run(conn: Connection, fleet: FleetRef, window: tuple[int, float]) -> int | None:
+    """The run that stored ``window`` (its ``monitor_windows`` row; None: no such row)."""
+    w = monitor_windows
+    return conn.execute(
+        sa.select(w.c.run_id).where(w.c.fleet_id == fleet.id, w.c.window_seconds == window[0],
+                                    w.c.window_start == window[1])
+    ).scalar()  # fmt: skip
+
+
+def _write_behind(conn: Connection, write: Callable[[Connection], None]) -> None:
+    """Store what a read had to compute for a window stored before migration 0011, so the
+    cost is paid once per window, not on every page view: in ``conn`` when it is a write
+    transaction, else in a short write transaction of its own (``BEGIN IMMEDIATE`` on
+    SQLite, as :meth:`Store.write <shoal.store.engine.Store.write>` opens it). Best effort:
+    a store busy for more than a moment (or one that cannot open a second connection, an
+    in-memory SQLite) skips it and a later read tries again; the read never waits on it."""
+    if conn.get_execution_options().get("shoal_write"):
+        write(conn)
+        return
+    try:
+        with conn.engine.connect() as own:
+            own = own.execution_options(shoal_write=True)
+            sqlite = own.dialect.name == "sqlite"
+            driver: Any = own.connection.driver_connection
+            if sqlite:
+                driver.execute(f"PRAGMA busy_timeout = {_WRITE_BEHIND_WAIT_MS}")
+            try:
+                with own.begin():
+                    if not sqlite:
+                        own.exec_driver_sql(f"SET LOCAL lock_timeout = {_WRITE_BEHIND_WAIT_MS}")
+                    write(own)
+            finally:
+                if sqlite:
+                    driver.execute(f"PRAGMA busy_timeout = {config.sqlite_busy_timeout_ms()}")
+    except sa.exc.OperationalError:
+        return
+
+
+def _keep_rollups(
+    conn: Connection, fleet: FleetRef, window: tuple[int, float], run_id: int | None,
+    rows: Sequence[tuple[Any, ...]],
+) -> None:  # fmt: skip
+    """Replace the window's roll-ups by ``rows``, unless a pass stored the window again
+    since they were computed (another run, or roll-ups with ``tested``)."""
+    t = monitor_rollups
+    in_window = (t.c.fleet_id == fleet.id, t.c.window_seconds == window[0],
+                 t.c.window_start == window[1])  # fmt: skip
+    fresh = conn.execute(sa.select(sa.func.count()).where(*in_window, t.c.tested.is_not(None)))
+    if fresh.scalar_one() or _window_run(conn, fleet, window) != run_id:
+        return
+    conn.execute(t.delete().where(*in_window))
+    insert_rows(conn, t, ("fleet_id", "window_seconds", "window_start", *ROLLUP_COLUMNS),
+                [(fleet.id, *window, *row) for row in rows])  # fmt: skip
+
+
+def _keep_figures(
+    conn: Connection, fleet: FleetRef, window: tuple[int, float], run_id: int,
+    figures: list[str],
+) -> None:  # fmt: skip
+    """Record ``figures`` in the counts of the run that stored the window (where a pass
+    records them), unless the window was stored again or the counts have them by now."""
+    counts = conn.execute(sa.select(runs.c.counts).where(runs.c.id == run_id)).scalar()
+    if not isinstance(counts, dict) or "figures" in counts:
+        return
+    if _window_run(conn, fleet, window) == run_id:
+        conn.execute(
+            runs.update().where(runs.c.id == run_id).values(counts={**counts, "figures": figures})
+        )

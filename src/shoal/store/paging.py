@@ -70,6 +70,14 @@ def sort_order(sql: Sql, sort: str | None) -> Sort:
         # The metric row's own version_id: the index is (..., value, version_id), so the
         # planner reads both sort columns in index order, with no sort of its own.
         tiebreak = res.column.table.c.version_id
+    elif res.kind == "tag":
+        # Likewise the tag row's version_id (one tag row per listed row, in every scope),
+        # on ix_version_tags_fleet_key_value (fleet_id, key, value, version_id): naming
+        # the fleet lets the planner walk that index in order instead of sorting every
+        # row that shares a value.
+        tags = res.column.table
+        sql.where.append(tags.c.fleet_id == sql.fleet.id)
+        tiebreak = tags.c.version_id
     else:
         # An alias's metric is shared by every version of a model: break ties on a
         # column that is unique per row.
@@ -78,6 +86,14 @@ def sort_order(sql: Sql, sort: str | None) -> Sort:
     # NULLs order differently on SQLite and PostgreSQL and cannot sit in a cursor.
     nullable = res.kind in ("metric", "tag") or res.name in ("run", "dataset")
     return Sort(text, res.column, tiebreak, descending, nullable=nullable)
+
+
+def read_ahead(conn: Any, query: Any, limit: int) -> tuple[list[dict[str, Any]], bool]:
+    """One page of ``query`` (ordered, unlimited): its first ``limit`` rows as dicts, and
+    whether more follow. One row past the page is read, so "is there a next page" costs
+    no COUNT; the caller makes the next cursor from the page's last row."""
+    rows = [dict(row._mapping) for row in conn.execute(query.limit(limit + 1))]
+    return rows[:limit], len(rows) > limit
 
 
 def encode_cursor(sort: str, value: Any, ident: int, digest: str = "") -> str:

@@ -120,6 +120,7 @@ runs = sa.Table(
     sa.Column("lease_holder", sa.String(200)),
     sa.Column("lease_expires_at", Time),
     sa.Index("ix_runs_tenant_fleet", "tenant_id", "fleet_id", "id"),
+    sa.Index("ix_runs_tenant", "tenant_id", "id"),  # a tenant's runs, newest first (0011)
 )
 
 datasets = sa.Table(
@@ -137,6 +138,7 @@ datasets = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     sa.UniqueConstraint("tenant_id", "name", "fingerprint"),
     sa.Index("ix_datasets_tenant_fingerprint", "tenant_id", "fingerprint"),
+    sa.Index("ix_datasets_tenant", "tenant_id", "id"),  # a tenant's datasets by id (0011)
 )
 
 VERSION_READY = "ready"
@@ -454,6 +456,7 @@ alerts = sa.Table(
     sa.Column("acted_at", Time),
     sa.Index("ix_alerts_fleet_state", "fleet_id", "state", "id"),
     sa.Index("ix_alerts_rule_model", "rule_id", "model_id", "state"),
+    sa.Index("ix_alerts_fleet_model_state", "fleet_id", "model_id", "state", "id"),  # cohort
 )
 """Alerts: one per rule and model while unresolved (deduplicated), open → acknowledged →
 resolved. A rule that stops matching resolves its alerts; a later match opens a new one."""

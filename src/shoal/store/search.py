@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shoal.errors import InvalidInput
-from shoal.store.paging import decode_cursor, encode_cursor, keyset_after, sort_order
+from shoal.store.paging import decode_cursor, encode_cursor, keyset_after, read_ahead, sort_order
 from shoal.store.query import Where, build
 from shoal.store.schema import aliases, metrics, version_tags
 from shoal.store.tenancy import FleetRef
@@ -58,17 +58,10 @@ def search(
         order.column.label("_sort_value"),
         order.tiebreak.label("_tiebreak"),
     ]  # fmt: skip
-    query = (
-        sa.select(*columns)
-        .select_from(sql.from_clause())
-        .where(*conditions)
-        .order_by(*ordering)
-        .limit(limit + 1)
-    )
-    rows = [dict(row._mapping) for row in conn.execute(query)]
+    query = sa.select(*columns).select_from(sql.from_clause()).where(*conditions)
+    rows, more = read_ahead(conn, query.order_by(*ordering), limit)
     next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
+    if more:
         last = rows[-1]
         next_cursor = encode_cursor(order.text, last["_sort_value"], last["_tiebreak"], sql.digest)
     for row in rows:

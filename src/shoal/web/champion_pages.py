@@ -26,6 +26,7 @@ from shoal.http.params import FleetName, Limit, Tenant, Where
 from shoal.sdk.champion import Comparison, choices, compare_aliases
 from shoal.sdk.client import Client
 from shoal.sdk.fleet import Fleet
+from shoal.web.fleet_view import facet_filter
 from shoal.web.rendering import fleet_context, model_path, render
 
 PAGE_ROWS = 50
@@ -105,9 +106,11 @@ def champion_router(client: Client) -> APIRouter:
         rows = [] if found is None else [
             {**row.to_dict(), "url": model_path(target, row.key)} for row in found.rows
         ]  # fmt: skip
+        rollup = None if found is None else _rollup_rows(target, found, state)
         return render(
             request, "champion.html", fleet=fleet_context(target), state=state, found=found,
             rows=rows, error=error, counted=counted, cursor=cursor, choices=have,
+            rollup=rollup, delta_sort=counted,
             link=lambda **changes: _link(target, state, changes),
             promote_where=None if found is None else _promote_where(found, where),
         )  # fmt: skip
@@ -120,6 +123,30 @@ def _small(fleet: Fleet, a: str, b: str) -> bool:
     coverage = fleet.coverage()
     sizes = [coverage.get(side, 0) if side != "latest" else fleet.count() for side in (a, b)]
     return min(sizes) <= PAGE_TOTALS
+
+
+def _rollup_rows(
+    fleet: Fleet, found: Comparison, state: dict[str, str]
+) -> list[dict[str, Any]] | None:
+    """The roll-up's rows, each with ``url``: this page narrowed to that value (quoted, and
+    within the page's filter in parentheses), or None where no filter selects exactly the
+    group: a tag roll-up groups by ``a``'s version's tag (else ``b``'s), while a filter's
+    ``tags.NAME`` reads the latest version's."""
+    if found.rollup is None:
+        return None
+    by = found.by or ""
+    exact = by in fleet.keys
+    rows = []
+    for group in found.rollup:
+        row = group.to_dict()
+        value = row["value"]
+        row["url"] = (
+            _link(fleet, state,
+                  {"where": facet_filter(by, str(value), state["where"] or None), "by": ""})
+            if exact and value is not None else None
+        )  # fmt: skip
+        rows.append(row)
+    return rows
 
 
 def _link(fleet: Fleet, state: dict[str, str], changes: dict[str, Any]) -> str:

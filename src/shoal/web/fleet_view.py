@@ -2,6 +2,8 @@
 
 Every piece here is bounded so the page stays under its budget at a million models:
 
+- the page computes the key facets and ``FACET_TAGS`` tag facets (plus one opened by
+  ``facet=tags.NAME``); the other tag names are links that open theirs;
 - a facet is a page of ``FACET_VALUES`` values (searched and paged by the ``facet``, ``q``
   and ``fcursor`` query parameters, one facet at a time, with plain GET forms and links);
 - key facets of the whole fleet read the kept aggregates; tag facets and the chart count
@@ -28,6 +30,9 @@ from shoal.web.rendering import number
 
 FACET_VALUES = 10
 """Values per facet page."""
+FACET_TAGS = 6
+"""Tag facets a fleet page computes (each a grouped count): the first by name, plus the
+one its ``facet=`` names; the other tag names are links that open theirs on demand."""
 FILTERED_FACETS = 20_000
 """Up to this many matches, facets and the chart count the filtered models; past it, the
 whole fleet's (kept aggregates for key facets, the metrics index for the chart)."""
@@ -60,7 +65,7 @@ def facet_views(
     """The key facets, then the tag facets; the one named ``facet`` searched by ``q`` and
     paged at ``fcursor``. ``where`` is the filter to count under (None: the whole fleet);
     ``countable``: tag facets may count that many models (see the module doc)."""
-    dims = [*fleet.keys, *(f"tags.{t}" for t in names.tags)]
+    dims = [*fleet.keys, *(f"tags.{t}" for t in shown_tags(names, facet))]
     views = []
     for dim in dims:
         mine = facet == dim
@@ -88,6 +93,27 @@ def facet_views(
             view.first_url = page_url(state, facet=None, q=None, fcursor=None)
         views.append(view)
     return views
+
+
+def shown_tags(names: F.FleetNames, facet: str | None) -> list[str]:
+    """The tags whose facets the page computes: the first :data:`FACET_TAGS` by name, and
+    the one ``facet`` names (opened from :func:`more_facets`' links)."""
+    shown = list(names.tags[:FACET_TAGS])
+    asked = (facet or "").removeprefix("tags.")
+    if (facet or "").startswith("tags.") and asked in names.tags and asked not in shown:
+        shown.append(asked)
+    return shown
+
+
+def more_facets(
+    names: F.FleetNames, facet: str | None, state: dict[str, str | None]
+) -> list[dict[str, str]]:
+    """The tags without a facet on the page, each a ``label`` and the ``url`` that opens it."""
+    shown = set(shown_tags(names, facet))
+    return [
+        {"label": t, "url": page_url(state, facet=f"tags.{t}", q=None, fcursor=None)}
+        for t in names.tags if t not in shown
+    ]  # fmt: skip
 
 
 def facet_filter(dim: str, value: str, where: str | None) -> str:

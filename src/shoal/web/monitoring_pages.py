@@ -192,11 +192,18 @@ def alerts_router(client: Client, templates: Jinja2Templates) -> APIRouter:
             raise InvalidInput("select at least one alert, or act on all matching", field="ids")
         message = (f"{done['moved']:,} alert{'s' if done['moved'] != 1 else ''} of "
                    f"{tenant}/{fleet} {done['state']}"
-                   + (f" ({done['skipped']:,} already resolved)" if done["skipped"] else "")
+                   + (f" ({done['skipped']:,} already {_settled(action)}, left as they were)"
+                      if done["skipped"] else "")
                    + (f": {note.strip()}" if note and note.strip() else ""))  # fmt: skip
         return RedirectResponse(with_done(_back(back), message), status_code=303)
 
     return pages
+
+
+def _settled(action: str) -> str:
+    """The states an action leaves alone: acknowledging skips acknowledged and resolved
+    alerts, resolving skips resolved ones."""
+    return "acknowledged or resolved" if action == "acknowledge" else "resolved"
 
 
 def _back(back: str | None) -> str:

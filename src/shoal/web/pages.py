@@ -26,6 +26,7 @@ from shoal.web.fleet_view import (
     examples,
     facet_filter,
     facet_views,
+    more_facets,
     page_url,
     unknown_metrics,
 )
@@ -143,6 +144,7 @@ def page_router(client: Client) -> APIRouter:
             all_metrics=names.metrics, metric=name, histogram=histogram,
             histogram_x=centers, facets_filtered=filtered, hint=hint, state=state,
             facet_link=facet_filter, page_url=page_url,
+            more_facets=more_facets(names, facet, state),
             health=client.health().get(target.path),
             alerts=target.alerts.list(limit=FLEET_ALERTS),
         )  # fmt: skip

@@ -95,14 +95,23 @@ def delta(value: Any, digits: int = 3) -> str:
 
 def with_done(url: str, message: str) -> str:
     """``url`` with a flash message the page it leads to shows once (see the module doc)."""
+    url, hash_, fragment = url.partition("#")
     joiner = "&" if "?" in url else "?"
-    return f"{url}{joiner}{urlencode({'done': message[:DONE_CHARS]})}"
+    return f"{url}{joiner}{urlencode({'done': message[:DONE_CHARS]})}{hash_}{fragment}"
 
 
 def model_path(fleet: Fleet, key: dict[str, Any]) -> str:
     """A model's page, ``/fleets/T/F/models/store=s01,sku=A77``: its key in the fleet's order."""
     model = quote(",".join(f"{k}={key[k]}" for k in fleet.keys), safe="=,/")
     return f"/fleets/{fleet.path}/models/{model}"
+
+
+def model_href(fleet_path: str, keys: Any, key: dict[str, Any]) -> str:
+    """:func:`model_path` for templates that hold a fleet's path and key names (``keys``:
+    the fleet's key order; None or empty: the order of ``key``), quoted the same way."""
+    order = list(keys) if keys else list(key)
+    model = quote(",".join(f"{k}={key[k]}" for k in order), safe="=,/")
+    return f"/fleets/{fleet_path}/models/{model}"
 
 
 def fleet_context(fleet: Fleet) -> dict[str, Any]:
@@ -130,3 +139,4 @@ templates.env.filters["chart_json"] = chart_json
 templates.env.filters["num"] = number
 templates.env.filters["count"] = count
 templates.env.filters["delta"] = delta
+templates.env.globals["model_href"] = model_href

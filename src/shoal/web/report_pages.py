@@ -28,6 +28,7 @@ from shoal.http.errors import ERROR_RESPONSES, WRITE_RESPONSES
 from shoal.http.params import FleetName, Tenant
 from shoal.report.fleet_report import FleetReport, render, table_bytes
 from shoal.sdk.client import Client
+from shoal.web.rendering import DONE_CHARS, with_done
 
 Span = Annotated[str, Query(max_length=20, description="A length of time: 7d, 12h, 2w.")]
 Name = Annotated[str | None, Query(max_length=200)]
@@ -71,8 +72,9 @@ def report_router(client: Client) -> APIRouter:
     @router.get("/fleets/{tenant}/{fleet}/report", response_class=HTMLResponse,
                 include_in_schema=False)  # fmt: skip
     def report_page(
-        tenant: Tenant, fleet: FleetName, chosen: Options, request: Request
-    ) -> HTMLResponse:
+        tenant: Tenant, fleet: FleetName, chosen: Options, request: Request,
+        done: Annotated[str | None, Query(max_length=DONE_CHARS)] = None,
+    ) -> HTMLResponse:  # fmt: skip
         path = f"{tenant}/{fleet}"
         report = chosen.build(client, path, record=False)
         api = f"/api/v1/fleets/{path}/report/tables"
@@ -89,8 +91,8 @@ def report_router(client: Client) -> APIRouter:
                 f'<a href="{api}/{name}?{query}{sep}format=parquet">Parquet</a></span>'
             )
 
-        html = render(report, by=report.figures.quality["by"], links=links,
-                      toolbar=_toolbar(path, chosen, report, request.state.csrf_token))  # fmt: skip
+        toolbar = _toolbar(path, chosen, report, request.state.csrf_token, done)
+        html = render(report, by=report.figures.quality["by"], links=links, toolbar=toolbar)
         return HTMLResponse(html)
 
     @router.post("/fleets/{tenant}/{fleet}/report", include_in_schema=False)
@@ -106,9 +108,10 @@ def report_router(client: Client) -> APIRouter:
     ) -> RedirectResponse:  # fmt: skip
         chosen = _Options(since, by or None, across or None, metric or None, alias,
                           window or None, stale_after)  # fmt: skip
-        chosen.build(client, f"{tenant}/{fleet}", record=True)
-        return RedirectResponse(f"/fleets/{tenant}/{fleet}/report?{chosen.query()}",
-                                status_code=303)  # fmt: skip
+        recorded = chosen.build(client, f"{tenant}/{fleet}", record=True)
+        url = f"/fleets/{tenant}/{fleet}/report?{chosen.query()}"
+        message = f"Recorded report {recorded.report_id}: the next one diffs against it."
+        return RedirectResponse(with_done(url, message), status_code=303)
 
     @router.get("/api/v1/fleets/{tenant}/{fleet}/report", responses=ERROR_RESPONSES)
     def report_json(
@@ -152,7 +155,9 @@ def _json(data: dict[str, Any]) -> Response:
     return JSONResponse(jsonable_encoder(data))
 
 
-def _toolbar(path: str, chosen: _Options, report: FleetReport, csrf: str) -> Markup:
+def _toolbar(
+    path: str, chosen: _Options, report: FleetReport, csrf: str, done: str | None = None
+) -> Markup:
     hidden = f'<input type="hidden" name="csrf_token" value="{escape(csrf)}">' + "".join(
         f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
         for k, v in chosen.values.items() if v
@@ -168,4 +173,5 @@ def _toolbar(path: str, chosen: _Options, report: FleetReport, csrf: str) -> Mar
         f'<a href="/api/v1/fleets/{path}/export?format=csv">(CSV)</a>'
         f'<span class="muted">viewing does not record; the next recorded report diffs against '
         f"the last one recorded. Built in {report.seconds:.2f} s.</span>"
+        + (f'<p class="done" role="status">{escape(done)}</p>' if done else "")
     )
