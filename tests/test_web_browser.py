@@ -94,7 +94,7 @@ def test_bulk_alias_move_with_preview_and_undo(site: str, page: Any) -> None:
     assert "Undid move" in page.get_by_role("status").inner_text()
     assert "candidate" not in page.locator("section[aria-labelledby=aliases]").inner_text()
     page.goto(site + "/alerts")
-    assert "No alerts" in page.locator("main").inner_text()
+    assert "No unresolved alerts" in page.locator("main").inner_text()
     page.keyboard.press("Tab")  # keyboard reaches the navigation first
     assert page.evaluate("document.activeElement.textContent") == "Shoal"
     shot(page, "08-alerts")

@@ -33,7 +33,7 @@ def site(tmp_path) -> Iterator[str]:
 def test_find_a_store_chart_it_and_open_a_model(site: str, page: Any) -> None:
     page.goto(site + "/fleets/grocer/demand")
     assert page.get_by_role("link", name="More store values").is_visible()
-    assert page.locator("#histogram .main-svg").count() >= 1
+    page.locator("#histogram .main-svg").first.wait_for()  # drawn after the page loaded
     accessible(page)
     shot(page, "01-fleet")
 
@@ -45,7 +45,7 @@ def test_find_a_store_chart_it_and_open_a_model(site: str, page: Any) -> None:
     rows = page.locator("#model-table tbody tr")
     assert rows.count() == 2
     assert "of 2 matching models" in page.locator("#chart-scope").inner_text()
-    assert page.locator("#histogram .main-svg").count() >= 1
+    page.locator("#histogram .main-svg").first.wait_for()  # drawn after the page loaded
     accessible(page)
     shot(page, "02-filtered")
 
