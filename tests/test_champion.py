@@ -283,3 +283,29 @@ def test_a_broad_move_previews_the_change_of_the_previewed_models(fleet, http,
     ).text
     assert "4 better, 0 worse" in page and "first 4 previewed models" in page
     assert "only: the move selects too many models" in page
+
+
+def test_a_bulk_move_gives_the_planner_statistics_of_the_aliases(fleet, monkeypatch) -> None:
+    """A promote adds alias rows without registering a version: past a size it analyses
+    ``aliases`` (SQLite), so a comparison filtered to one store walks that store's models,
+    not the alias index of the whole fleet."""
+    import sqlite3
+
+    from shoal.store import engine
+
+    monkeypatch.setattr(engine, "ALIAS_ANALYZE_MOVES", 5)
+    db = fleet._client.registry._store.url.removeprefix("sqlite:///")
+
+    def alias_stats() -> list[Any]:
+        with sqlite3.connect(db) as conn:
+            found = conn.execute("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            if found.fetchone() is None:
+                return []
+            return conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'aliases'").fetchall()
+
+    fleet.promote("staging", "store = 's01'", create=True)  # a handful: below the size
+    before = alias_stats()
+    fleet.promote("audit", None, all=True, create=True)
+    after = alias_stats()
+    assert after and after != before
+    assert int(after[0][0].split()[0]) == sum(fleet.coverage().values())

@@ -250,3 +250,19 @@ def test_a_tag_sort_walks_the_tag_index_without_sorting(site) -> None:
         event.remove(Engine, "before_cursor_execute", explain)
     assert plans and all("ix_version_tags_fleet_key_value" in p for p in plans)
     assert not any("TEMP B-TREE FOR ORDER BY" in p for p in plans), plans
+
+
+def test_the_chart_reads_its_histogram_after_the_page(site) -> None:
+    """The page carries the histogram route, not the bins: its first byte does not wait for
+    them. The route answers the filter's matches, with the bins' centres."""
+    http, _ = site
+    page = http.get("/fleets/grocer/demand", params={"where": "tags.region = 'north'",
+                                                     "metric": "rmse"}).text  # fmt: skip
+    source = re.search(r'id="histogram-data" data-src="([^"]+)"', page)
+    assert source is not None and "where=tags.region" in source.group(1)
+    found = http.get(source.group(1).replace("&amp;", "&") + "&bins=5").json()
+    assert found["count"] == 41 and sum(found["counts"]) == 41 and len(found["x"]) == 5
+    bad = http.get("/api/v1/fleets/grocer/demand/histogram/rmse", params={"where": "rmse >"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] in ("where", "filter")
+    none = http.get("/api/v1/fleets/grocer/demand/histogram/rmse", params={"bins": 0})
+    assert none.status_code == 422 and none.json()["error"]["field"] == "bins"

@@ -103,6 +103,8 @@ class Aliases(Part):
                     conn, fleet.tenant_id, actor, "alias.set", fleet.path,
                     {"alias": name, "moved": result.moved, "move": result.move_id},
                 )  # fmt: skip
+        if not dry_run:
+            self._store.refresh_alias_statistics(result.moved)
         return Moved(result, changes, "explicit", creates, notes)
 
     def promote(
@@ -169,6 +171,8 @@ class Aliases(Part):
                      "moved": result.moved, "move": result.move_id},
                 )  # fmt: skip
                 faults.point("promote.before_commit")
+        if not dry_run:
+            self._store.refresh_alias_statistics(result.moved)
         return Moved(result, changes, source, creates, notes, change)
 
     def compare(self, fleet: FleetRef, a: str, b: str, metric: str, **options: Any) -> Any:

@@ -25,6 +25,8 @@ from shoal import config
 from shoal.errors import InvalidInput, StoreUnavailable
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+ALIAS_ANALYZE_MOVES = 10_000
+"""A bulk alias move at least this large may re-analyse ``aliases`` (SQLite)."""
 
 
 def normalize_url(url: str) -> str:
@@ -159,6 +161,33 @@ class Store:
             # has already committed. The next large write tries again.
             return False
 
+    def refresh_alias_statistics(self, moved: int) -> bool:
+        """Re-analyse ``aliases`` after a bulk move, once it has doubled since its last
+        analysis (SQLite; PostgreSQL's autovacuum analyses as tables change).
+
+        Versions are analysed when they double, but a promote of a million models adds a
+        million alias rows without registering anything. Without statistics on
+        ``aliases`` SQLite guesses that ``fleet_id = ? AND name = ?`` is selective and
+        drives a comparison filtered to one store (1,000 models) from the alias index of
+        the whole fleet: 850 ms instead of 45 at a million models. ``ANALYZE aliases``
+        costs about 0.4 s per million rows, so it runs only after a move of at least
+        ``ALIAS_ANALYZE_MOVES`` models, on the same doubling schedule. Returns whether it
+        ran."""
+        if self.dialect != "sqlite" or moved < ALIAS_ANALYZE_MOVES:
+            return False
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(shoal_write=True)
+                rows = int(conn.exec_driver_sql("SELECT count(*) FROM aliases").scalar() or 0)
+                if rows < max(2 * _analysed_rows(conn, "aliases"), ALIAS_ANALYZE_MOVES):
+                    return False
+                conn.exec_driver_sql("PRAGMA analysis_limit = 0")
+                conn.exec_driver_sql("ANALYZE aliases")
+                conn.commit()
+            return True
+        except sa.exc.OperationalError:
+            return False  # an optimisation: a busy store must not fail a committed move
+
     def _refresh_statistics(self, force: bool) -> bool:
         with self.engine.connect() as conn:
             conn = conn.execution_options(shoal_write=True)  # BEGIN IMMEDIATE on SQLite
@@ -216,8 +245,8 @@ def _first_line(exc: sa.exc.DBAPIError) -> str:
     return lines[0] if lines else type(exc.orig).__name__
 
 
-def _analysed_rows(conn: Connection) -> int:
-    """How many version rows the planner's statistics describe (0: never analysed)."""
+def _analysed_rows(conn: Connection, table: str = "versions") -> int:
+    """How many rows of ``table`` the planner's statistics describe (0: never analysed)."""
     if conn.dialect.name == "sqlite":
         has_stats = conn.exec_driver_sql(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
@@ -225,11 +254,11 @@ def _analysed_rows(conn: Connection) -> int:
         if not has_stats:
             return 0
         stat = conn.exec_driver_sql(
-            "SELECT stat FROM sqlite_stat1 WHERE tbl = 'versions' ORDER BY idx LIMIT 1"
+            "SELECT stat FROM sqlite_stat1 WHERE tbl = ? ORDER BY idx LIMIT 1", (table,)
         ).scalar()
         return int(str(stat).split()[0]) if stat else 0
     tuples = conn.exec_driver_sql(
-        "SELECT reltuples FROM pg_class WHERE relname = 'versions'"
+        "SELECT reltuples FROM pg_class WHERE relname = %(table)s", {"table": table}
     ).scalar()
     return max(int(tuples or 0), 0)
 

@@ -10,9 +10,10 @@ value holding ``,`` or ``=`` cannot be addressed this way; find it with ``/model
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from shoal.http.errors import ERROR_RESPONSES, WRITE_RESPONSES
@@ -104,6 +105,19 @@ def api_router(client: Client) -> APIRouter:
     ) -> Any:
         """How many models match ``where``."""
         return {"count": fleet_of(tenant, fleet).count(where, versions=versions)}
+
+    @api.get("/fleets/{tenant}/{fleet}/histogram/{metric}")
+    def histogram(
+        tenant: Tenant, fleet: FleetName, metric: Annotated[str, Path(max_length=200)],
+        where: Where = None, bins: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> dict[str, Any]:  # fmt: skip
+        """How ``metric`` spreads over the models' latest versions (those ``where``
+        selects): ``bins`` equal bins, their ``edges``, ``counts`` and centres ``x``, and
+        ``count``, the models that have the metric. The fleet page's chart reads it after
+        the page has painted."""
+        found = fleet_of(tenant, fleet).metric_histogram(metric, where, bins=bins)
+        edges = found.get("edges") or []
+        return {**found, "x": [(a + b) / 2 for a, b in itertools.pairwise(edges)]}
 
     @api.get("/fleets/{tenant}/{fleet}/facets/{dim}")
     def facets(

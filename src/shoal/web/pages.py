@@ -22,7 +22,7 @@ from shoal.sdk.facets import names as facet_names
 from shoal.web.fleet_view import (
     FACET_VALUES,
     FILTERED_FACETS,
-    chart,
+    chart_source,
     examples,
     facet_filter,
     facet_views,
@@ -130,10 +130,11 @@ def page_router(client: Client) -> APIRouter:
                        f"{', '.join(names.metrics) or 'none yet'}")  # fmt: skip
             metric = None
         name = metric or _default_metric(names.metrics)
-        histogram, centers = chart(target, name, facet_where, filtered=filtered)
+        chart_url = chart_source(target, name, where, filtered=filtered)
         shown_metrics = _table_metrics(names.metrics, name, sort)
         first_tag = next((f for f in facets if f.dim.startswith("tags.") and f.values), None)
-        hint = examples(names, name, histogram, (first_tag.label, first_tag.values[0]["value"])
+        shown = [r.metrics[name] for r in rows if name in r.metrics] if name else []
+        hint = examples(names, name, shown, (first_tag.label, first_tag.values[0]["value"])
                         if first_tag else None)  # fmt: skip
         return render(
             request, "fleet.html", fleet=fleet_context(target), total=total,
@@ -141,8 +142,8 @@ def page_router(client: Client) -> APIRouter:
             sort=sort, cursor=cursor, next_cursor=next_cursor, error=error, warning=warning,
             rows=[model_row(target, r) for r in rows], metric_names=shown_metrics,
             tag_names=names.tags[:TAG_COLUMNS], more_tags=len(names.tags) > TAG_COLUMNS,
-            all_metrics=names.metrics, metric=name, histogram=histogram,
-            histogram_x=centers, facets_filtered=filtered, hint=hint, state=state,
+            all_metrics=names.metrics, metric=name, chart_url=chart_url,
+            facets_filtered=filtered, hint=hint, state=state,
             facet_link=facet_filter, page_url=page_url,
             more_facets=more_facets(names, facet, state),
             health=client.health().get(target.path),
