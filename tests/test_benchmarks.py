@@ -39,7 +39,9 @@ EXPECTED = {
     "pages": (
         "Pages and API routes",
         ["fleet, no filter", "fleet, page 21 (next link x20)", "models, page 21 (cursor x20)",
-         "facets store, alias filter", "model of 2,000 versions", "alerts"],
+         "facets store, alias filter", "model of 2,000 versions", "alerts",
+         "champion: production against candidate", "dataset 1: the versions trained on it",
+         "runs of tenant many", "a fleet of tenant many (50 fleets)"],
         None,
     ),
     "serving": (

@@ -98,7 +98,7 @@ def champion_router(client: Client) -> APIRouter:
             found = compare_aliases(
                 target, a, b, metric, direction=direction or None, where=where or None,
                 show=show, sort=sort, by=(by or None) if counted else None,
-                cursor=cursor or None, summary=counted,
+                cursor=cursor or None, summary=counted, groups=PAGE_ROWS,
             )  # fmt: skip
         except InvalidInput as exc:
             error = str(exc) if exc.field and str(exc).startswith(f"{exc.field}:") else (
