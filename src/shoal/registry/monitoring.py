@@ -7,7 +7,7 @@ from typing import Any
 
 from shoal import faults
 from shoal.registry._part import Part
-from shoal.store import monitoring
+from shoal.store import monitor_rollups, monitoring
 from shoal.store.tenancy import FleetRef
 
 Window = tuple[int, float]
@@ -15,7 +15,7 @@ Window = tuple[int, float]
 
 FIGURES = monitoring.FIGURES
 RESULT_COLUMNS = monitoring.RESULT_COLUMNS
-compute_rollups = monitoring.compute_rollups
+compute_rollups = monitor_rollups.compute_rollups
 
 
 class Monitoring(Part):
@@ -34,7 +34,7 @@ class Monitoring(Part):
 
     def model_keys(self, fleet: FleetRef, model_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
         with self._store.read() as conn:
-            return monitoring.model_keys(conn, fleet, model_ids)
+            return monitor_rollups.model_keys(conn, fleet, model_ids)
 
     def store_windows(
         self,
@@ -108,7 +108,9 @@ class Monitoring(Part):
 
     def rollup(self, fleet: FleetRef, window: Window, dim: str) -> list[dict[str, Any]]:
         with self._store.read() as conn:
-            return monitoring.rollup(conn, fleet, window, dim)
+            rows, keep = monitor_rollups.rollup(conn, fleet, window, dim)
+        self._store.write_behind(keep)  # an old window's roll-ups, computed once
+        return rows
 
     def version_metrics(
         self, fleet: FleetRef, version_ids: Sequence[int], names: Sequence[str]
@@ -120,4 +122,6 @@ class Monitoring(Part):
     def window_figures(self, fleet: FleetRef, window: Window) -> list[str]:
         """The figures with a value in ``window`` of this fleet (sorted)."""
         with self._store.read() as conn:
-            return monitoring.window_figures(conn, fleet, window)
+            figures, keep = monitor_rollups.window_figures(conn, fleet, window)
+        self._store.write_behind(keep)
+        return figures

@@ -13,8 +13,9 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -25,6 +26,8 @@ from shoal import config
 from shoal.errors import InvalidInput, StoreUnavailable
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+WRITE_BEHIND_WAIT_MS = 200
+"""How long a read's write-behind waits for a busy store before giving up (for now)."""
 ALIAS_ANALYZE_MOVES = 10_000
 """A bulk alias move at least this large may re-analyse ``aliases`` (SQLite)."""
 
@@ -107,6 +110,34 @@ class Store:
             conn = conn.execution_options(shoal_write=True)
             with conn.begin():
                 yield conn
+
+    def write_behind(self, write: Callable[[Connection], None] | None) -> bool:
+        """Keep what a read had to compute (a window's roll-ups from before migration
+        0011, say), so the cost is paid once, not on every page view: ``write`` runs in a
+        short write transaction of its own, waiting at most ``WRITE_BEHIND_WAIT_MS`` for
+        the store. Best effort: a busy store (or an in-memory SQLite, which a second
+        connection cannot see) skips it and a later read tries again; the reader never
+        waits behind a long writer. Returns whether it was kept."""
+        if write is None:
+            return False
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(shoal_write=True)
+                sqlite = conn.dialect.name == "sqlite"
+                driver: Any = conn.connection.driver_connection
+                if sqlite:
+                    driver.execute(f"PRAGMA busy_timeout = {WRITE_BEHIND_WAIT_MS}")
+                try:
+                    with conn.begin():
+                        if not sqlite:
+                            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {WRITE_BEHIND_WAIT_MS}")
+                        write(conn)
+                finally:
+                    if sqlite:
+                        driver.execute(f"PRAGMA busy_timeout = {config.sqlite_busy_timeout_ms()}")
+            return True
+        except sa.exc.OperationalError:
+            return False
 
     @contextlib.contextmanager
     def translated(self) -> Iterator[None]:
