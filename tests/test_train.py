@@ -68,8 +68,11 @@ def test_trains_a_fleet_with_lineage_and_baselines(client: shoal.Client, demand)
     assert baseline["rows"] == 20 and set(baseline["columns"]) == {"price", "units"}
     # Profiled together with the other keys of its task, equal to its rows profiled alone.
     own = data[data["store"] == "s07"].drop(columns="store").reset_index(drop=True)
+    predicted = baseline.pop("prediction")  # the model's in-sample predictions' summary
     assert baseline == profile(own)
     model = demand.load_model("s07")
+    in_sample = pd.DataFrame({"p": model.predict(own[["price"]])})
+    assert predicted == profile(in_sample)["columns"]["p"]
     assert model.predict(pd.DataFrame({"price": [2.0]}))[0] == pytest.approx(6, abs=0.2)
 
 

@@ -8,7 +8,9 @@ Everything here takes any frame :func:`to_arrow` accepts and works on Arrow unde
   table and each group's row range (per-key training, shipped in batches).
 - :func:`schema_of`: names, Arrow types, nullability.
 - :func:`profile`: the drift baseline; :func:`profile_slices` one per row range, together
-  (a fleet's per-key baselines); :func:`bin_counts` bins new data on its edges.
+  (a fleet's per-key baselines); :func:`bin_counts` bins new data on its edges;
+  :func:`value_summaries` summarises arrays as columns (in-sample predictions, stored
+  under the baseline's :data:`PREDICTION` key).
 """
 
 from shoal.data._fingerprint import (
@@ -19,10 +21,11 @@ from shoal.data._fingerprint import (
     slice_fingerprints,
 )
 from shoal.data._frames import schema_of, to_arrow
-from shoal.data._profile import bin_counts, profile
-from shoal.data._profile_slices import profile_slices
+from shoal.data._profile import PREDICTION, bin_counts, profile
+from shoal.data._profile_slices import profile_slices, value_summaries
 
 __all__ = [
+    "PREDICTION",
     "KeyGroups",
     "bin_counts",
     "fingerprint",
@@ -33,4 +36,5 @@ __all__ = [
     "schema_of",
     "slice_fingerprints",
     "to_arrow",
+    "value_summaries",
 ]

@@ -18,6 +18,11 @@ alike), infinities in ``infinite`` and in ``under``/``over``; min, max, mean, st
 edges are over the finite values.
 
 The output is plain JSON: Python ints, floats, strings, bools and None (never NaN or inf).
+
+A version's stored baseline may carry one more top-level entry, :data:`PREDICTION`: the
+summary of the model's own predictions on its training rows (a column summary like those
+of ``columns``), recorded by training so that monitoring tests prediction drift against
+what the model predicted, not against the target.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ from shoal.data._frames import to_arrow
 from shoal.errors import InvalidInput
 
 PROFILE_VERSION = 1
+PREDICTION = "prediction"
+"""The baseline's top-level key for the summary of the version's in-sample predictions.
+
+At the top level, not in ``columns``: it is not a column of the training data, and readers
+of ``columns`` (the model page's features, monitoring's guess of the target) must not take
+it for one. A baseline without it (older versions) is valid: monitoring falls back."""
 _PARALLEL_CELLS = 1_000_000
 """Below this many cells, summarising columns on threads costs more than it saves."""
 _CPUS = os.cpu_count() or 1

@@ -1,7 +1,7 @@
 """The flavor seam: how one model format is saved, loaded, described and asked to predict.
 
 A flavor is stateless and knows one format. The registry, the artifact store and the
-server never touch a library's own API: they call these six members and read
+server never touch a library's own API: they call these members and read
 :class:`Capabilities` to decide what they may do (load only safe formats, hash the bytes,
 batch the rows of many keys into one call).
 """
@@ -94,6 +94,29 @@ class Flavor(abc.ABC):
     def signature(self, model: Any, sample: pd.DataFrame | None = None) -> Signature | None:
         """Describe inputs and output; None when the model does not say and no sample is given."""
 
+    def predict_in_sample(self, model: Any, X: pd.DataFrame) -> np.ndarray:
+        """``predict`` on the rows the model was trained on, ``X`` holding exactly its input
+        columns in its order: training summarises them as the baseline of prediction drift.
+
+        Why a method of its own: training calls it once per model of a fleet, beside a fit
+        that may take a millisecond, so a flavor may take a cheaper path than serving's,
+        knowing the columns are the model's own (scikit-learn's checks of a DataFrame
+        cost about as much as fitting a small linear model). By default, ``predict``.
+        """
+        return self.predict(model, X)
+
+    def predict_proba(self, model: Any, X: pd.DataFrame) -> tuple[list[str], np.ndarray] | None:
+        """Class probabilities: ``(labels, matrix)`` with ``matrix`` of shape ``(len(X),
+        len(labels))``, labels as text; None when the model is not a classifier (or the
+        flavor cannot tell).
+
+        Why optional: a regression model has none, and a third-party flavor written before
+        this method existed keeps working. The server and batch scoring log each column as
+        ``proba.<label>``, so monitoring can compute log loss and calibration from Shoal's
+        own logs; monitoring compares ``<label>`` with the actuals as text.
+        """
+        return None
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
 
@@ -110,6 +133,38 @@ def type_names(obj: Any) -> set[str]:
 def module_roots(obj: Any) -> set[str]:
     """Top-level package names of an object's class and its bases (``{"sklearn", ...}``)."""
     return {cls.__module__.split(".", 1)[0] for cls in type(obj).__mro__}
+
+
+def classifier_proba(model: Any, data: Any) -> tuple[list[str], np.ndarray] | None:
+    """``(classes_ as text, predict_proba(data))`` of a scikit-learn-like classifier, else None.
+
+    Shared by the flavors that hold such models (sklearn, pickle). Only a single-output
+    classifier qualifies: ``predict_proba`` present (scikit-learn hides it where the model
+    cannot give it, e.g. ``SVC(probability=False)``) and ``classes_`` a flat list of as many
+    labels as the matrix has columns; anything else (a multi-output classifier's list of
+    matrices, say) is None rather than a guess.
+    """
+    import numpy as np
+
+    method = getattr(model, "predict_proba", None)
+    classes = getattr(model, "classes_", None)
+    if not callable(method) or classes is None:
+        return None
+    labels = np.asarray(classes)
+    if labels.ndim != 1:
+        return None
+    matrix = np.asarray(method(data), dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape != (len(data), len(labels)):
+        return None
+    return [label_text(label) for label in labels.tolist()], matrix
+
+
+def label_text(label: Any) -> str:
+    """A class label as monitoring compares it with an actual, as text: ``str(label)``,
+    except booleans, written ``true``/``false`` as DuckDB casts a logged boolean."""
+    if isinstance(label, bool):
+        return "true" if label else "false"
+    return str(label)
 
 
 def corrupt(flavor: str, exc: BaseException) -> InvalidInput:

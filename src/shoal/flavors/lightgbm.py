@@ -11,6 +11,12 @@ round trip: for a regressor, the predictions; for a binary classifier, the proba
 the positive class (shape ``(n,)``); for a multiclass classifier, one probability per
 class (shape ``(n, n_classes)``, classes in the order of the wrapper's ``classes_``). The
 class labels themselves are not in the booster; map them with ``classes_`` where needed.
+
+``predict_proba`` gives every class's probability, labelled: by the wrapper's ``classes_``
+for a fitted ``LGBMClassifier``, by class index (``"0"``, ``"1"``, ...) for a booster, as
+every loaded model is. Index labels are the true labels when the model was trained on
+labels ``0..k-1`` (LightGBM's own convention); a wrapper trained on other labels loses
+them when saved, so its logged ``proba.<index>`` columns do not match its actuals.
 """
 
 from __future__ import annotations
@@ -20,7 +26,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from shoal.errors import InvalidInput, MissingDependency
-from shoal.flavors._base import Capabilities, Flavor, corrupt, module_roots, require_bytes
+from shoal.flavors._base import (
+    Capabilities,
+    Flavor,
+    classifier_proba,
+    corrupt,
+    module_roots,
+    require_bytes,
+    type_names,
+)
 from shoal.flavors._signature import Signature, select_columns
 
 if TYPE_CHECKING:
@@ -62,6 +76,28 @@ class LightGBMFlavor(Flavor):
         booster = _booster(model)
         return np.asarray(booster.predict(_features(booster, X)))
 
+    def predict_proba(self, model: Any, X: pd.DataFrame) -> tuple[list[str], np.ndarray] | None:
+        """Class probabilities of a binary or multiclass model (see the module doc for the
+        labels); None for any other objective (regression, ranking, a custom one)."""
+        import numpy as np
+
+        booster = _booster(model)
+        if "lightgbm.sklearn.LGBMClassifier" in type_names(model):
+            return classifier_proba(model, _features(booster, X))
+        objective = str((getattr(booster, "params", None) or {}).get("objective", ""))
+        if objective not in _BINARY and objective not in _MULTICLASS:
+            return None  # before selecting columns: a regressor costs nothing here
+        features = _features(booster, X)
+        if objective in _BINARY:
+            positive = np.asarray(booster.predict(features), dtype=np.float64)
+            if positive.ndim != 1:
+                return None
+            return ["0", "1"], np.column_stack([1.0 - positive, positive])
+        matrix = np.asarray(booster.predict(features), dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[0] != len(X):
+            return None
+        return [str(i) for i in range(matrix.shape[1])], matrix
+
     def signature(self, model: Any, sample: pd.DataFrame | None = None) -> Signature | None:
         booster = _booster(model)
         names = booster.feature_name()
@@ -75,6 +111,12 @@ class LightGBMFlavor(Flavor):
         return Signature(
             tuple((n, "category" if n in categorical else "float64") for n in names), output
         )
+
+
+_BINARY = frozenset({"binary"})
+_MULTICLASS = frozenset({"multiclass", "softmax", "multiclassova", "multiclass_ova", "ova", "ovr"})
+"""Objectives (and their aliases, as a booster trained in this process keeps them) whose
+``predict`` is class probabilities."""
 
 
 def _positional(names: list[str], X: Any) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from shoal.errors import InvalidInput, UnsafeArtifact
-from shoal.flavors._base import Capabilities, Flavor, corrupt, require_bytes
+from shoal.flavors._base import Capabilities, Flavor, classifier_proba, corrupt, require_bytes
 from shoal.flavors._signature import ANY, Signature, select_columns, signature_or_none
 
 if TYPE_CHECKING:
@@ -65,6 +65,16 @@ class PickleFlavor(Flavor):
         names = getattr(model, "feature_names_in_", None)
         data = X if names is None else select_columns(X, [str(n) for n in names])
         return np.asarray(model.predict(data))
+
+    def predict_proba(self, model: Any, X: pd.DataFrame) -> tuple[list[str], np.ndarray] | None:
+        """Probabilities of a pickled scikit-learn-like classifier (``predict_proba`` and
+        ``classes_``, e.g. a scikit-learn model pickled, or a wrapper that keeps both);
+        None for anything else."""
+        if not callable(getattr(model, "predict_proba", None)):
+            return None
+        names = getattr(model, "feature_names_in_", None)
+        data = X if names is None else select_columns(X, [str(n) for n in names])
+        return classifier_proba(model, data)
 
     def signature(self, model: Any, sample: pd.DataFrame | None = None) -> Signature | None:
         names = getattr(model, "feature_names_in_", None)

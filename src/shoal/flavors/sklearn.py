@@ -17,18 +17,29 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 import zipfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from shoal.errors import InvalidInput, UnsafeArtifact
-from shoal.flavors._base import Capabilities, Flavor, corrupt, require_bytes, type_names
+from shoal.flavors._base import (
+    Capabilities,
+    Flavor,
+    classifier_proba,
+    corrupt,
+    require_bytes,
+    type_names,
+)
 from shoal.flavors._signature import ANY, Signature, select_columns, signature_or_none
 from shoal.flavors._zip import write_zip
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+_NO_NAMES = "X does not have valid feature names"
+"""The start of scikit-learn's warning for an array given to a model fitted on a frame."""
 
 TRUSTED_PACKAGES = frozenset({"sklearn", "numpy", "scipy"})
 """Top-level packages whose types load without being named in ``trusted=``."""
@@ -105,6 +116,36 @@ class SklearnFlavor(Flavor):
         # Fitted on a bare array: pass one too, or scikit-learn warns about feature names.
         data = X.to_numpy() if names is None else select_columns(X, [str(n) for n in names])
         return np.asarray(model.predict(data))
+
+    def predict_in_sample(self, model: Any, X: pd.DataFrame) -> np.ndarray:
+        """``predict`` on the model's own numeric columns as one float matrix, skipping
+        scikit-learn's per-call checks of a DataFrame (names, dtypes: a millisecond, as
+        much as fitting a small model) which the columns, the model's own in its order,
+        pass by construction. A pipeline (whose steps may select columns by name), a
+        non-numeric column, or any error take the ordinary path."""
+        import numpy as np
+
+        names = getattr(model, "feature_names_in_", None)
+        if names is None or hasattr(model, "steps") or [str(n) for n in names] != list(X.columns):
+            return self.predict(model, X)
+        if not all(kind in "biuf" for kind in (dtype.kind for dtype in X.dtypes)):
+            return self.predict(model, X)
+        try:
+            matrix = X.to_numpy(dtype=np.float64)
+            with warnings.catch_warnings():  # "X does not have valid feature names": it has
+                warnings.filterwarnings("ignore", _NO_NAMES, UserWarning)
+                return np.asarray(model.predict(matrix))
+        except Exception:
+            return self.predict(model, X)
+
+    def predict_proba(self, model: Any, X: pd.DataFrame) -> tuple[list[str], np.ndarray] | None:
+        """A classifier's (or a pipeline ending in one) ``predict_proba``, labelled by
+        ``classes_``; None for regressors and classifiers without probabilities."""
+        if not callable(getattr(model, "predict_proba", None)):
+            return None  # before selecting columns: a regressor costs nothing here
+        names = getattr(model, "feature_names_in_", None)
+        data = X.to_numpy() if names is None else select_columns(X, [str(n) for n in names])
+        return classifier_proba(model, data)
 
     def signature(self, model: Any, sample: pd.DataFrame | None = None) -> Signature | None:
         names = getattr(model, "feature_names_in_", None)

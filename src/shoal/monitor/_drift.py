@@ -17,6 +17,12 @@ turns the window's p-values into q-values; a feature is flagged when its q-value
 most ``alpha`` (the expected share of false flags among the flags) *and* its PSI reaches
 ``min_psi``, so a statistically certain but negligible shift in a huge window is not
 reported. Flags are ranked by PSI.
+
+The prediction's test (logged predictions against the version's own in-sample
+predictions recorded at training) is a separate family, :func:`by_window`, with the same
+``alpha`` and ``min_psi``: it answers another question (did the output move, whatever
+moved it), it is not one more feature, and mixed into the features' family its q-values
+would depend on how many features the fleet happens to log.
 """
 
 from __future__ import annotations
@@ -138,6 +144,20 @@ def categorical(counts: np.ndarray, base: np.ndarray, width: int, ok: np.ndarray
         statistic=np.where(tested, chi, np.nan), p_value=np.where(tested, p, np.nan),
         tested=tested,
     )  # fmt: skip
+
+
+def by_window(p_values: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg q-values of one test per row, each window its own family.
+
+    Used for prediction drift: one test per (version, window), controlled across the
+    fleet's versions of a window apart from the feature tests (see ``_runner``), so its
+    q-values mean the same whether the fleet logs two features or fifty.
+    """
+    q = np.full(p_values.shape, np.nan)
+    for start in np.unique(windows):
+        in_window = windows == start
+        q[in_window] = benjamini_hochberg(p_values[in_window])
+    return q
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:

@@ -7,6 +7,12 @@ DuckDB query: the edges travel as one Arrow table, one row per version and one c
 (feature, edge), padded with +inf so every row has the same width. The bin of a value is
 then the number of edges it exceeds, a sum of comparisons with no per-version branching
 (see ``_query``).
+
+The logged predictions are compared with the summary of each version's own in-sample
+predictions that training recorded (the profile's top-level ``prediction`` entry, see
+:data:`shoal.data.PREDICTION`); a version without one (trained before they were recorded)
+falls back to its training target's profile, whose comparison is only a figure (see
+``_runner``): :attr:`Reference.prediction_own` says which each version has.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from shoal.data import PREDICTION
 
 MAX_TOP = 20
 """Categorical values tested per feature: the baseline's most frequent; the rest pool in
@@ -74,6 +82,10 @@ class Reference:
     model_ids: np.ndarray
     numeric: list[NumericFeature] = field(default_factory=list)
     categorical: list[CategoricalFeature] = field(default_factory=list)
+    prediction_own: np.ndarray | None = None
+    """Per version, when the prediction is compared: True where its baseline is the
+    version's own in-sample predictions (a drift test that may be flagged), False where it
+    is the training target's profile (a figure only) or there is none."""
 
     def table(self) -> pa.Table:
         """The edges and top values as one Arrow table keyed by ``version_id``."""
@@ -97,6 +109,7 @@ def build(
     *,
     prediction: bool,
     target: str | None,
+    fallback: bool = True,
 ) -> Reference:
     """Arrays for the versions in ``chunks`` (rows of id, model id, profile and signature
     as JSON text, ids ascending across chunks) and the logged ``features`` (name → column).
@@ -105,9 +118,11 @@ def build(
     with a list of paths; one call per field would parse a 5 KB profile 30 times), a
     chunk of versions at a time so the profiles' text never all sits in memory; the
     padding into arrays is numpy. With ``prediction``, the logged predictions are
-    compared with the training target: ``target`` when given, else the one numeric
-    baseline column that is neither a signature input nor a logged feature, as the
-    fleet's first profiles show it (a fleet trains one function).
+    compared with each version's recorded in-sample predictions (numeric or
+    categorical, as most versions recorded them) and, with ``fallback`` (a regression),
+    for versions without them with the training target: ``target`` when given, else the
+    one numeric baseline column that is neither a signature input nor a logged feature,
+    as the fleet's first profiles show it (a fleet trains one function).
     """
     wanted: dict[str, str] | None = None
     target_name: str | None = None
@@ -120,14 +135,16 @@ def build(
             continue
         if wanted is None:
             wanted = dict(features)
-            target_name = (target or _target(ordered, features)) if prediction else None
+            fall_back = prediction and fallback
+            target_name = (target or _target(ordered, features)) if fall_back else None
             if target_name is not None:
                 wanted.setdefault(target_name, "")
         table = pa.table({
             "version_id": pa.array([r[0] for r in ordered], pa.int64()),
             "profile": pa.array([r[2] for r in ordered], pa.string()),
         })  # fmt: skip
-        parts.append(_extract(con, table, list(wanted)))
+        # The version's own in-sample predictions come last (None: the profile's top level).
+        parts.append(_extract(con, table, [*wanted, *([None] if prediction else [])]))
         version_ids.append(table["version_id"].to_numpy())
         model_ids.append(np.array([r[1] for r in ordered], dtype=np.int64))
     if wanted is None:
@@ -140,11 +157,34 @@ def build(
             reference.numeric.append(_numeric(got, i, name, column))
         elif kind == "categorical":
             reference.categorical.append(_categorical(got, i, name, column))
-    if target_name is not None:
-        i = list(wanted).index(target_name)
-        if _first(got[f"k{i}"]) == "numeric":
-            reference.numeric.append(_numeric(got, i, "prediction", "prediction"))
+    if prediction:
+        _prediction(reference, got, len(wanted), list(wanted).index(target_name)
+                    if target_name is not None else None)  # fmt: skip
     return reference
+
+
+def _prediction(reference: Reference, got: pa.Table, own: int, target: int | None) -> None:
+    """Add the prediction's baseline: column ``own`` of ``got`` (the recorded in-sample
+    predictions), and where a version has none, column ``target`` (the training target's
+    profile, numeric only), so a fleet part-trained before predictions were recorded is
+    still compared as before."""
+    kind = _first(got[f"k{own}"])
+    if kind == "categorical":
+        reference.categorical.append(_categorical(got, own, "prediction", "prediction"))
+        reference.prediction_own = got[f"t{own}"].is_valid().to_numpy(zero_copy_only=False)
+        return
+    mine = got[f"e{own}"].is_valid()  # edges are given for numeric summaries only
+    if target is not None and _first(got[f"k{target}"]) == "numeric":
+        merged = pa.table({
+            f"e{own}": pc.if_else(mine, got[f"e{own}"], got[f"e{target}"]),
+            f"n{own}": pc.if_else(mine, got[f"n{own}"], got[f"n{target}"]),
+        })  # fmt: skip
+    elif kind == "numeric":
+        merged = got.select([f"e{own}", f"n{own}"])
+    else:
+        return
+    reference.numeric.append(_numeric(merged, own, "prediction", "prediction"))
+    reference.prediction_own = mine.to_numpy(zero_copy_only=False)
 
 
 def _first(column: pa.ChunkedArray[Any]) -> str | None:
@@ -159,15 +199,19 @@ def _first(column: pa.ChunkedArray[Any]) -> str | None:
     return kinds[0][1] if kinds else None
 
 
-def _path(name: str, field: str) -> str:
-    """A JSON path to ``columns.<name>.<field>`` (the name quoted: it may hold dots)."""
+def _path(name: str | None, field: str) -> str:
+    """A JSON path to ``columns.<name>.<field>`` (the name quoted: it may hold dots), or
+    with ``name`` None to the in-sample predictions' ``<field>`` (``prediction.<field>``)."""
+    if name is None:
+        return f"$.{PREDICTION}.{field}"
     # ensure_ascii=False: DuckDB's JSON paths do not decode \u escapes ("é" must stay "é").
     return "$.columns." + json.dumps(name, ensure_ascii=False) + "." + field
 
 
-def _extract(con: duckdb.DuckDBPyConnection, table: pa.Table, names: list[str]) -> pa.Table:
+def _extract(con: duckdb.DuckDBPyConnection, table: pa.Table, names: list[str | None]) -> pa.Table:
     """Per column name ``i``: ``k{i}`` kind, ``e{i}``/``n{i}`` numeric edges and counts,
-    ``t{i}``/``c{i}``/``total{i}`` categorical top values, their counts and the count."""
+    ``t{i}``/``c{i}``/``total{i}`` categorical top values, their counts and the count
+    (None: the summary of the in-sample predictions, see :func:`_path`)."""
     paths: list[str] = []
     select: list[str] = []
     for i, name in enumerate(names):

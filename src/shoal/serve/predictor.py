@@ -16,6 +16,8 @@ they started with. Loaded models are cached by version id, which never changes m
 from __future__ import annotations
 
 import functools
+import logging
+import math
 import threading
 import time
 from collections import defaultdict
@@ -27,12 +29,14 @@ import numpy as np
 import pandas as pd
 
 from shoal.errors import InvalidInput, NotFound
-from shoal.flavors import Signature, get_flavor
+from shoal.flavors import Flavor, Signature, get_flavor
 from shoal.flavors._signature import ANY
 from shoal.http.errors import TooLarge
 from shoal.registry import FleetRef, Registry
 from shoal.serve.cache import ModelCache
 from shoal.serve.logbook import refuse_unloggable
+
+log = logging.getLogger(__name__)
 
 MAX_RESOLVED = 100_000
 """Resolutions kept per (fleet, alias); past it they are dropped and read again as needed."""
@@ -49,6 +53,28 @@ class Answer:
     version: int
     version_id: int
     prediction: Any
+    proba: dict[str, float | None] | None = None
+    """A classifier's probability per class label (see ``Flavor.predict_proba``); None for
+    models without probabilities. A non-finite probability is None, like a prediction."""
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """One version's answers for its rows: what :meth:`Models.predict` gives per part.
+
+    A plain object (lists, not arrays) so that Ray Serve replicas return it to the ingress
+    as they returned the bare list of predictions before probabilities were added.
+    """
+
+    values: list[Any]
+    classes: list[str] | None = None
+    proba: list[list[float | None]] | None = None
+    """One list per row, in the order of ``classes``; None when the model has none."""
+
+    def row_proba(self, i: int) -> dict[str, float | None] | None:
+        if self.classes is None or self.proba is None:
+            return None
+        return dict(zip(self.classes, self.proba[i], strict=True))
 
 
 @dataclass
@@ -100,11 +126,15 @@ class Predictor:
         parts = list(_frames(fleet, versions, groups, rows))
         predicted = self.models.predict(fleet, [(versions[vid], part) for vid, part in parts])
         answers: list[Answer | None] = [None] * len(rows)
-        for (vid, _), values in zip(parts, predicted, strict=True):
+        for (vid, _), got in zip(parts, predicted, strict=True):
             row = versions[vid]
-            for i, value in zip(groups[vid], values, strict=True):
+            # A bare list: a Models written before probabilities (values only) still works.
+            made = got if isinstance(got, Predicted) else Predicted(list(got))
+            for j, (i, value) in enumerate(zip(groups[vid], made.values, strict=True)):
                 shown = dict(zip(fleet.keys, keys[i], strict=True))
-                answers[i] = Answer(shown, row["number"], row["version_id"], value)
+                answers[i] = Answer(
+                    shown, row["number"], row["version_id"], value, made.row_proba(j)
+                )
         return [a for a in answers if a is not None]
 
     def _keys(self, fleet: FleetRef, rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
@@ -188,8 +218,9 @@ class Models:
 
     def predict(
         self, fleet: FleetRef, parts: list[tuple[dict[str, Any], pd.DataFrame]]
-    ) -> list[list[Any]]:
-        """For each (resolved version, its rows' features), the predictions in row order."""
+    ) -> list[Predicted]:
+        """For each (resolved version, its rows' features), the predictions in row order
+        (and a classifier's probabilities: :func:`predict_rows`)."""
         raise NotImplementedError
 
 
@@ -205,7 +236,7 @@ class LocalModels(Models):
 
     def predict(
         self, fleet: FleetRef, parts: list[tuple[dict[str, Any], pd.DataFrame]]
-    ) -> list[list[Any]]:
+    ) -> list[Predicted]:
         models = [self.cache.get({**row, "fleet": fleet}) for row, _ in parts]
         return [
             predict_rows(row, model, frame)
@@ -322,8 +353,9 @@ def _fits(value: Any, dtype: str) -> bool:
     return isinstance(value, int | float) if numeric else not isinstance(value, dict | list)
 
 
-def predict_rows(row: dict[str, Any], model: Any, frame: pd.DataFrame) -> list[Any]:
-    """One version's predictions for its frame, as JSON-safe values (NaN and inf as None)."""
+def predict_rows(row: dict[str, Any], model: Any, frame: pd.DataFrame) -> Predicted:
+    """One version's predictions for its frame, as JSON-safe values (NaN and inf as None),
+    with the class probabilities of a classifier (:func:`probabilities`)."""
     flavor = get_flavor(row["flavor"])
     try:
         values = np.asarray(flavor.predict(model, frame))
@@ -340,4 +372,35 @@ def predict_rows(row: dict[str, Any], model: Any, frame: pd.DataFrame) -> list[A
             f"version {row['version_id']} returned {len(values)} predictions for {len(frame)} rows"
         )
     out = values.tolist()
-    return [None if isinstance(v, float) and not np.isfinite(v) else v for v in out]
+    finite = [None if isinstance(v, float) and not np.isfinite(v) else v for v in out]
+    return Predicted(finite, *probabilities(flavor, row, model, frame))
+
+
+def probabilities(
+    flavor: Flavor, row: dict[str, Any], model: Any, frame: pd.DataFrame
+) -> tuple[list[str] | None, list[list[float | None]] | None]:
+    """A classifier's labels and per-row probabilities (non-finite as None), or Nones.
+
+    Probabilities are an addition to the answer: a model whose ``predict`` worked but whose
+    ``predict_proba`` fails is answered without them (and the failure logged), never
+    refused, so serving a version never breaks on them.
+    """
+    try:
+        found = flavor.predict_proba(model, frame)
+    except Exception:
+        log.warning("version %s: predict_proba failed; answered without probabilities",
+                    row.get("version_id"), exc_info=True)  # fmt: skip
+        return None, None
+    if found is None:
+        return None, None
+    classes, matrix = found
+    if len(matrix) != len(frame) or len(set(classes)) != len(classes):
+        log.warning("version %s: predict_proba gave %s rows for %s, or repeated labels; "
+                    "answered without probabilities", row.get("version_id"), len(matrix),
+                    len(frame))  # fmt: skip
+        return None, None
+    table = np.asarray(matrix, dtype=np.float64)
+    cells: list[list[float | None]] = table.tolist()
+    if not np.isfinite(table).all():
+        cells = [[v if math.isfinite(v) else None for v in r] for r in cells]  # type: ignore[arg-type]
+    return list(classes), cells

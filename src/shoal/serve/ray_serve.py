@@ -12,7 +12,9 @@ Two deployments:
   every replica loading every model.
 
 A multi-key request fans out one call per version of the request, in parallel, and the
-ingress puts the answers back in request order.
+ingress puts the answers back in request order. A replica returns a
+:class:`~shoal.serve.predictor.Predicted` (predictions, and a classifier's probabilities),
+as the in-process models do.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 import pandas as pd
 
 from shoal.registry import FleetRef
-from shoal.serve.predictor import Models, predict_rows
+from shoal.serve.predictor import Models, Predicted, predict_rows
 
 APP_NAME = "shoal"
 MODELS = "ShoalModels"
@@ -48,7 +50,7 @@ class RayModels(Models):
 
     def predict(
         self, fleet: FleetRef, parts: list[tuple[dict[str, Any], pd.DataFrame]]
-    ) -> list[list[Any]]:
+    ) -> list[Predicted]:
         calls = [
             self.handle.options(multiplexed_model_id=str(row["version_id"])).predict.remote(
                 {**row, "fleet": fleet}, frame
@@ -92,7 +94,7 @@ def models_deployment(store_url: str, artifacts_url: str, models_per_replica: in
                 row = self.rows[model_id]
             return self.client.registry.versions.load(row["fleet"], row, location=location(row))
 
-        async def predict(self, row: dict[str, Any], frame: pd.DataFrame) -> list[Any]:
+        async def predict(self, row: dict[str, Any], frame: pd.DataFrame) -> Predicted:
             model_id = serve.get_multiplexed_model_id()
             with self.lock:  # the resolved row get_model loads from, kept for a while
                 self.rows[model_id] = row

@@ -1,7 +1,8 @@
 """What a training function returns, and how Shoal reads it.
 
 ``fn(frame)`` may return a fitted model, or a :class:`TrainResult` (or a dict with the
-same fields) to attach metrics, params, tags and a flavor. Anything else is refused with
+same fields) to attach metrics, params, tags, a flavor and the model's in-sample
+predictions (the baseline of prediction drift, see ``_work``). Anything else is refused with
 a message that says what was returned and what is allowed, as that key's error.
 """
 
@@ -28,6 +29,11 @@ class TrainResult:
     params: Mapping[str, Any] = field(default_factory=dict)
     tags: Mapping[str, Any] = field(default_factory=dict)
     flavor: str | None = None
+    predictions: Any = None
+    """The model's predictions on the key's rows, in their order (a 1-D array or list), if
+    ``fn`` has them: they become the baseline monitoring tests prediction drift against.
+    Without them Shoal predicts on the rows itself, when the model names its inputs and
+    the rows hold them; give them when ``fn`` builds the model's inputs (lags, encodings)."""
 
 
 FIELDS = tuple(f.name for f in fields(TrainResult))

@@ -4,6 +4,12 @@ This is what an executor runs, in this process, in a worker process or on a Ray 
 so everything here is picklable and touches no store: the parent registers the results.
 The model is saved by its flavor here, in the worker, so serialisation runs in parallel
 with training and a model its flavor cannot save is that key's error, not a failed batch.
+
+Each key's baseline profile also gets the summary of the model's in-sample predictions
+(under :data:`shoal.data.PREDICTION`): the ones ``fn`` returned, or the flavor's
+predictions on the key's rows when the model names inputs the rows hold. Monitoring tests
+logged predictions against it. It is best effort: a model that cannot predict on its own
+rows gets no such summary (monitoring then falls back to the target), never an error.
 """
 
 from __future__ import annotations
@@ -15,14 +21,15 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
-from shoal.data import fingerprint, profile, profile_slices
+from shoal.data import PREDICTION, fingerprint, profile, profile_slices, value_summaries
 from shoal.errors import InvalidInput, UnsafeArtifact
-from shoal.flavors import get_flavor, infer_flavor
+from shoal.flavors import Flavor, get_flavor, infer_flavor
 from shoal.train._result import TrainResult, as_result
 
 
@@ -169,7 +176,7 @@ class Work:
                 outcomes.append(self.finish(task, rows, fit, baseline))
         except KeyboardInterrupt as exc:
             raise Interrupted(outcomes) from exc
-        return outcomes
+        return self._with_predictions(task, frame, fits, outcomes)
 
     def fit(self, task: Task, frame: Any | None, rows: KeyRows) -> Fitted | Outcome:
         """Call ``fn`` on one key's rows of ``frame`` (the task's rows, converted once),
@@ -193,6 +200,7 @@ class Work:
                 return failed(rows.key, _text(exc), traceback.format_exc(), attempts, started)
             try:
                 result = as_result(value)
+                _check_predictions(result, rows.stop - rows.start)
             except Exception as exc:
                 return failed(rows.key, _text(exc), traceback.format_exc(), attempts, started)
             return Fitted(result, attempts, time.perf_counter() - started)
@@ -260,6 +268,128 @@ class Work:
     @staticmethod
     def _own_rows(task: Task, rows: KeyRows) -> pa.Table:
         return task.partition.slice(task.offset + rows.start, rows.stop - rows.start)
+
+    def _with_predictions(
+        self, task: Task, frame: Any | None, fits: list[Fitted | Outcome], outcomes: list[Outcome]
+    ) -> list[Outcome]:
+        """``outcomes`` with the summary of each saved model's in-sample predictions added
+        to its baseline (see the module doc); the task's keys are summarised together."""
+        found: list[tuple[int, Any]] = []
+        inputs = _Inputs(task, frame)
+        for i, (rows, fit, outcome) in enumerate(zip(task.keys, fits, outcomes, strict=True)):
+            if not isinstance(fit, Fitted) or not outcome.ok or outcome.baseline is None:
+                continue
+            values = fit.result.predictions
+            if values is None:
+                values = _in_sample(inputs, rows, fit.result.model, outcome)
+            if values is not None:
+                found.append((i, values))
+        if not found:
+            return outcomes
+        try:
+            summaries: list[dict[str, Any] | None] = list(
+                value_summaries([values for _, values in found])
+            )
+        except Exception:  # one key's values Arrow cannot hold (mixed kinds): key by key
+            summaries = [_summary(values) for _, values in found]
+        out = list(outcomes)
+        for (i, _), summary in zip(found, summaries, strict=True):
+            if summary is not None:
+                baseline = {**(out[i].baseline or {}), PREDICTION: summary}
+                out[i] = replace(out[i], baseline=baseline)
+        return out
+
+
+def _summary(values: Any) -> dict[str, Any] | None:
+    try:
+        return value_summaries([values])[0]
+    except Exception:
+        return None
+
+
+def _check_predictions(result: TrainResult, rows: int) -> None:
+    """The in-sample predictions ``fn`` returned are one value per row of the key."""
+    values = result.predictions
+    if values is None:
+        return
+    shape = getattr(values, "shape", None)
+    length = len(values) if hasattr(values, "__len__") else None
+    if length != rows or (shape is not None and len(shape) != 1):
+        raise InvalidInput(
+            f"fn returned predictions of shape {shape or length}; give one prediction per "
+            f"row of the key ({rows}), in the rows' order, or leave predictions out",
+            field="predictions",
+        )
+
+
+class _Inputs:
+    """A task's rows as a model's input frame, per key: ``fn``'s rows cut to the columns
+    the model names, in its order.
+
+    Where those columns are all numbers or booleans without nulls (most per-key models),
+    they are stacked once per task into one float matrix, and each key's frame is a view
+    of its rows: cutting a pandas frame's columns for every key would cost more than
+    predicting with a small model.
+    """
+
+    def __init__(self, task: Task, frame: Any | None) -> None:
+        self.task = task
+        self.frame = frame
+        self.columns = set(task.rows.column_names)
+        self.matrices: dict[tuple[str, ...], tuple[np.ndarray, Any] | None] = {}
+
+    def of(self, rows: KeyRows, names: list[str]) -> Any | None:
+        """The key's input frame, or None when its rows lack one of ``names``."""
+        if not set(names) <= self.columns:
+            return None
+        key = tuple(names)
+        if key not in self.matrices:
+            self.matrices[key] = self._matrix(names)
+        stacked = self.matrices[key]
+        if stacked is not None:
+            import pandas as pd
+
+            matrix, index = stacked  # the column index built once: pandas 3 makes it slowly
+            return pd.DataFrame(matrix[rows.start : rows.stop], columns=index, copy=False)
+        if self.frame is None:
+            part = self.task.rows.slice(rows.start, rows.stop - rows.start).to_pandas()
+        else:
+            part = key_frame(self.frame, rows.start, rows.stop)
+        return part[names]
+
+    def _matrix(self, names: list[str]) -> tuple[np.ndarray, Any] | None:
+        import pandas as pd
+
+        table = self.task.rows
+        columns = [table[name] for name in names]
+        kinds = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
+        if any(c.null_count or not any(k(c.type) for k in kinds) for c in columns):
+            return None
+        # Column-major, as pandas holds a frame's float columns: a model then multiplies in
+        # the same order as on fn's own frame, so the predictions are equal to the bit.
+        matrix = np.empty((table.num_rows, len(names)), dtype=np.float64, order="F")
+        for j, column in enumerate(columns):
+            matrix[:, j] = column.to_numpy()
+        return matrix, pd.Index(names)
+
+
+def _in_sample(inputs: _Inputs, rows: KeyRows, model: Any, outcome: Outcome) -> Any | None:
+    """The flavor's predictions on the key's rows, where the model names its inputs and
+    the rows hold them all; None otherwise or if predicting fails (best effort: a model
+    whose inputs ``fn`` computed has nothing to predict on here)."""
+    described = (outcome.signature or {}).get("inputs") or ()
+    names = [str(i.get("name")) for i in described if isinstance(i, dict)]
+    if not names or outcome.flavor is None:
+        return None
+    try:
+        part = inputs.of(rows, names)
+        if part is None:
+            return None
+        flavor: Flavor = get_flavor(outcome.flavor)
+        values = np.asarray(flavor.predict_in_sample(model, part))
+    except Exception:
+        return None
+    return values if values.ndim == 1 and len(values) == rows.stop - rows.start else None
 
 
 def key_frame(frame: Any, start: int, stop: int) -> Any:
