@@ -41,7 +41,14 @@ from shoal.demo.grocer import PROMOTE_WHERE, key_tags, pilot_stores, split
 from shoal.demo.progress import ConsoleReporter
 from shoal.demo.server import DemoServer
 from shoal.demo.summary import collect, curl_command, python_snippet, render
-from shoal.demo.traffic import DRIFT_SALES, PREDICT, drifted_stores, replay_week, week_of_sales
+from shoal.demo.traffic import (
+    DRIFT_SALES,
+    PREDICT,
+    drifted_stores,
+    replay_days,
+    replay_week,
+    week_of_sales,
+)
 from shoal.errors import InvalidInput
 from shoal.flavors import get_flavor
 from shoal.http.auth import Auth
@@ -356,9 +363,16 @@ def test_cli_quick_demo_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "(stopped with the demo: 'shoal serve --port " in first.stdout
     assert any(line.startswith("  curl -s http://127.0.0.1:") for line in lines)
     assert "Ctrl-C" not in first.output
-    # Monitoring over the replayed week: the injected store tops the stores by drift.
-    assert "Monitoring: one pass over the logs" in first.stdout
-    assert f"  {KEYS} models, {KEYS * 7:,} predictions ({KEYS * 7:,} with actuals)" in first.stdout
+    # Monitoring over the replayed week by event time: a window per day, and the drift of
+    # the week, where the injected store tops the stores.
+    assert "Monitoring: by event time (the day each forecast is for)" in first.stdout
+    days = [f"{d:%Y-%m-%d}" for d in replay_days(QUICK)]
+    assert (f"  7 daily windows, {days[0]} to {days[-1]}: {KEYS} models, {KEYS * 7:,} "
+            f"predictions ({KEYS * 7:,} with actuals)") in first.stdout  # fmt: skip
+    daily = next(line for line in lines if line.startswith("  Median MAPE per day"))
+    pairs = re.findall(r"(\d+\.\d+) vs (\d+\.\d+)", daily)
+    assert len(pairs) == 7 and all(float(hit) > float(rest) for hit, rest in pairs), daily
+    assert "  One weekly window for drift: " in first.stdout
     ranked = lines[lines.index("  Stores by share of drifting models (* = drift injected by the "
                                "replay):") + 1 :]  # fmt: skip
     top = ranked[0].split()
@@ -483,12 +497,20 @@ def replayed(built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]
 def test_replay_predicts_every_key_once_a_day_at_production(built, replayed) -> None:
     client, result = built
     replay, logs, _ = replayed
-    days = [f"{d:%Y-%m-%d}" for d in QUICK.dates[QUICK.train_days : QUICK.train_days + 7]]
+    days = [f"{d:%Y-%m-%d}" for d in replay_days(QUICK)]
+    holdout = QUICK.dates[QUICK.train_days :]
+    assert days[0] >= f"{holdout[0]:%Y-%m-%d}" and days[-1] <= f"{holdout[-1]:%Y-%m-%d}"
+    assert pd.Timestamp(days[0], tz="UTC").timestamp() % (7 * 86400) == 0  # a 1w window
     assert replay.days == days and replay.keys == KEYS
     table = _logged(logs, "predictions")
     table["day"] = table["request_id"].map(replay.request_days)
     table = table[table["day"].notna()]  # not the printed curl's request, sent afterwards
     assert len(table) == replay.rows == KEYS * 7
+    # Each request's as_of is logged as its rows' event time, and files them under that day.
+    assert (table["event_at"].dt.strftime("%Y-%m-%d") == table["day"]).all()
+    for day in days:
+        folder = logs / "predictions" / "tenant=grocer" / "fleet=demand" / f"day={day}"
+        assert list(folder.glob("*.parquet")), day
     assert not table.duplicated(["key.store", "key.sku", "day"]).any()
     assert sorted(set(table["day"])) == days
     for request_id, day in replay.request_days.items():  # the id names the day it stands for

@@ -46,6 +46,15 @@ def run_command(
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="Ray tasks at once.")
     ] = None,
+    time: Annotated[
+        str,
+        typer.Option(
+            "--time",
+            metavar="at|event",
+            help="Cut windows by when predictions were made (at) or by the time they are for "
+            "(event: event_at, e.g. a predict request's as_of; a backfill lands in its days).",
+        ),
+    ] = "at",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -53,7 +62,7 @@ def run_command(
     say = None if quiet or as_json else (lambda text: _output.note(text))
     outcome = fleet(ctx, path).monitor(
         window, since=since, until=until, logs=logs, alpha=alpha, min_psi=min_psi,
-        executor=executor, workers=workers, progress=say,
+        executor=executor, workers=workers, progress=say, time=time,
     )  # fmt: skip
     record = {k: v for k, v in vars(outcome).items()}
     if as_json:

@@ -12,11 +12,17 @@ from shoal.sdk.client import Client
 FLEET = "grocer/demand"
 
 
-def write_report(client: Client, folder: Path) -> FleetReport:
-    """The grocer fleet's report over the last 30 days, cohorts by store, to ``folder``."""
+def write_report(client: Client, folder: Path, window: str | None = "1w") -> FleetReport:
+    """The grocer fleet's report over the last 30 days, cohorts by store, to ``folder``.
+
+    It reads the ``1w`` windows: the demo's weekly pass is where drift is tested (its daily
+    windows hold one forecast per model, too few to test), and the newest window of any
+    length would be the replay's last day.
+    """
     return client.fleet(FLEET).report(
-        since="30d", by="store", out=folder / "grocer-demand-report.html", tables="parquet"
-    )
+        since="30d", by="store", window=window, out=folder / "grocer-demand-report.html",
+        tables="parquet",
+    )  # fmt: skip
 
 
 def render_report(report: FleetReport, out: Console, *, shoal: str = "shoal") -> None:

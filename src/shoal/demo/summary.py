@@ -305,7 +305,7 @@ def render_traffic(
         f"  Drift injected into {', '.join(replay.drifted)}: a promotion on every SKU every "
         f"day, and {DRIFT_SALES:g}x their usual sales",
         f"  Request ids demo-{replay.replay_id}-<day>-<n> name the day each request stands for.",
-        "Logs (Parquet, one folder per day written):",
+        "Logs (Parquet, one folder per day the forecasts are for):",
         *[f"  {kind:<12} {where}" for kind, where in replay.logs.items()],
     ]
     for line in lines:

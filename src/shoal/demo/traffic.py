@@ -1,19 +1,20 @@
 """A week of the grocer's traffic, replayed through the prediction server, with drift and truth.
 
-What it sends, day by day over the first holdout week (the world has no days after its
-holdout, and the models never trained on these):
+What it sends, day by day over a week of the holdout (:func:`replay_days`; the world has
+no days after its holdout, and the models never trained on these):
 
 1. every (store, sku) of ``grocer/demand`` asks for its day's forecast: multi-key
    ``POST .../predict`` requests of up to :data:`ROWS_PER_REQUEST` rows, each row carrying
    exactly the features its production version's signature takes (the calendar, plus
-   the promotion flag where the promo-aware candidate was promoted);
+   the promotion flag where the promo-aware candidate was promoted), and ``as_of`` = the
+   day: the server logs it as the rows' ``event_at`` (and files them under that day);
 2. then that day's actual sales come back as ground truth: ``POST .../feedback`` items
    naming their prediction by request id and row, and by key and day.
 
-The server logs a request's wall-clock time (``at``), not the day it stands for, so the
-day is carried by the request id, ``demo-<replay>-<day>-<n>``, and by each feedback
-item's ``time``: a monitoring job joins the two logs on (request id, row) and reads the
-day from either.
+The server logs when it answered (``at``: the minute the demo ran) beside the day each
+forecast is for (``event_at``), so monitoring by event time puts each replayed day in its
+own window. The day is in the request id too, ``demo-<replay>-<day>-<n>``, and in each
+feedback item's ``time``.
 
 Drift: a few stores, chosen from the seed (:func:`drifted_stores`), run a promotion on
 every SKU every day of the week, and sell :data:`DRIFT_SALES` times what they otherwise
@@ -41,7 +42,7 @@ import pandas as pd
 
 from shoal.demo.forecast import WITH_PROMO, design
 from shoal.demo.grocer import FLEET, KEYS, pilot_stores
-from shoal.demo.world import World
+from shoal.demo.world import World, WorldSpec
 from shoal.errors import ShoalError
 from shoal.sdk.client import Client
 
@@ -108,10 +109,24 @@ def drifted_stores(world: World, count: int | None = None) -> list[str]:
     return sorted(stores["store"].iloc[ranked[:count]])
 
 
+def replay_days(spec: WorldSpec) -> pd.DatetimeIndex:
+    """The seven days replayed: from the holdout's first Thursday when it has room, else its
+    first day.
+
+    Shoal's windows are aligned on the UNIX epoch, a Thursday, so a ``1w`` window runs
+    Thursday to Wednesday: a week from a Thursday fills one weekly window, where drift can
+    be tested on seven forecasts per model (one a day is too few in a daily window).
+    """
+    holdout = spec.dates[spec.train_days :]
+    shift = (3 - holdout[0].weekday()) % 7
+    if len(holdout) < shift + DAYS:
+        shift = 0
+    return holdout[shift : shift + DAYS]
+
+
 def week_of_sales(world: World, drifted: Sequence[str]) -> pd.DataFrame:
     """The replayed week's rows (``date, store, sku, promo, sales``) by day, drift applied."""
-    spec = world.spec
-    days = spec.dates[spec.train_days : spec.train_days + DAYS]
+    days = replay_days(world.spec)
     sales = world.sales
     week = sales[sales["date"].isin(days).to_numpy()].sort_values("date", kind="stable")
     week = week.reset_index(drop=True)
@@ -187,7 +202,8 @@ def replay_week(
                 part = indices[start : start + rows_per_request]
                 request_id = f"demo-{replay_id}-{day}-{n:03d}"
                 began = time.perf_counter()
-                answer = http.post(PREDICT, {"rows": [rows[i] for i in part]}, request_id)
+                body = {"rows": [rows[i] for i in part], "as_of": day}  # the day it is for
+                answer = http.post(PREDICT, body, request_id)
                 latencies.append(time.perf_counter() - began)
                 request_days[request_id] = day
                 predicted += len(answer["predictions"])

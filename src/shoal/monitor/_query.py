@@ -3,14 +3,17 @@
 Two aggregations over the same scan, joined at the end:
 
 - quality: predictions joined with their latest feedback (by request id and row, or by
-  key and time: the newest prediction for that key at or before the actual's time, an
-  ASOF join), summed per (version, window) into the parts MAE, RMSE, MAPE and sMAPE (or
-  accuracy, F1 and log loss) are made of;
+  key and time: the newest prediction for that key whose event time, ``event_at`` or else
+  ``at``, is at or before the actual's time, an ASOF join), summed per (version, window)
+  into the parts MAE, RMSE, MAPE and sMAPE (or accuracy, F1 and log loss) are made of;
 - drift: every logged value counted into its version's baseline bins (see
   ``_reference``): per feature, one ``count_if`` per bin code.
 
 Every figure is a count or a sum, so partial results of any split of the logs (by file,
 by day, by Ray task) add up to the whole exactly.
+
+Windows are cut by ``at`` (when a prediction was made) or, with ``time="event"``, by its
+event time (:func:`moment`): a week backfilled today then lands in its own seven days.
 """
 
 from __future__ import annotations
@@ -60,6 +63,31 @@ class Columns:
         return [c for c in self.predictions if c.startswith("proba.")]
 
 
+def event_seconds(columns: Columns, table: str = "") -> str:
+    """SQL for the time a prediction is for, in UNIX seconds: its ``event_at`` where it has
+    one, else its ``at`` (older files, and served rows without ``as_of``, have none).
+
+    ``event_at`` is a UTC timestamp as Shoal writes it; text (a file that mixed kinds) is
+    read as a time, naive as UTC, so no session time zone enters.
+    """
+    at = f'epoch({table}"at")'
+    kind = columns.predictions.get("event_at")
+    if kind is None:
+        return at
+    event = f'{table}"event_at"'
+    if "TIMESTAMP" in kind or kind == "DATE":
+        value = f"epoch({event})"
+    else:
+        value = f"epoch(TRY_CAST({event} AS TIMESTAMP))"
+    return f"coalesce({value}, {at})"
+
+
+def moment(columns: Columns, time: str) -> str:
+    """SQL for a prediction's time on a pass's basis, in UNIX seconds: ``at`` (when it was
+    made), or with ``time="event"`` the time it is for (:func:`event_seconds`)."""
+    return event_seconds(columns) if time == "event" else 'epoch("at")'
+
+
 def describe(con: duckdb.DuckDBPyConnection, files: LogFiles) -> Columns:
     def schema(paths: list[str]) -> dict[str, str]:
         if not paths:
@@ -77,30 +105,33 @@ def build_sql(
     span: Span,
     dims: Sequence[str],
     part: tuple[int, int] = (0, 1),
+    *,
+    time: str = "at",
 ) -> str:
     """Part ``i`` of ``n`` of the pass as one statement (the baselines registered as ``edges``).
 
     Parts split the models by a hash of their key, so every prediction, actual and
     (version, window) group of a model falls in one part: the parts' rows are disjoint
-    and together are the whole pass.
+    and together are the whole pass. ``time`` is what windows are cut by (:func:`moment`).
     """
     seconds = span.seconds
     features = [f.column for f in reference.numeric if f.column != "prediction"]
     features += [f.column for f in reference.categorical]
     keys = [f"key.{d}" for d in dims if f"key.{d}" in columns.predictions]
-    wanted = ["version_id", "request_id", "row", "at", "prediction", *keys, *features]
-    wanted += columns.probabilities
+    wanted = ["version_id", "request_id", "row", "at", "event_at", "prediction", *keys]
+    wanted += [*features, *columns.probabilities]
     select = ", ".join(quote(c) for c in dict.fromkeys(wanted) if c in columns.predictions)
     index, parts = part
-    where = f'epoch("at") >= {span.start!r} AND epoch("at") < {span.end!r}'
+    t = moment(columns, time)
+    where = f"{t} >= {span.start!r} AND {t} < {span.end!r}"
     if parts > 1:
         hashed = ", ".join(f"{quote(k)}::VARCHAR" for k in keys) or "version_id"
         where += f" AND hash({hashed}) % {parts} = {index}"
     ctes = [
-        f'p AS (SELECT {select}, floor(epoch("at") / {seconds}) * {seconds} AS w '
+        f"p AS (SELECT {select}, floor({t} / {seconds}) * {seconds} AS w "
         f"FROM {_files(files.predictions)} WHERE {where})"
     ]
-    ctes += _feedback(files, columns, keys, span, semi_join=parts > 1)
+    ctes += _feedback(files, columns, keys, span, semi_join=parts > 1, time=time)
     labelled = bool(files.feedback) and "actual" in columns.feedback
     ctes.append(_quality(columns, labelled))
     drift = _drift(reference, columns.predictions)
@@ -116,8 +147,9 @@ def build_sql(
 
 
 def _feedback(
-    files: LogFiles, columns: Columns, keys: list[str], span: Span, *, semi_join: bool
-) -> list[str]:
+    files: LogFiles, columns: Columns, keys: list[str], span: Span, *, semi_join: bool,
+    time: str,
+) -> list[str]:  # fmt: skip
     fb = columns.feedback
     if not files.feedback or "actual" not in fb:
         return []
@@ -136,14 +168,24 @@ def _feedback(
     by_key = [k for k in keys if k in fb]
     if by_key and len(by_key) == len(keys) and "for_time" in fb:
         on = " AND ".join(f"f.{quote(k)}::VARCHAR = p.{quote(k)}::VARCHAR" for k in by_key)
+        # An actual refers to the time the event happened: it judges the newest prediction
+        # for that time (its event_at, else its at), on either basis.
+        event = event_seconds(columns, "p.")
         # Only actuals meant for this span: one for a later time belongs to a prediction
         # after the span, which p does not hold, so the ASOF join would pick the wrong one.
-        guard = f"WHERE epoch(f.for_time) < {span.end!r}{finite.replace('actual', 'f.actual')}"
+        end = repr(span.end)
+        if time == "at" and "event_at" in columns.predictions:
+            # p holds what was made in the span, for times that may lie past it (tomorrow's
+            # forecast): up to the end of the window of its latest event time.
+            latest = event_seconds(columns, "latest.")
+            s = span.seconds
+            end = f"(SELECT greatest({end}, max(floor({latest} / {s}) * {s} + {s})) FROM p latest)"
+        guard = f"WHERE epoch(f.for_time) < {end}{finite.replace('actual', 'f.actual')}"
         if "request_id" in fb:
             guard += " AND f.request_id IS NULL"
         parts.append(
             f'SELECT p.request_id, p."row", f.actual, f."at", 0 AS prio FROM {source} f '
-            f'ASOF JOIN p ON {on} AND f.for_time >= p."at" {guard}'
+            f"ASOF JOIN p ON {on} AND epoch(f.for_time) >= {event} {guard}"
         )
     if not parts:
         return []
@@ -262,6 +304,7 @@ def run(
     *,
     con: duckdb.DuckDBPyConnection,
     parts: int = 1,
+    time: str = "at",
     report: Callable[[str], None] | None = None,
 ) -> pa.Table:
     """Run the pass in ``parts`` parts; one row per (version, window) that logged predictions.
@@ -276,7 +319,7 @@ def run(
         for index in range(parts):
             if report is not None and parts > 1:
                 report(f"part {index + 1} of {parts}")
-            sql = build_sql(files, columns, reference, span, dims, (index, parts))
+            sql = build_sql(files, columns, reference, span, dims, (index, parts), time=time)
             tables.append(con.sql(sql).to_arrow_table())
     finally:
         con.unregister("edges")

@@ -24,8 +24,9 @@ from shoal.monitor._logs import LogFiles
 from shoal.monitor._reference import Reference
 from shoal.monitor._window import Span
 
-_Job = tuple[LogFiles, _query.Columns, Span, tuple[str, ...], str | None]
-"""What every part shares: the logs, their columns, the span, the dimensions, the memory limit."""
+_Job = tuple[LogFiles, _query.Columns, Span, tuple[str, ...], str | None, str]
+"""What every part shares: the logs, their columns, the span, the dimensions, the memory
+limit, and what windows are cut by (``at`` or ``event``)."""
 
 
 def run_parts(
@@ -39,6 +40,7 @@ def run_parts(
     workers: int | None,
     memory_limit: str | None,
     report: Callable[[str], None],
+    time: str = "at",
 ) -> pa.Table:
     """Run the pass's ``parts`` as Ray tasks (at most ``workers`` at once)."""
     ray = import_ray()
@@ -46,7 +48,7 @@ def run_parts(
     try:
         remote = ray.remote(num_cpus=1)(_part)
         shared = ray.put(reference)
-        job: _Job = (files, columns, span, tuple(dims), memory_limit)
+        job: _Job = (files, columns, span, tuple(dims), memory_limit, time)
         limit = workers or max(int(ray.cluster_resources().get("CPU", 1)), 1)
         waiting = list(range(parts))
         running: list[Any] = []
@@ -65,14 +67,14 @@ def run_parts(
 
 def _part(job: _Job, reference: Reference, index: int, parts: int) -> pa.Table:
     """One part, in a worker: its own DuckDB (one thread, as Ray gave it one CPU)."""
-    files, columns, span, dims, memory_limit = job
+    files, columns, span, dims, memory_limit, time = job
     spill = tempfile.mkdtemp(prefix="shoal-monitor-")
     con = _query.connect(
         threads=1, memory_limit=memory_limit, filesystem=files.filesystem, spill=spill
     )
     try:
         con.register("edges", reference.table())
-        sql = _query.build_sql(files, columns, reference, span, dims, (index, parts))
+        sql = _query.build_sql(files, columns, reference, span, dims, (index, parts), time=time)
         part: pa.Table = con.sql(sql).to_arrow_table()
         return part
     finally:

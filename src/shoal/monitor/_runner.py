@@ -25,7 +25,7 @@ from shoal import faults
 from shoal.errors import InvalidInput
 from shoal.monitor import _drift, _query
 from shoal.monitor._alerting import check_rules
-from shoal.monitor._logs import find
+from shoal.monitor._logs import TIMES, find
 from shoal.monitor._reference import Reference, build
 from shoal.monitor._window import Span, span
 from shoal.registry import FleetRef, Lease, Registry, Scope, new_holder
@@ -52,6 +52,9 @@ class MonitorOptions:
     quality_alerts: bool = True
     """Check the built-in quality rule (``_quality``) too, unless the fleet turned it off."""
     actor: str = "shoal"
+    time: str = "at"
+    """What windows are cut by: ``at`` (when predictions were made) or ``event`` (the time
+    they are for, ``event_at``; ``at`` where a row has none). See ``_logs`` and ``_query``."""
 
     def check(self) -> None:
         if not 0 < self.alpha < 1:
@@ -67,6 +70,12 @@ class MonitorOptions:
             )
         if self.min_psi < 0:
             raise InvalidInput(f"min_psi must be >= 0, got {self.min_psi!r}", field="min_psi")
+        if self.time not in TIMES:
+            raise InvalidInput(
+                f"time must be 'at' (windows by when predictions were made) or 'event' (by "
+                f"the time they are for), got {self.time!r}",
+                field="time",
+            )
 
 
 @dataclass
@@ -112,6 +121,7 @@ def monitor_fleet(
     params = {
         "window": options.window, "since": covered.start, "until": covered.end,
         "logs": options.logs_url, "alpha": options.alpha, "min_psi": options.min_psi,
+        "time": options.time,
     }  # fmt: skip
     holder = new_holder()  # held while it runs: a pass whose process died reads interrupted
     run_id = registry.runs.start(
@@ -168,8 +178,9 @@ def _pass(
     timings = outcome.timings
     stage = time.perf_counter()
     files = find(
-        options.logs_url, fleet.tenant, fleet.name, covered.days, feedback_from=covered.days[0]
-    )
+        options.logs_url, fleet.tenant, fleet.name, covered.days, feedback_from=covered.days[0],
+        time=options.time, since=covered.start,
+    )  # fmt: skip
     say(f"{len(files.predictions)} prediction and {len(files.feedback)} feedback files")
     if not files.predictions:
         timings["find"] = time.perf_counter() - stage
@@ -186,9 +197,10 @@ def _pass(
                 "the prediction logs have no version_id or at column; are they Shoal's logs?",
                 field="logs",
             )
+        t = _query.moment(columns, options.time)
         ids = con.sql(
             f"SELECT DISTINCT version_id FROM {_query._files(files.predictions)} "
-            f'WHERE epoch("at") >= {covered.start!r} AND epoch("at") < {covered.end!r}'
+            f"WHERE {t} >= {covered.start!r} AND {t} < {covered.end!r}"
         ).fetchnumpy()["version_id"]
         ids = sorted(int(v) for v in ids)
         timings["find"] = time.perf_counter() - stage
@@ -203,12 +215,14 @@ def _pass(
                 "which the store keeps per feature; shorten them in the requests",
                 field="features",
             )
-        # A regression's predictions against its training target (not when a logged
-        # feature is itself named "prediction": its drift row would take that name).
-        compare_predictions = not columns.classification and "prediction" not in features
+        # The predictions against each version's recorded in-sample predictions, or a
+        # regression's against its training target for versions without them (not when a
+        # logged feature is itself named "prediction": its drift row would take that name).
+        compare_predictions = "prediction" not in features
         chunks = registry.monitoring.references(fleet, ids, BASELINE_CHUNK)
         reference = build(
             con, chunks, features, prediction=compare_predictions, target=options.target,
+            fallback=not columns.classification,
         )  # fmt: skip
         answered = len(reference.version_ids)
         timings["baselines"] = time.perf_counter() - stage
@@ -225,11 +239,13 @@ def _pass(
             table = run_parts(
                 files, columns, reference, covered, fleet.keys, parts=parts,
                 workers=options.workers, memory_limit=options.memory_limit, report=say,
+                time=options.time,
             )  # fmt: skip
         else:
             table = _query.run(
-                files, columns, reference, covered, fleet.keys, con=con, parts=parts, report=say
-            )
+                files, columns, reference, covered, fleet.keys, con=con, parts=parts,
+                time=options.time, report=say,
+            )  # fmt: skip
         timings["query"] = time.perf_counter() - stage
     finally:
         con.close()
@@ -284,9 +300,11 @@ def _figures(
     outcome.predictions = int(predictions.sum())
     outcome.labelled = int(labelled.sum())
     quality = _quality(table, labelled, columns.classification)
-    # One test per (feature, group); the prediction's test (against the training target,
-    # whose spread includes the noise a model does not predict) is a figure to read,
-    # ``prediction_psi``, never a drift flag nor part of the false-discovery family.
+    # One test per (feature, group). The prediction's test is not in the features'
+    # false-discovery family: against a version's own in-sample predictions it is flagged
+    # under a family of its own (the window's prediction tests across the fleet); against
+    # the training target (older versions: its spread includes the noise a model does not
+    # predict) it is a figure to read, ``prediction_psi``, never a flag.
     tested: list[tuple[str, str, _drift.Tested]] = []
     is_feature: list[bool] = []
     for i, f in enumerate(reference.numeric):
@@ -303,7 +321,7 @@ def _figures(
                 _drift.categorical(counts, cat.counts[at], cat.width, cat.tested[at]),
             )
         )
-        is_feature.append(True)
+        is_feature.append(cat.column != "prediction")
     # Benjamini-Hochberg over every feature test of a window, across the whole fleet.
     q_values = [np.full(rows, np.nan) for _ in tested]
     family = [j for j, keep in enumerate(is_feature) if keep]
@@ -318,9 +336,19 @@ def _figures(
         (q <= options.alpha) & (t.psi >= options.min_psi) & keep
         for (_, _, t), q, keep in zip(tested, q_values, is_feature, strict=True)
     ]
+    own = (
+        reference.prediction_own[at] if reference.prediction_own is not None
+        else np.zeros(rows, dtype=bool)
+    )  # fmt: skip
+    own_tests = 0
+    for j in (j for j, keep in enumerate(is_feature) if not keep):
+        test = tested[j][2]
+        q_values[j] = _drift.by_window(np.where(own & test.tested, test.p_value, np.nan), w)
+        flagged[j] = (q_values[j] <= options.alpha) & (test.psi >= options.min_psi) & own
+        own_tests += int((test.tested & own).sum())
     features = [tested[j][2] for j in family]
     feature_names = [tested[j][0] for j in family]
-    outcome.tests = int(sum(t.tested.sum() for t in features))
+    outcome.tests = int(sum(t.tested.sum() for t in features)) + own_tests
     outcome.flagged = int(sum(f.sum() for f in flagged))
 
     def stacked(values: list[np.ndarray], empty: Any) -> np.ndarray:

@@ -56,6 +56,7 @@ class FleetReadouts:
         executor: str = "local",
         workers: int | None = None,
         progress: Callable[[str], None] | None = None,
+        time: str = "at",
     ) -> Any:
         """One monitoring pass over the prediction and feedback logs, stored per window.
 
@@ -71,6 +72,13 @@ class FleetReadouts:
         split into parts by key, which bounds the memory a pass needs; ``executor="ray"``
         runs the parts as Ray tasks (at most ``workers`` at once). Returns a
         :class:`shoal.monitor.MonitorOutcome`; read results from :attr:`monitoring`.
+
+        ``time`` is what windows are cut by: ``"at"``, when each prediction was made (the
+        server's clock), or ``"event"``, the time it is for (its ``event_at``: a predict
+        request's ``as_of``, a batch's date; ``at`` where it has none), so a week backfilled
+        or replayed today lands in its own seven days. Results are stored per window start,
+        whichever the basis: monitoring a fleet both ways over the same windows keeps the
+        last pass's; pick one basis per fleet and window length.
         """
         from shoal.monitor import MonitorOptions, as_timestamp, monitor_fleet, parse_window
 
@@ -80,7 +88,7 @@ class FleetReadouts:
             alpha=alpha, min_psi=min_psi, target=target, threads=threads,
             memory_limit=memory_limit, rows_per_part=rows_per_part, alerts=alerts,
             quality_alerts=quality_alerts,
-            executor=executor, workers=workers, actor=config.actor(),
+            executor=executor, workers=workers, actor=config.actor(), time=time,
         )  # fmt: skip
         return monitor_fleet(self._registry, self.ref, options, progress)
 

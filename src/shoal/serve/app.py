@@ -3,7 +3,9 @@
 Routes (JSON in, JSON out):
 
 - ``POST /api/v1/fleets/{tenant}/{fleet}/predict``: ``{"rows": [{key columns...,
-  features...}], "alias": "production" | "version": 3}``; rows may span many keys.
+  features...}], "alias": "production" | "version": 3}``; rows may span many keys; an
+  optional ``"as_of"`` (a time or a date, UTC when naive) is the time the predictions are
+  for, logged as ``event_at`` (see :mod:`shoal.serve.logbook`).
 - ``POST /api/v1/fleets/{tenant}/{fleet}/models/predict``: ``{"key": {...}, "rows":
   [{features...}]}``, one model.
 - ``GET /healthz`` (the process answers), ``GET /readyz`` (the store answers),
@@ -70,6 +72,11 @@ class PredictRequest(BaseModel):
                               description="The alias to serve (default production)")  # fmt: skip
     version: int | None = Field(default=None, ge=1, le=2**31 - 1,
                                 description="A version number instead of an alias")  # fmt: skip
+    as_of: dt.datetime | None = Field(
+        default=None,
+        description="The time the predictions are for (a forecast's date; UTC when it has no "
+        "zone), logged as event_at: monitoring by event time windows on it",
+    )
 
 
 class ModelPredictRequest(PredictRequest):
@@ -162,9 +169,11 @@ def create_app(
     @app.post("/api/v1/fleets/{tenant}/{fleet}/predict", responses=WRITE_RESPONSES,
               openapi_extra=PREDICT)  # fmt: skip
     def predict(tenant: Tenant, fleet: FleetName, body: PredictRequest, request: Request) -> Any:
+        event_at = _event_at(body)
         answers = predictor.predict(tenant, fleet, body.rows, alias=_alias(body),
                                     version=body.version)  # fmt: skip
-        return _answer(request, tenant, fleet, body.rows, answers, metrics, predictions)
+        return _answer(request, tenant, fleet, body.rows, answers, metrics, predictions,
+                       event_at=event_at)  # fmt: skip
 
     @app.post("/api/v1/fleets/{tenant}/{fleet}/models/predict", responses=WRITE_RESPONSES,
               openapi_extra=PREDICT)  # fmt: skip
@@ -178,8 +187,10 @@ def create_app(
                 "only features", field=f"rows.{overlap[0]}",
             )  # fmt: skip
         rows = [{**body.key, **row} for row in body.rows]
+        event_at = _event_at(body)
         answers = predictor.predict(tenant, fleet, rows, alias=_alias(body), version=body.version)
-        return _answer(request, tenant, fleet, rows, answers, metrics, predictions)
+        return _answer(request, tenant, fleet, rows, answers, metrics, predictions,
+                       event_at=event_at)  # fmt: skip
 
     @app.post("/api/v1/fleets/{tenant}/{fleet}/feedback", responses=WRITE_RESPONSES,
               openapi_extra=PREDICT)  # fmt: skip
@@ -246,21 +257,40 @@ def _alias(body: PredictRequest) -> str | None:
     return None if body.version is not None else (body.alias or "production")
 
 
+def _event_at(body: PredictRequest) -> dt.datetime | None:
+    """The time a request's predictions are for (``as_of`` in UTC), or None: checked before
+    predicting, so a time UTC cannot show is the request's 422 naming ``as_of``."""
+    return None if body.as_of is None else _utc(body.as_of, "as_of")
+
+
 def _answer(
     request: Request, tenant: str, fleet: str, rows: Sequence[Mapping[str, Any]],
     answers: list[Answer], metrics: ServerMetrics, log: ParquetLog,
+    *, event_at: dt.datetime | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     request_id = request_id_of(request) or uuid.uuid4().hex  # the X-Request-Id answered
-    log.add(tenant, fleet, _prediction_rows(request_id, rows, answers))  # or a 503
+    logged = _prediction_rows(request_id, rows, answers)
+    if event_at is not None:  # every row of the request is for that time (logbook's day=)
+        for record in logged:
+            record["event_at"] = event_at
+    log.add(tenant, fleet, logged)  # or a 503
     metrics.rows.inc(len(answers))
     return {
         "request_id": request_id,
-        "predictions": [
-            {"key": a.key, "version": a.version, "version_id": a.version_id,
-             "prediction": a.prediction}
-            for a in answers
-        ],
+        "predictions": [_shown(a) for a in answers],
     }  # fmt: skip
+
+
+def _shown(answer: Answer) -> dict[str, Any]:
+    """One row of the JSON answer: a classifier's rows add ``proba`` ({label: p}), so a
+    client gets the probabilities the logs keep without a second call."""
+    shown: dict[str, Any] = {
+        "key": answer.key, "version": answer.version, "version_id": answer.version_id,
+        "prediction": answer.prediction,
+    }  # fmt: skip
+    if answer.proba is not None:
+        shown["proba"] = answer.proba
+    return shown
 
 
 def _prediction_rows(
@@ -278,6 +308,9 @@ def _prediction_rows(
         for name, value in row.items():
             if name not in answer.key:
                 record[f"feature.{name}"] = value
+        if answer.proba is not None:  # a classifier's: monitoring's log loss reads them
+            for label, p in answer.proba.items():
+                record[f"proba.{label}"] = p
         out.append(record)
     return out
 

@@ -5,11 +5,20 @@ Layout under the logs URL (a folder or any fsspec URL, ``SHOAL_LOGS_URL``)::
     predictions/tenant=grocer/fleet=demand/day=2026-11-24/part-<time>-<uuid>.parquet
     feedback/tenant=grocer/fleet=demand/day=2026-11-24/part-<time>-<uuid>.parquet
 
-A prediction row holds ``request_id``, ``row`` (its index in the request), ``at`` (UTC),
-``version_id``, ``version``, ``prediction``, the key as ``key.<dim>`` columns and the
-features as ``feature.<name>`` columns (so monitoring reads them as columns, not JSON).
-A feedback row holds ``at``, ``actual`` and either ``request_id`` and ``row`` or the key
+A prediction row holds ``request_id``, ``row`` (its index in the request), ``at`` (UTC:
+when the prediction was made), ``version_id``, ``version``, ``prediction``, the key as
+``key.<dim>`` columns and the features as ``feature.<name>`` columns (so monitoring reads
+them as columns, not JSON). Optional columns, which older files lack: ``event_at`` (UTC:
+the time the prediction is *for*, the forecast's date; a predict request's ``as_of``, or
+batch scoring's) and ``proba.<class>`` (a classifier's probability of each class). A
+feedback row holds ``at``, ``actual`` and either ``request_id`` and ``row`` or the key
 columns and the time the actual refers to (``for_time``).
+
+Which ``day=`` a row goes to: the UTC day of its ``event_at`` when it has one, else of its
+``at``; so a backfilled week lands in its own days, and monitoring by event time reads
+only the days it covers. Files are named by when they were written (``part-<time_ns>``),
+which is how monitoring by ``at`` finds rows made in its span but filed under other days
+(:mod:`shoal.monitor._logs`).
 
 What a row may hold: the server checks every request's values with
 :func:`refuse_unloggable` before it answers, so a value the logs cannot keep is that
@@ -41,21 +50,21 @@ lower either to lose less at the price of more, smaller files.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import math
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from shoal import logs as log_files
 from shoal.errors import InvalidInput, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -218,22 +227,10 @@ class ParquetLog:
         )
 
     def _write(self, group: _Group, rows: list[dict[str, Any]]) -> None:
+        """One (tenant, fleet, day) group as one file, written then renamed (shoal.logs)."""
         tenant, fleet, day = group
         folder = f"{self.root}/tenant={tenant}/fleet={fleet}/day={day}"
-        name = f"part-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
-        data = _encode(rows)
-        self.fs.makedirs(folder, exist_ok=True)
-        temporary, final = f"{folder}/.{name}.tmp", f"{folder}/{name}"
-        try:
-            with self.fs.open(temporary, "wb") as handle:
-                handle.write(data)
-            self.fs.mv(temporary, final)
-        except Exception:
-            if _exists(self.fs, final):  # renamed, then failed (e.g. removing the source)
-                _remove(self.fs, temporary)
-                return
-            _remove(self.fs, temporary)
-            raise
+        log_files.write_bytes(self.fs, folder, _encode(rows))
 
     def _tick(self) -> None:
         while not self._stop.wait(max(self.flush_seconds / 4, 0.05)):
@@ -306,9 +303,14 @@ def _problem(value: Any, field: str) -> str | None:
 
 
 def _day(row: Mapping[str, Any]) -> str:
-    at = row.get("at")
-    if isinstance(at, dt.datetime):
-        return at.strftime("%Y-%m-%d")
+    """The UTC day a row is filed under: its event time's, else its ``at``'s (module doc)."""
+    for name in ("event_at", "at"):
+        when = row.get(name)
+        if isinstance(when, dt.datetime):
+            if when.tzinfo is not None:  # a naive time is UTC already
+                with contextlib.suppress(OverflowError, ValueError):  # never fail a flush
+                    when = when.astimezone(dt.UTC)
+            return when.strftime("%Y-%m-%d")
     return now().strftime("%Y-%m-%d")
 
 
@@ -321,17 +323,11 @@ def _encode(rows: list[dict[str, Any]]) -> pa.Buffer:
     names = list(dict.fromkeys(name for row in rows for name in row))
     columns = {name: _column([row.get(name) for row in rows]) for name in names}
     try:
-        return _parquet(pa.table(columns))
+        return log_files.parquet_bytes(pa.table(columns))
     except Exception:  # the plainest form below always encodes
         plain = {name: c if _plain(c.type) else _as_text(c.to_pylist())
                  for name, c in columns.items()}  # fmt: skip
-        return _parquet(pa.table(plain))
-
-
-def _parquet(table: pa.Table) -> pa.Buffer:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    return sink.getvalue()
+        return log_files.parquet_bytes(pa.table(plain))
 
 
 def _column(values: list[Any]) -> pa.Array[Any]:
@@ -364,21 +360,6 @@ def _text(value: Any) -> str | None:
     if isinstance(value, dict | list):
         return json.dumps(value, default=str)
     return str(value)
-
-
-def _exists(fs: Any, path: str) -> bool:
-    try:
-        return bool(fs.exists(path))
-    except Exception:  # unknown counts as not written: it is tried again
-        return False
-
-
-def _remove(fs: Any, path: str) -> None:
-    try:
-        if fs.exists(path):
-            fs.rm(path)
-    except Exception:  # a stray temporary file is harmless (readers skip it)
-        log.warning("could not remove %s", path, exc_info=True)
 
 
 def now() -> dt.datetime:
