@@ -172,6 +172,37 @@ def test_a_training_run_killed_mid_way_resumes_each_missing_key_exactly_once(
     _clean_after_gc(client)
 
 
+def test_a_scoring_killed_mid_way_resumes_each_part_once_and_logs_it_once(
+    tmp_path: Path, home: dict[str, str]
+) -> None:
+    client = _connect(home)
+    fleet = client.fleet("grocer/demand", keys=["store"])
+    stores = [f"s{i:02d}" for i in range(6)]
+    fleet.register([{"key": s, "model": LinearModel(float(i), {"x": 0.5})}
+                    for i, s in enumerate(stores)])  # fmt: skip
+    fleet.set_alias("production", {s: 1 for s in stores}, create=True)
+    data = pd.DataFrame({"store": stores * 5, "x": [float(i) for i in range(30)]})
+    data.to_parquet(tmp_path / "in", partition_cols=["store"])
+    logs = tmp_path / "logs"
+    for attempt in range(REPEAT):
+        out = tmp_path / f"out{attempt}"
+        body = f"""\
+            fleet.predict("in", out="{out.name}", logs="{logs}", workers=1, progress=False)
+            """
+        assert _run(tmp_path, home, body, "score.part_written@2") == KILLED
+        assert not out.exists() and Path(f"{out}.partial").is_dir()
+        run = fleet.runs(limit=1).items[0]
+        _wait(lambda run_id=run.id: client.run(run_id).status == "interrupted")
+        scores = fleet.predict(tmp_path / "in", out=out, logs=str(logs), workers=1,
+                               progress=False)  # fmt: skip
+        assert scores.resumed_parts == 2 and scores.rows_scored == 20
+        written = pd.read_parquet(out)
+        assert len(written) == 30 and not Path(f"{out}.partial").exists()
+        logged = pd.read_parquet(logs / "predictions")
+        assert len(logged) == 30 * (attempt + 1)  # every row logged once a run, none twice
+        assert logged.groupby(["request_id", "row"]).size().max() == 1
+
+
 def test_an_evaluation_killed_before_commit_records_nothing(
     tmp_path: Path, home: dict[str, str]
 ) -> None:

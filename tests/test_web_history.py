@@ -81,6 +81,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     run = trained.train(sales, fit, workers=1, progress=False, max_retries=0,
                         dataset_name="sales")  # fmt: skip
     made.runs["train"] = run.id
+    scored = trained.predict(sales.drop(columns="units"), alias=None, version=1, log=False,
+                             progress=False)  # fmt: skip
+    made.runs["score"] = scored.run_id
     made.datasets["sales"] = int(run.dataset_id or 0)
 
     backfill = demand.start_run("backfill")
@@ -249,6 +252,7 @@ KINDS = {
     "retrain": ("train", ["trained", "of 1 keys"]),
     "monitor": ("monitor", ["windows", "predictions", "find"]),
     "backfill": ("backfill", ["1,234,568", "a.parquet, b.parquet", "read 1.25 · write 0.5"]),
+    "score": ("score", ["scored 8", "no version 4", "key store s2 · reason no version · rows 4"]),
 }
 
 

@@ -15,6 +15,7 @@ The points, in the order a write passes them:
     evaluate.before_commit       evaluation results are written, not committed
     monitor.before_commit        a monitoring window's results are written, not committed
     monitor.results_stored       a window is committed, the monitoring run not finished
+    score.part_written           a scored part's output, logs and manifest are written
 
 ``docs/reliability.md`` lists what the suite checks after each.
 """
@@ -35,6 +36,7 @@ POINTS = (
     "evaluate.before_commit",
     "monitor.before_commit",
     "monitor.results_stored",
+    "score.part_written",
 )
 
 _reached: Counter[str] = Counter()

@@ -175,6 +175,18 @@ class ArtifactStore:
     def __repr__(self) -> str:
         return f"ArtifactStore({self.backend!r})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for worker processes (batch scoring on Ray): the backend and settings
+        travel; the lock and the cached pack indexes are rebuilt there."""
+        state = dict(self.__dict__)
+        state["_lock"] = None
+        state["_indexes"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     # -- writing -----------------------------------------------------------------------
 
     def put_many(

@@ -11,6 +11,7 @@
     shoal datasets [show ID]              data snapshots and what they trained
     shoal train TENANT/FLEET DATA FN      train FN per key of a Parquet file or folder
     shoal evaluate TENANT/FLEET DATA      score an alias's versions on a holdout
+    shoal predict TENANT/FLEET DATA       batch scoring of Parquet into --out (logged)
     shoal runs TENANT/FLEET               a fleet's runs: status, counts, time taken
     shoal run show|resume RUN_ID          one run: counts, per-key errors; train what failed
     shoal monitor run|worst|rollup|trend  quality and drift of every model, per window
@@ -56,6 +57,7 @@ from shoal.cli.lineage import lineage_command
 from shoal.cli.model import model_command, versions_command
 from shoal.cli.models import models_command
 from shoal.cli.monitor import alerts_app, monitor_app, retrain_command
+from shoal.cli.predict import predict_command
 from shoal.cli.report import report_command
 from shoal.cli.runs import run_app, runs_command
 from shoal.cli.serve import serve_command
@@ -137,6 +139,7 @@ app.add_typer(version_app, name="version")
 app.command("lineage")(lineage_command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
+app.command("predict")(predict_command)
 app.command("runs")(runs_command)
 app.add_typer(run_app, name="run")
 app.add_typer(alias_app, name="alias")

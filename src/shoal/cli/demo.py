@@ -117,11 +117,15 @@ def demo_command(
             )
             from shoal.demo.monitoring import monitor_replay, render_monitoring
 
-            watched = monitor_replay(client)
+            watched = monitor_replay(client, days=traffic.days)
+            from shoal.demo.batch import render_batch, score_next_day
+
+            batch = score_next_day(client, result.world, config.home())
             out = _output.out()
             render(collect(client, result), out, shoal=where.command())
             render_traffic(traffic, out, shoal=where.command(), serving=keep)
             render_monitoring(watched, traffic.drifted, out, shoal=where.command())
+            render_batch(batch, out, shoal=where.command())
             from shoal.demo.report import render_report, write_report
 
             render_report(write_report(client, config.home() / "reports"), out,

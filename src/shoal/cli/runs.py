@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -84,6 +84,8 @@ def _show(run: Run) -> None:
             ("dataset", run.dataset_id),
             ("resumes", run.resumes),
         ]  # fmt: skip
+    elif run.kind == "score":
+        figures = _score_figures(run)
     else:  # a kind that records figures of its own (a monitoring pass: windows, tests, ...)
         figures = [
             (name, _output.pairs(value) if isinstance(value, dict) else _output.number(value))
@@ -97,6 +99,31 @@ def _show(run: Run) -> None:
         ("error", run.error or "-"),
     ]
     _output.fields([*head, *figures, *tail], title=f"run {run.id}")
+
+
+def _score_figures(run: Run) -> list[tuple[str, Any]]:
+    """A batch-scoring run: what it scored with what, where it went, what it left out."""
+    p, c = run.params, run.counts
+    used = c.get("versions_used") or []
+    when = p.get("as_of") or (f"column {p['time_column']}" if p.get("time_column") else "-")
+    return [
+        ("data", f"{p.get('data')} ({_output.number(p.get('rows'))} rows, "
+                 f"{p.get('parts')} part(s))"),
+        ("with", f"alias {p['alias']}" if p.get("alias") else f"version {p.get('version')}"),
+        ("event time", when),
+        ("out", p.get("out") or "-"),
+        ("logs", p.get("logs") or "not logged"),
+        ("scored", f"{_output.number(c.get('scored'))} of {_output.number(c.get('rows'))} rows, "
+                   f"{_output.number(c.get('keys'))} keys, {_output.number(c.get('versions'))} "
+                   f"versions"),
+        ("not scored", _output.pairs(c.get("not_scored") or {}) or "none"),
+        *((f"  {_output.key_text(q['key'])}", f"{q['reason']}, {q['rows']} row(s): {q['detail']}")
+          for q in (c.get("problems") or [])[:10]),
+        ("versions used", ", ".join(map(str, used[:20])) + (" ..." if len(used) > 20 else "")),
+        ("data fingerprint", c.get("data_fingerprint") or "-"),
+        ("resumed parts", c.get("resumed_parts", 0)),
+        ("seconds", _output.number(c.get("seconds"))),
+    ]  # fmt: skip
 
 
 def _lease(run: Run) -> list[tuple[str, str]]:

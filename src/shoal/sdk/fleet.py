@@ -23,6 +23,7 @@ from shoal.sdk.history import MoveRecord, Run
 from shoal.sdk.housekeeping import VersionLifecycle
 from shoal.sdk.readouts import FleetReadouts
 from shoal.sdk.results import AliasMove, EvalResult, ModelVersion, Page, Registered
+from shoal.sdk.scoring import FleetScoring
 
 if TYPE_CHECKING:
     from shoal.sdk.client import Client
@@ -33,7 +34,7 @@ _ID = attrgetter("id")
 """The cursor of a listing by id (runs, alias moves)."""
 
 
-class Fleet(VersionLifecycle, FleetReadouts):
+class Fleet(VersionLifecycle, FleetReadouts, FleetScoring):
     """Models that do one job, told apart by key values, e.g. ``demand`` by (store, sku).
 
     ``archive``, ``restore`` and ``delete_versions`` come from

@@ -275,8 +275,9 @@ def versions_at_alias(
     query = (
         sa.select(
             *key_columns,
-            versions.c.id, versions.c.model_id, versions.c.flavor, versions.c.artifact_sha256,
-            versions.c.artifact_size, versions.c.signature, blobs.c.pack, blobs.c.offset,
+            versions.c.id, versions.c.number, versions.c.model_id, versions.c.flavor,
+            versions.c.artifact_sha256, versions.c.artifact_size, versions.c.signature,
+            blobs.c.pack, blobs.c.offset,
         )
         .select_from(
             aliases.join(models, models.c.id == aliases.c.model_id)
@@ -291,8 +292,9 @@ def versions_at_alias(
     n = len(fleet.keys)
     return {
         tuple(row[:n]): {
-            "version_id": row.id, "model_id": row.model_id, "flavor": row.flavor,
-            "artifact_sha256": row.artifact_sha256, "artifact_size": row.artifact_size,
+            "version_id": row.id, "number": row.number, "model_id": row.model_id,
+            "flavor": row.flavor, "artifact_sha256": row.artifact_sha256,
+            "artifact_size": row.artifact_size,
             "signature": row.signature, "pack": row.pack, "offset": row.offset,
         }
         for row in conn.execute(query)

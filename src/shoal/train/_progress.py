@@ -23,7 +23,7 @@ from rich.progress import (
 class Reporter:
     """Silent: the base class, and what ``progress=False`` gets."""
 
-    def start(self, description: str, total: int) -> None:
+    def start(self, description: str, total: int, unit: str = "keys") -> None:
         return None
 
     def advance(self, done: int, failed: int) -> None:
@@ -46,7 +46,7 @@ class Bar(Reporter):
         self.task: TaskID | None = None
         self.failed = 0
 
-    def start(self, description: str, total: int) -> None:
+    def start(self, description: str, total: int, unit: str = "keys") -> None:
         self.progress.start()
         self.task = self.progress.add_task(description, total=total, failed=0)
 
@@ -66,10 +66,11 @@ class Lines(Reporter):
         self.console = console
         self.description = ""
         self.total = self.done = self.failed = 0
+        self.unit = "keys"
         self.started = time.perf_counter()
 
-    def start(self, description: str, total: int) -> None:
-        self.description, self.total = description, total
+    def start(self, description: str, total: int, unit: str = "keys") -> None:
+        self.description, self.total, self.unit = description, total, unit
         self.started = time.perf_counter()
 
     def advance(self, done: int, failed: int) -> None:
@@ -80,11 +81,13 @@ class Lines(Reporter):
         if self.done < self.total and any(before < m <= self.done for m in marks):
             elapsed = time.perf_counter() - self.started
             eta = elapsed / self.done * (self.total - self.done)
-            self._say(f"{self.done}/{self.total} keys, {self.failed} failed, eta {eta:.0f} s")
+            self._say(
+                f"{self.done}/{self.total} {self.unit}, {self.failed} failed, eta {eta:.0f} s"
+            )
 
     def stop(self) -> None:
         elapsed = time.perf_counter() - self.started
-        self._say(f"{self.done}/{self.total} keys, {self.failed} failed, {elapsed:.1f} s")
+        self._say(f"{self.done}/{self.total} {self.unit}, {self.failed} failed, {elapsed:.1f} s")
 
     def _say(self, text: str) -> None:
         self.console.print(f"{self.description}: {text}", highlight=False)

@@ -24,7 +24,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from shoal.http.params import FleetName, IdCursor, RecordId, Tenant
 from shoal.registry import NAME_PATTERN
 from shoal.sdk.client import Client
-from shoal.web.history_rows import column_rows, figures, local_path, model_url, run_row
+from shoal.web.history_rows import (
+    column_rows,
+    figures,
+    local_path,
+    model_url,
+    parameters,
+    run_row,
+)
 from shoal.web.rendering import fleet_context, render, with_done
 
 PAGE_ROWS = 50
@@ -83,7 +90,8 @@ def history_router(client: Client) -> APIRouter:
     @pages.get("/runs/{run_id}", response_class=HTMLResponse)
     def run_page(request: Request, run_id: RecordId) -> HTMLResponse:
         run = client.run(run_id)
-        return render(request, "run.html", run=run, row=run_row(run), figures=figures(run))
+        return render(request, "run.html", run=run, row=run_row(run), figures=figures(run),
+                      params=parameters(run))  # fmt: skip
 
     @pages.get("/datasets", response_class=HTMLResponse)
     def datasets_page(

@@ -38,6 +38,13 @@ def figures(run: Run) -> list[tuple[str, str]]:
     return [(str(name), figure(value)) for name, value in run.counts.items()]
 
 
+def parameters(run: Run) -> list[tuple[str, str]]:
+    """What the run was asked to do (its params: the data scored, the window of a pass, the
+    alias), as (name, text); unset ones left out."""
+    return [(str(name), figure(value)) for name, value in run.params.items()
+            if value is not None and value != ""]  # fmt: skip
+
+
 def duration(run: Run) -> str:
     """How long it ran: its recorded seconds, else finished minus started; "" while it
     runs with no figure yet."""
