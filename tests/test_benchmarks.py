@@ -63,6 +63,12 @@ EXPECTED = {
          "collect: the snapshot's reads", "render: the page", "Evidently"],
         "evidently",
     ),
+    "batch": (
+        "Batch scoring: 20,000 rows over 200 models",
+        ["bare loop: joblib.load + predict per key", "Shoal, log=False, workers=1",
+         "Shoal, log=True, workers=1", "memory: Shoal's growth", "MLflow loop (sample of"],
+        "mlflow",
+    ),
 }  # fmt: skip
 
 

@@ -172,9 +172,13 @@ def test_a_training_run_killed_mid_way_resumes_each_missing_key_exactly_once(
     _clean_after_gc(client)
 
 
+@pytest.mark.parametrize("point", ["score.part_written@2", "score.part_logged@3"])
 def test_a_scoring_killed_mid_way_resumes_each_part_once_and_logs_it_once(
-    tmp_path: Path, home: dict[str, str]
+    tmp_path: Path, home: dict[str, str], point: str
 ) -> None:
+    """Killed after its second part is recorded, or after its third part's logs were
+    written but before its output and record: the rerun scores each missing part once and
+    replaces what the dead attempt logged for them, so every row is logged exactly once."""
     client = _connect(home)
     fleet = client.fleet("grocer/demand", keys=["store"])
     stores = [f"s{i:02d}" for i in range(6)]
@@ -189,18 +193,19 @@ def test_a_scoring_killed_mid_way_resumes_each_part_once_and_logs_it_once(
         body = f"""\
             fleet.predict("in", out="{out.name}", logs="{logs}", workers=1, progress=False)
             """
-        assert _run(tmp_path, home, body, "score.part_written@2") == KILLED
+        assert _run(tmp_path, home, body, point) == KILLED
         assert not out.exists() and Path(f"{out}.partial").is_dir()
         run = fleet.runs(limit=1).items[0]
         _wait(lambda run_id=run.id: client.run(run_id).status == "interrupted")
         scores = fleet.predict(tmp_path / "in", out=out, logs=str(logs), workers=1,
                                progress=False)  # fmt: skip
-        assert scores.resumed_parts == 2 and scores.rows_scored == 20
+        assert scores.resumed_parts == 2 and scores.rows_scored == 30  # the figures of all
         written = pd.read_parquet(out)
         assert len(written) == 30 and not Path(f"{out}.partial").exists()
         logged = pd.read_parquet(logs / "predictions")
         assert len(logged) == 30 * (attempt + 1)  # every row logged once a run, none twice
         assert logged.groupby(["request_id", "row"]).size().max() == 1
+        assert written["request_id"].str.startswith(f"batch-{run.id}-").all()  # the origin's
 
 
 def test_an_evaluation_killed_before_commit_records_nothing(

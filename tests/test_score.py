@@ -125,7 +125,8 @@ def test_a_folder_partitioned_by_store_comes_out_partitioned_by_store(
     out = tmp_path / "out"
     scores = demand.predict(tmp_path / "in", out=out, workers=2, log=False, progress=False)
     assert scores.frame is None and scores.rows_scored == 49
-    assert sorted(p.name for p in out.iterdir()) == [f"store={s}" for s in STORES]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [f"store={s}" for s in STORES]
+    assert (out / "_SUCCESS").is_file()  # written last: readers of object stores wait for it
     assert not Path(f"{out}.partial").exists()  # renamed when complete
     written = ds.dataset(out, partitioning="hive").to_table().to_pandas()
     assert "store" in written.columns and len(written) == 49
@@ -298,3 +299,39 @@ def test_a_backfilled_week_scored_in_batch_is_monitored_in_its_own_days(
         rows = demand.monitoring.results(window="1d", at=dt.datetime(*day.timetuple()[:3]))
         assert sum(r["predictions"] for r in rows) == 10
         assert all(r["mape"] == pytest.approx(0.1 / 1.1) for r in rows)
+
+
+def test_partition_values_are_key_text_and_times_may_carry_offsets(
+    client: shoal.Client, tmp_path: Path
+) -> None:
+    """``store=001`` is the key "001", never the number 1; ``store=a%20b`` is "a b"; a text
+    time column may say Z or an offset; a column of non-times is an error naming it."""
+    from shoal.flavors.linear import LinearModel
+
+    fleet = client.fleet("grocer/padded", keys=["store"])
+    stores = ["001", "1", "a b"]
+    fleet.register([{"key": s, "model": LinearModel(float(i), {"x": 1.0})}
+                    for i, s in enumerate(stores)])  # fmt: skip
+    fleet.set_alias("production", {s: 1 for s in stores}, create=True)
+    for store in stores:
+        folder = tmp_path / "in" / f"store={store.replace(' ', '%20')}"
+        folder.mkdir(parents=True)
+        pq.write_table(pa.table({"x": [10.0, 20.0], "when": ["2026-11-24T00:00:00Z",
+                                                             "2026-11-24T01:00:00+01:00"]}),
+                       folder / "part-0.parquet")  # fmt: skip
+    logs = tmp_path / "logs"
+    scores = fleet.predict(tmp_path / "in", time_column="when", logs=str(logs), progress=False)
+    assert scores.rows_scored == 6 and not scores.problems
+    frame = scores.frame.sort_values(["store", "x"])
+    by_store = dict(zip(frame["store"], frame["prediction"], strict=False))
+    assert by_store == {"001": 20.0, "1": 21.0, "a b": 22.0}  # 0, 1, 2 + 1.0 * x (last row)
+    logged = pd.read_parquet(logs / "predictions")
+    assert set(logged["key.store"]) == set(stores)
+    assert set(logged["event_at"].dt.strftime("%Y-%m-%dT%H:%M")) == {"2026-11-24T00:00"}
+    bad = tmp_path / "bad" / "store=001"
+    bad.mkdir(parents=True)
+    pq.write_table(pa.table({"x": [1.0], "when": ["24/11/2026"]}), bad / "part-0.parquet")
+    with pytest.raises(InvalidInput, match="'24/11/2026' is not an ISO 8601 time") as refused:
+        fleet.predict(tmp_path / "bad", time_column="when", log=True, logs=str(logs),
+                      progress=False)  # fmt: skip
+    assert refused.value.field == "time_column"

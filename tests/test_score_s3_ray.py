@@ -49,7 +49,7 @@ def test_data_output_and_logs_on_s3(
                                 as_of="2026-11-24", workers=2, progress=False)  # fmt: skip
         assert scores.rows_scored == local.rows_scored == 49
         assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{s3.bucket}/out")) == [
-            f"store={s}" for s in STORES
+            "_SUCCESS", *(f"store={s}" for s in STORES)
         ]
         assert not fs.exists(f"{s3.bucket}/out.partial")
         fs.get(f"{s3.bucket}/out", str(tmp_path / "from-s3"), recursive=True)

@@ -15,7 +15,8 @@ The points, in the order a write passes them:
     evaluate.before_commit       evaluation results are written, not committed
     monitor.before_commit        a monitoring window's results are written, not committed
     monitor.results_stored       a window is committed, the monitoring run not finished
-    score.part_written           a scored part's output, logs and manifest are written
+    score.part_logged            a scored part's logs are written, its output and record not
+    score.part_written           a scored part's output, logs and record are written
 
 ``docs/reliability.md`` lists what the suite checks after each.
 """
@@ -36,6 +37,7 @@ POINTS = (
     "evaluate.before_commit",
     "monitor.before_commit",
     "monitor.results_stored",
+    "score.part_logged",
     "score.part_written",
 )
 

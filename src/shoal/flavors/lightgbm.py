@@ -74,7 +74,7 @@ class LightGBMFlavor(Flavor):
         import numpy as np
 
         booster = _booster(model)
-        return np.asarray(booster.predict(_features(booster, X)))
+        return np.asarray(booster.predict(_features(booster, X), **_threads(X)))
 
     def predict_proba(self, model: Any, X: pd.DataFrame) -> tuple[list[str], np.ndarray] | None:
         """Class probabilities of a binary or multiclass model (see the module doc for the
@@ -83,17 +83,20 @@ class LightGBMFlavor(Flavor):
 
         booster = _booster(model)
         if "lightgbm.sklearn.LGBMClassifier" in type_names(model):
-            return classifier_proba(model, _features(booster, X))
+            # The wrapper checks feature names: it gets the frame, not the float matrix.
+            names = booster.feature_name()
+            return classifier_proba(model, X.to_numpy() if _positional(names, X)
+                                    else select_columns(X, names))  # fmt: skip
         objective = str((getattr(booster, "params", None) or {}).get("objective", ""))
         if objective not in _BINARY and objective not in _MULTICLASS:
             return None  # before selecting columns: a regressor costs nothing here
         features = _features(booster, X)
         if objective in _BINARY:
-            positive = np.asarray(booster.predict(features), dtype=np.float64)
+            positive = np.asarray(booster.predict(features, **_threads(X)), dtype=np.float64)
             if positive.ndim != 1:
                 return None
             return ["0", "1"], np.column_stack([1.0 - positive, positive])
-        matrix = np.asarray(booster.predict(features), dtype=np.float64)
+        matrix = np.asarray(booster.predict(features, **_threads(X)), dtype=np.float64)
         if matrix.ndim != 2 or matrix.shape[0] != len(X):
             return None
         return [str(i) for i in range(matrix.shape[1])], matrix
@@ -125,9 +128,31 @@ def _positional(names: list[str], X: Any) -> bool:
     return names == auto and not set(auto) <= set(X.columns) and X.shape[1] == len(names)
 
 
+SMALL = 10_000
+"""Rows below which a predict runs on one thread: a fleet's calls are many and small (a
+key's rows, a request's), and waking OpenMP's pool for 100 rows cost 50x the predict
+itself on a busy 2-core machine. Callers already run keys in parallel."""
+
+
 def _features(booster: Any, X: pd.DataFrame) -> Any:
+    """The booster's columns of ``X`` in its order, as one float matrix when every column
+    is a plain number or bool: LightGBM's own DataFrame conversion costs about a
+    millisecond a call, more than predicting a key's rows. Categorical or text columns
+    stay a DataFrame, which LightGBM maps by its stored categories."""
+    import numpy as np
+
     names = booster.feature_name()
-    return X.to_numpy() if _positional(names, X) else select_columns(X, names)
+    if _positional(names, X):
+        return X.to_numpy()
+    selected = select_columns(X, names)
+    plain = all(isinstance(d, np.dtype) and d.kind in "fiub" for d in selected.dtypes)
+    if plain and len(names):
+        return selected.to_numpy(dtype=np.float64)
+    return selected
+
+
+def _threads(X: Any) -> dict[str, int]:
+    return {"num_threads": 1} if len(X) < SMALL else {}
 
 
 def _lightgbm() -> Any:

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import unquote
 
 import fsspec
 import pyarrow as pa
@@ -40,7 +41,7 @@ class Part:
     """For a slice of one large file: the row groups [start, stop) to read."""
     table: pa.Table | None = None
     """A frame's rows (in memory, no copy: a slice of the caller's table)."""
-    hive: dict[str, str] = field(default_factory=dict)
+    hive: dict[str, str | None] = field(default_factory=dict)
     """Partition values the path carries (``store=s001``): columns of the input that the
     output's path carries again, so they are not written inside its file."""
 
@@ -129,7 +130,12 @@ def _open_parquet(url: str, batch_rows: int) -> Input:
                 for i, span in enumerate(groups)
             ]  # fmt: skip
             return Input("parquet", shown, schema, parts, url=url)
-        dataset = ds.dataset(path, format="parquet", partitioning="hive",
+        found = ds.dataset(path, format="parquet", partitioning="hive",
+                           filesystem=None if local else fs)  # fmt: skip
+        # Partition values are key text: "store=001" is "001", never the number 1.
+        names = [f.name for f in found.partitioning.schema] if found.partitioning else []
+        text = ds.partitioning(pa.schema([(n, pa.string()) for n in names]), flavor="hive")
+        dataset = ds.dataset(path, format="parquet", partitioning=text if names else "hive",
                              filesystem=None if local else fs)  # fmt: skip
     except pa.ArrowException as exc:
         raise InvalidInput(f"cannot read {url!r} as Parquet: {exc}", field="data") from None
@@ -162,12 +168,16 @@ def _group_slices(meta: pq.FileMetaData, batch_rows: int) -> list[tuple[int, int
     return slices
 
 
-def _hive(relative: str) -> dict[str, str]:
-    out = {}
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def _hive(relative: str) -> dict[str, str | None]:
+    """``name=value`` folders of a path, values URL-decoded as hive writers encode them."""
+    out: dict[str, str | None] = {}
     for segment in PurePosixPath(relative).parts[:-1]:
         name, eq, value = segment.partition("=")
         if eq and name:
-            out[name] = value
+            out[unquote(name)] = None if value == HIVE_NULL else unquote(value)
     return out
 
 
@@ -176,20 +186,25 @@ def is_local(fs: Any) -> bool:
     return protocol in ("file", "local")
 
 
-def read_part(url: str | None, schema: pa.Schema, part: Part) -> pa.Table:
-    """A part's rows, with the columns its folder path carries (``store=s001``) filled in."""
+def read_part(
+    url: str | None, schema: pa.Schema, part: Part, columns: list[str] | None = None
+) -> pa.Table:
+    """A part's rows (only ``columns`` when given), with the columns its folder path
+    carries (``store=s001``) filled in."""
     if part.table is not None:
-        return part.table
+        return part.table if columns is None else part.table.select(columns)
     assert url is not None and part.path is not None
     fs, _ = filesystem(url)
     local = is_local(fs)
     handle = pq.ParquetFile(part.path, filesystem=None if local else fs)
+    stored = None if columns is None else [c for c in columns if c not in part.hive]
     if part.row_group is not None:
-        table = handle.read_row_groups(list(range(*part.row_group)))
+        table = handle.read_row_groups(list(range(*part.row_group)), columns=stored)
     else:
-        table = handle.read()
+        table = handle.read(columns=stored)
     for name, value in part.hive.items():
-        if name not in table.column_names and name in schema.names:
+        wanted = columns is None or name in columns
+        if wanted and name not in table.column_names and name in schema.names:
             kind = schema.field(name).type
             column: pa.Array[Any] = pa.array([value] * table.num_rows, pa.string())
             with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shoal import faults
 from shoal import logs as log_files
 from shoal.artifacts import ArtifactStore, BlobRef
 from shoal.data import fingerprint, key_groups
@@ -64,7 +65,10 @@ class Job:
     as_of: dt.datetime | None = None
     time_column: str | None = None
     staging: str | None = None
-    """Where output files go (the run's staging folder); None: kept in memory."""
+    """Where output files go (the staging folder's data tree); None: kept in memory."""
+    origin: int = 0
+    """The run that began this scoring (this one, or the one a resume continues): names
+    request ids and log files, so every attempt at a part writes the same ones."""
     logs: str | None = None
     keep: bool = False
 
@@ -78,6 +82,8 @@ class PartResult:
     rows_scored: int = 0
     keys_scored: int = 0
     problems: list[KeyProblem] = field(default_factory=list)
+    problem_rows: Counter[str] = field(default_factory=Counter)
+    problem_keys: Counter[str] = field(default_factory=Counter)
     version_ids: set[int] = field(default_factory=set)
     table: pa.Table | None = None
     file: str | None = None
@@ -85,16 +91,47 @@ class PartResult:
     fingerprint: str = ""
     seconds: float = 0.0
 
+    KEPT = 100
+    """Problems a part's record keeps in full (all are counted)."""
+
+    def add(self, problem: KeyProblem) -> None:
+        self.problems.append(problem)
+        self.problem_rows[problem.reason] += problem.rows
+        self.problem_keys[problem.reason] += 1
+
+    def summary(self) -> dict[str, Any]:
+        """The part's figures as JSON: what a resume adds back for a part it skips."""
+        return {
+            "rows_in": self.rows_in, "rows_scored": self.rows_scored,
+            "keys_scored": self.keys_scored, "problem_rows": dict(self.problem_rows),
+            "problem_keys": dict(self.problem_keys), "version_ids": sorted(self.version_ids),
+            "problems": [vars(p) for p in self.problems[: self.KEPT]], "file": self.file,
+            "log_files": self.log_files, "fingerprint": self.fingerprint,
+        }  # fmt: skip
+
+    @classmethod
+    def from_summary(cls, index: int, data: dict[str, Any]) -> PartResult:
+        return cls(
+            index, rows_in=int(data["rows_in"]), rows_scored=int(data["rows_scored"]),
+            keys_scored=int(data["keys_scored"]),
+            problems=[KeyProblem(**p) for p in data.get("problems", [])],
+            problem_rows=Counter(data.get("problem_rows", {})),
+            problem_keys=Counter(data.get("problem_keys", {})),
+            version_ids=set(data.get("version_ids", [])), file=data.get("file"),
+            log_files=int(data.get("log_files", 0)), fingerprint=str(data["fingerprint"]),
+        )  # fmt: skip
+
 
 class Models:
     """Loaded models by version id, least recently used out past ``size``: one per process.
 
     A fleet's version usually appears in one part (a folder partitioned by store, keys of
     store and product), so this rarely hits; it exists so a key whose rows span parts is
-    loaded once, not once per part.
+    loaded once, not once per part. Small (256), so memory follows the parts in flight, not
+    the fleet: a part's own models are held by the part while it runs.
     """
 
-    def __init__(self, artifacts: ArtifactStore, allow_pickle: bool, size: int = 1024) -> None:
+    def __init__(self, artifacts: ArtifactStore, allow_pickle: bool, size: int = 256) -> None:
         self.artifacts = artifacts
         self.allow_pickle = allow_pickle
         self.size = size
@@ -200,13 +237,15 @@ def score_part(
     vids: list[np.ndarray] = []
     probas: list[tuple[list[str], np.ndarray] | None] = []
     logged: set[str] = set()
+    texts: list[tuple[str, ...]] = []
     found = [versions.get(key_strings(key)) for key in groups.keys]
     loaded = models.load([row for row in found if row is not None])
     for key, row, start, stop in zip(groups.keys, found, groups.starts, groups.stops,
                                      strict=True):  # fmt: skip
-        shown = dict(zip(job.dims, key_strings(key), strict=True))
+        text = key_strings(key)
+        shown = dict(zip(job.dims, text, strict=True))
         if row is None:
-            result.problems.append(KeyProblem(shown, NO_VERSION, stop - start,
+            result.add(KeyProblem(shown, NO_VERSION, stop - start,
                                               "no version at the alias for this key"))  # fmt: skip
             continue
         signature = signature_of(row["signature"])
@@ -214,13 +253,13 @@ def score_part(
             picked[signature] = _features(frame, signature, job)
         X_all, bad, why = picked[signature]
         if X_all is None or bad is None:
-            result.problems.append(KeyProblem(shown, SIGNATURE, stop - start, why))
+            result.add(KeyProblem(shown, SIGNATURE, stop - start, why))
             continue
         rows = np.arange(start, stop)
         dropped = int(bad[start:stop].sum())
         if dropped:
             why = "rows with a missing, NaN or infinite feature"
-            result.problems.append(KeyProblem(shown, NON_FINITE, dropped, why))
+            result.add(KeyProblem(shown, NON_FINITE, dropped, why))
             rows = rows[~bad[start:stop]]
             if not len(rows):
                 continue
@@ -234,21 +273,25 @@ def score_part(
             if len(predicted) != len(rows):
                 raise InvalidInput(f"the model returned {len(predicted)} predictions for "
                                    f"{len(rows)} rows")  # fmt: skip
-            proba = _proba(flavor, model, X)
         except Exception as exc:  # the key's fault (or its model's), not the run's
-            result.problems.append(KeyProblem(shown, FAILED, len(rows),
-                                              f"{type(exc).__name__}: {exc}"[:500]))  # fmt: skip
+            result.add(KeyProblem(shown, FAILED, len(rows), f"{type(exc).__name__}: {exc}"[:500]))
             continue
+        try:
+            proba = _proba(flavor, model, X)
+        except Exception:  # probabilities are extra: the predictions stand without them
+            proba = None
         taken.append(rows)
         answers.append(predicted)
         numbers.append(np.full(len(rows), row["number"], np.int64))
         vids.append(np.full(len(rows), row["version_id"], np.int64))
         probas.append(proba)
+        texts.append(text)
         result.version_ids.add(int(row["version_id"]))
         result.keys_scored += 1
         logged.update(signature.names if signature is not None else _default_features(job))
     if taken:
-        _assemble(job, part, result, ordered, taken, answers, numbers, vids, probas, logged)
+        _assemble(job, part, result, ordered, taken, answers, numbers, vids, probas, logged,
+                  texts)  # fmt: skip
     result.seconds = time.perf_counter() - began
     return result
 
@@ -319,13 +362,14 @@ def _assemble(
     job: Job, part: Part, result: PartResult, ordered: pa.Table, taken: list[np.ndarray],
     answers: list[np.ndarray], numbers: list[np.ndarray], vids: list[np.ndarray],
     probas: list[tuple[list[str], np.ndarray] | None], logged: set[str],
+    texts: list[tuple[str, ...]],
 ) -> None:  # fmt: skip
     """The scored rows, in input order, with their answers; written where the run says."""
     index = np.concatenate(taken)
     scored = ordered.take(pa.array(index))
     original = scored.column(_ORDER).to_numpy()
     order = np.argsort(original, kind="stable")
-    request_id = f"batch-{job.run_id}-{part.index}"
+    request_id = f"batch-{job.origin or job.run_id}-{part.index}"
     added: dict[str, pa.Array[Any]] = {
         "prediction": _column(answers),
         "version": pa.array(np.concatenate(numbers)),
@@ -353,20 +397,20 @@ def _assemble(
         out = _put(out, f"proba.{name}", tail[f"proba.{name}"])
     result.rows_scored = out.num_rows
     if job.logs is not None:
-        result.log_files = len(log_files.write_predictions(
-            job.logs, job.tenant, job.fleet,
-            _log_rows(job, body, out, version_ids.take(take), logged, classes),
-        ))  # fmt: skip
+        counts = [len(rows) for rows in taken]
+        keys = {dim: pa.array(np.repeat(np.array([t[i] for t in texts], dtype=object), counts),
+                              pa.string()).take(take)
+                for i, dim in enumerate(job.dims)}  # fmt: skip
+        table = _log_rows(job, body, out, version_ids.take(take), logged, classes, keys)
+        tag = f"b{job.origin or job.run_id}p{part.index}"  # see score._staging.log_tag
+        result.log_files = len(log_files.write_predictions(job.logs, job.tenant, job.fleet,
+                                                           table, tag))  # fmt: skip
+        faults.point("score.part_logged")
     if job.staging is not None:
         written = out.drop_columns([n for n in part.hive if n in out.column_names])
         fs, root = filesystem(job.staging)
-        target = f"{root.rstrip('/')}/{part.relative}"
-        folder, _, name = target.rpartition("/")
-        fs.makedirs(folder, exist_ok=True)
-        temporary = f"{folder}/.{name}.tmp"
-        with fs.open(temporary, "wb") as handle:
-            handle.write(log_files.parquet_bytes(written))
-        fs.mv(temporary, target)
+        folder, _, name = f"{root.rstrip('/')}/{part.relative}".rpartition("/")
+        log_files.write_named(fs, folder, name, log_files.parquet_bytes(written))
         result.file = part.relative
     if job.keep:
         result.table = out
@@ -381,7 +425,7 @@ def _put(table: pa.Table, name: str, column: pa.Array[Any]) -> pa.Table:
 
 def _log_rows(
     job: Job, body: pa.Table, out: pa.Table, version_ids: pa.Array[Any], logged: set[str],
-    classes: list[str],
+    classes: list[str], keys: Mapping[str, pa.Array[Any]],
 ) -> pa.Table:  # fmt: skip
     """The scored rows as prediction-log rows (the layout of :mod:`shoal.logs`)."""
     n = out.num_rows
@@ -396,8 +440,8 @@ def _log_rows(
     event = _event_times(job, body, n)
     if event is not None:
         columns["event_at"] = event
-    for dim, name in zip(job.dims, job.by, strict=True):
-        columns[f"key.{dim}"] = pc.cast(body.column(name), pa.string())
+    for dim, text in keys.items():  # as the registry writes keys, as the server logs them
+        columns[f"key.{dim}"] = text
     for name in sorted(logged):
         if name in body.column_names:
             columns[f"feature.{name}"] = body.column(name)
@@ -419,7 +463,35 @@ def _event_times(job: Job, body: pa.Table, n: int) -> pa.Array[Any] | None:
     elif pa.types.is_date(column.type):
         column = pc.assume_timezone(pc.cast(column, pa.timestamp("us")), "UTC")
     else:
-        text = pc.cast(column, pa.string())
-        column = pc.assume_timezone(pc.cast(text, pa.timestamp("us")), "UTC")  # ISO 8601
+        column = _parsed_times(pc.cast(column, pa.string()), job.time_column)
     found: pa.Array[Any] = pc.cast(column, kind).combine_chunks()
     return found
+
+
+def _parsed_times(text: Any, name: str) -> Any:
+    """ISO 8601 text as UTC times: with an offset (``Z``, ``+01:00``) as it says, without
+    one as UTC; anything else is the run's error, naming the column and a bad value."""
+    kind = pa.timestamp("us", tz="UTC")
+    try:
+        return pc.cast(text, kind)  # every value carries an offset
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    try:
+        return pc.assume_timezone(pc.cast(text, pa.timestamp("us")), "UTC")  # none does
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    bad = None
+    for value in text.to_pylist():
+        if value is None:
+            continue
+        try:
+            dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            bad = value
+            break
+    shown = f"{bad!r} is not" if bad is not None else "mixed offsets and no offset are not"
+    raise InvalidInput(
+        f"time column {name!r}: {shown} an ISO 8601 time; write 2026-11-24 or "
+        "2026-11-24T06:00:00+00:00 (one form for the whole column), or pass as_of=",
+        field="time_column",
+    )

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -37,12 +36,12 @@ from shoal import faults
 from shoal.errors import InvalidInput
 from shoal.registry import FleetRef, Lease, Registry, Scope, check_alias, new_holder
 from shoal.registry.champion import unknown_alias
-from shoal.score._input import Input, Part, filesystem, is_local, open_input
+from shoal.score._input import Input, Part, open_input
 from shoal.score._part import Job, Models, PartResult, score_part
 from shoal.score._result import MAX_PROBLEMS, BatchScores, ScoreOptions
+from shoal.score._staging import Staging
 from shoal.train._progress import reporter
 
-MANIFEST = "_shoal_scoring.json"
 _ADDED_TYPES = {"prediction": pa.float64(), "version": pa.int64(), "request_id": pa.string(),
                 "row": pa.int64()}  # fmt: skip
 SMALL_INPUT = 100_000
@@ -59,46 +58,57 @@ def score_fleet(
         check_alias(options.alias)
     source = open_input(data, options.batch_rows)
     _check_columns(source, options)
-    staging, done = _staging(source, fleet, options)
     versions = _resolve(registry, fleet, source, options)
     if not versions and options.alias is not None:
         have = registry.aliases.coverage(fleet)  # kept counters: no scan
         if not have.get(options.alias):
             raise unknown_alias(fleet, options.alias, sorted(have), "alias")
+    staging = None
+    if options.out is not None:
+        resumable = source.location is not None  # a frame in memory cannot be recognised
+        staging = Staging(options.out, _identity(source, fleet, options),
+                          overwrite=options.overwrite, resumable=resumable)  # fmt: skip
     holder = new_holder()
     run_id = registry.runs.start(
         fleet, "score", params=_params(source, options), actor=options.actor,
         with_code_ref=False, holder=holder,
     )  # fmt: skip
     keeper = registry.runs.keep(Lease(run_id, holder))
+    origin = run_id
+    if staging is not None:
+        origin = staging.begin(run_id)
+        staging.forget_logs(options.logs, fleet.tenant, fleet.name)
+    done = dict(staging.done) if staging is not None else {}
     result = BatchScores(run_id, rows_in=source.rows, resumed_parts=len(done))
     job = Job(
         run_id=run_id, tenant=fleet.tenant, fleet=fleet.name, dims=fleet.keys, by=options.by,
         allow_pickle=fleet.allow_pickle, url=source.url, schema=source.schema,
         made_at=dt.datetime.now(dt.UTC), as_of=options.as_of, time_column=options.time_column,
-        staging=staging, logs=options.logs, keep=options.out is None,
+        staging=None if staging is None else staging.data, logs=options.logs,
+        keep=options.out is None, origin=origin,
     )  # fmt: skip
-    todo = [p for p in source.parts if str(p.index) not in done]
-    fingerprints: dict[str, str] = dict(done)
-    tables: dict[int, pa.Table] = {}
-    used: set[int] = set()
+    parts: dict[int, PartResult] = {i: PartResult.from_summary(i, s) for i, s in done.items()}
+    for part in parts.values():
+        _add(result, part)
     progress = reporter(options.progress)
     progress.start(f"scoring {fleet.path}", source.rows, unit="rows")
-    progress.advance(sum(p.rows for p in source.parts if str(p.index) in done), 0)
+    progress.advance(sum(p.rows_in for p in parts.values()), 0)
+
+    def record(part: PartResult) -> None:
+        """A part is done: count it, and (with an output) mark it done for a resume."""
+        parts[part.index] = part
+        _add(result, part)
+        if staging is not None:
+            staging.record(part.index, part.summary())
+        faults.point("score.part_written")
+        progress.advance(part.rows_in, part.rows_in - part.rows_scored)
+
+    todo = [p for p in source.parts if p.index not in done]
     try:
-        for part in _run(job, todo, versions, registry, options):
-            _add(result, part)
-            used |= part.version_ids
-            fingerprints[str(part.index)] = part.fingerprint
-            if part.table is not None:
-                tables[part.index] = part.table
-            if staging is not None:
-                _write_manifest(staging, _identity(source, fleet, options), fingerprints)
-            faults.point("score.part_written")
-            progress.advance(part.rows_in, part.rows_in - part.rows_scored)
+        _run(job, todo, versions, registry, options, record)
         progress.stop()
-        if staging is not None and options.out is not None:
-            result.files = _publish(staging, options.out, source, options.overwrite)
+        if staging is not None:
+            result.files = staging.publish(source)
     except BaseException as exc:
         progress.stop()
         keeper.stop()
@@ -107,14 +117,14 @@ def score_fleet(
                              counts=result.counts())  # fmt: skip
         raise
     keeper.stop()
+    used = {v for p in parts.values() for v in p.version_ids}
     result.versions_loaded = len(used)
     result.data_fingerprint = hashlib.sha256(
-        "".join(fingerprints[str(p.index)] for p in source.parts).encode()
+        "".join(parts[p.index].fingerprint for p in source.parts).encode()
     ).hexdigest()
-    if tables:
-        result.frame = _frame([tables[i] for i in sorted(tables)], source)
-    elif options.out is None:
-        result.frame = _frame([], source)
+    tables = [parts[i].table for i in sorted(parts) if parts[i].table is not None]
+    if options.out is None:
+        result.frame = _frame(tables, source)  # type: ignore[arg-type]
     result.seconds = time.perf_counter() - began
     counts = result.counts()
     counts["versions_used"] = sorted(used)[:1000]
@@ -126,11 +136,11 @@ def _add(result: BatchScores, part: PartResult) -> None:
     result.rows_scored += part.rows_scored
     result.keys_scored += part.keys_scored
     result.log_files += part.log_files
-    for problem in part.problems:
-        result.problem_rows[problem.reason] += problem.rows
-        result.problem_keys[problem.reason] += 1
-        if len(result.problems) < MAX_PROBLEMS:
-            result.problems.append(problem)
+    result.problem_rows.update(part.problem_rows)
+    result.problem_keys.update(part.problem_keys)
+    room = MAX_PROBLEMS - len(result.problems)
+    if room > 0:
+        result.problems.extend(part.problems[:room])
 
 
 def _check_columns(source: Input, options: ScoreOptions) -> None:
@@ -180,7 +190,7 @@ def _keys(source: Input, options: ScoreOptions) -> list[tuple[str, ...]]:
 
     seen: dict[tuple[str, ...], None] = {}
     for part in source.parts:
-        table = read_part(source.url, source.schema, part).select(list(options.by))
+        table = read_part(source.url, source.schema, part, list(options.by))
         grouped = table.group_by(list(options.by), use_threads=False).aggregate([])
         columns = [grouped.column(name).to_pylist() for name in options.by]
         for key in zip(*columns, strict=True):
@@ -190,18 +200,24 @@ def _keys(source: Input, options: ScoreOptions) -> list[tuple[str, ...]]:
 
 def _run(
     job: Job, parts: list[Part], versions: dict[tuple[str, ...], dict[str, Any]],
-    registry: Registry, options: ScoreOptions,
-) -> Iterator[PartResult]:  # fmt: skip
+    registry: Registry, options: ScoreOptions, record: Callable[[PartResult], None],
+) -> None:  # fmt: skip
+    """Score ``parts``, handing each result to ``record`` as it completes.
+
+    On a failure or Ctrl-C, parts not started are dropped, and parts already running are
+    waited for and recorded (when they succeeded) before the error goes on: what they
+    wrote is then known to be done, and a resume skips it.
+    """
     if options.executor == "ray":
         from shoal.score._ray import run_parts
 
-        yield from run_parts(job, parts, versions, registry.versions.artifacts, options.workers)
+        run_parts(job, parts, versions, registry.versions.artifacts, options.workers, record)
         return
     workers = options.workers or min(4, os.cpu_count() or 1)
     models = Models(registry.versions.artifacts, job.allow_pickle)
     if workers == 1:
         for part in parts:
-            yield score_part(job, part, versions, models)
+            record(score_part(job, part, versions, models))
         return
     with ThreadPoolExecutor(workers, thread_name_prefix="shoal-score") as pool:
         pending: set[Future[PartResult]] = set()
@@ -217,10 +233,14 @@ def _run(
                     return
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    yield future.result()
-        finally:
+                    record(future.result())
+        except BaseException:
             for future in pending:
                 future.cancel()
+            for future in pending:
+                if not future.cancelled() and future.exception() is None:
+                    record(future.result())
+            raise
 
 
 def _params(source: Input, options: ScoreOptions) -> dict[str, Any]:
@@ -243,74 +263,6 @@ def _identity(source: Input, fleet: FleetRef, options: ScoreOptions) -> dict[str
         "time_column": options.time_column,
         "parts": [[p.relative, p.rows] for p in source.parts],
     }  # fmt: skip
-
-
-def _staging(
-    source: Input, fleet: FleetRef, options: ScoreOptions
-) -> tuple[str | None, dict[str, str]]:
-    """The partial output folder, and the parts a previous try already wrote there."""
-    if options.out is None:
-        return None, {}
-    fs, out = filesystem(options.out)
-    if fs.exists(out) and (not fs.isdir(out) or fs.ls(out)) and not options.overwrite:
-        raise InvalidInput(
-            f"{options.out!r} already holds files; give a new folder, or overwrite=True "
-            "(--overwrite) to replace it once the new results are complete",
-            field="out",
-        )
-    staging = options.out.rstrip("/") + ".partial"
-    _, path = filesystem(staging)
-    done: dict[str, str] = {}
-    if fs.exists(path):
-        manifest = _read_manifest(fs, path)
-        if (source.location is not None and manifest is not None
-                and manifest.get("identity") == _identity(source, fleet, options)):  # fmt: skip
-            done = {k: v for k, v in manifest.get("done", {}).items()
-                    if fs.exists(f"{path}/{source.parts[int(k)].relative}")}  # fmt: skip
-        else:
-            fs.rm(path, recursive=True)
-    fs.makedirs(path, exist_ok=True)
-    _write_manifest(staging, _identity(source, fleet, options), done)
-    return staging, done
-
-
-def _read_manifest(fs: Any, path: str) -> dict[str, Any] | None:
-    try:
-        with fs.open(f"{path}/{MANIFEST}", "rb") as handle:
-            found = json.loads(handle.read())
-    except (OSError, ValueError):
-        return None
-    return found if isinstance(found, dict) else None
-
-
-def _write_manifest(staging: str, identity: dict[str, Any], done: dict[str, str]) -> None:
-    fs, path = filesystem(staging)
-    text = json.dumps({"identity": identity, "done": done}).encode()
-    temporary = f"{path}/.{MANIFEST}.tmp"
-    with fs.open(temporary, "wb") as handle:
-        handle.write(text)
-    fs.mv(temporary, f"{path}/{MANIFEST}")
-
-
-def _publish(staging: str, out: str, source: Input, overwrite: bool) -> list[str]:
-    """Rename the complete partial folder to ``out`` (replacing it with ``overwrite``)."""
-    fs, path = filesystem(staging)
-    fs.rm(f"{path}/{MANIFEST}")
-    _, target = filesystem(out)
-    if fs.exists(target):
-        assert overwrite or not fs.ls(target)
-        fs.rm(target, recursive=True)
-    if is_local(fs):
-        fs.mv(path, target, recursive=True)  # one rename: the folder appears whole
-    else:  # an object store has no folders to rename: each file is copied, then removed
-        fs.invalidate_cache()
-        for name in fs.find(path):
-            fs.mv(name, f"{target}/{name[len(path) :].lstrip('/')}")
-        fs.invalidate_cache()
-        if fs.exists(path):  # a store with folder markers keeps an empty one
-            fs.rm(path, recursive=True)
-    return [f"{out.rstrip('/')}/{p.relative}" for p in source.parts
-            if fs.exists(f"{target}/{p.relative}")]  # fmt: skip
 
 
 def _frame(tables: list[pa.Table], source: Input) -> Any:

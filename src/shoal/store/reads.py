@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
@@ -276,8 +277,9 @@ def versions_at_alias(
         sa.select(
             *key_columns,
             versions.c.id, versions.c.number, versions.c.model_id, versions.c.flavor,
-            versions.c.artifact_sha256, versions.c.artifact_size, versions.c.signature,
-            blobs.c.pack, blobs.c.offset,
+            versions.c.artifact_sha256, versions.c.artifact_size,
+            sa.cast(versions.c.signature, sa.Text).label("signature"), blobs.c.pack,
+            blobs.c.offset,
         )
         .select_from(
             aliases.join(models, models.c.id == aliases.c.model_id)
@@ -290,12 +292,22 @@ def versions_at_alias(
         )
     )  # fmt: skip
     n = len(fleet.keys)
+    # A fleet's versions share a few signatures and packs: each distinct one is parsed and
+    # held once (a million keys' own copies of a signature cost gigabytes).
+    shared: dict[Any, Any] = {}
+
+    def one(value: Any, parse: bool = False) -> Any:
+        found = shared.get(value)
+        if found is None and value is not None:
+            found = shared[value] = json.loads(value) if parse else value
+        return found
+
     return {
         tuple(row[:n]): {
             "version_id": row.id, "number": row.number, "model_id": row.model_id,
-            "flavor": row.flavor, "artifact_sha256": row.artifact_sha256,
-            "artifact_size": row.artifact_size,
-            "signature": row.signature, "pack": row.pack, "offset": row.offset,
+            "flavor": one(row.flavor), "artifact_sha256": row.artifact_sha256,
+            "artifact_size": row.artifact_size, "signature": one(row.signature, parse=True),
+            "pack": one(row.pack), "offset": row.offset,
         }
         for row in conn.execute(query)
     }  # fmt: skip
