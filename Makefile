@@ -12,7 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 
 LINT_PATHS := src tests scripts $(wildcard benchmarks)
 
-BENCHMARKS := registry training pages serving monitoring reports
+BENCHMARKS := registry training pages serving monitoring reports batch
 
 .PHONY: demo test lint install install-dev bench bench-quick $(addprefix bench-,$(BENCHMARKS)) clean
 
