@@ -41,6 +41,7 @@ from shoal.errors import InvalidInput
 from shoal.flavors import Signature, get_flavor
 from shoal.score._input import Part, filesystem, read_part
 from shoal.score._result import FAILED, NO_VERSION, NON_FINITE, SIGNATURE, KeyProblem
+from shoal.score._staging import log_tag
 from shoal.train._book import key_strings
 
 ROW = "row"
@@ -402,7 +403,7 @@ def _assemble(
                               pa.string()).take(take)
                 for i, dim in enumerate(job.dims)}  # fmt: skip
         table = _log_rows(job, body, out, version_ids.take(take), logged, classes, keys)
-        tag = f"b{job.origin or job.run_id}p{part.index}"  # see score._staging.log_tag
+        tag = log_tag(job.origin or job.run_id, part.index)
         result.log_files = len(log_files.write_predictions(job.logs, job.tenant, job.fleet,
                                                            table, tag))  # fmt: skip
         faults.point("score.part_logged")

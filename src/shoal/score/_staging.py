@@ -83,7 +83,7 @@ class Staging:
         folder = f"{root.rstrip('/')}/predictions/tenant={tenant}/fleet={fleet}"
         if not fs.exists(folder):
             return 0
-        mine = re.compile(rf"-{re.escape(log_tag(self.origin, 0))[:-1]}(\d+)\.parquet$")
+        mine = re.compile(rf"-b{self.origin}p(\d+)\.parquet$")  # log_tag(origin, part)
         removed = 0
         for path in fs.find(folder):
             found = mine.search(path)
