@@ -378,6 +378,14 @@ def test_cli_quick_demo_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     top = ranked[0].split()
     assert top[0] == "*" and top[1] in drifted, ranked[:3]
     assert "unresolved alerts of rule 'psi > 0.2 on any feature'" in first.stdout
+    # The night's batch: every key's forecast for the day after the week, partitioned by store.
+    tomorrow = f"{replay_days(QUICK)[-1] + pd.Timedelta(days=1):%Y-%m-%d}"
+    assert (f"Batch scoring: tomorrow's forecast ({tomorrow}) for every store and SKU in one "
+            "fleet.predict call") in first.stdout  # fmt: skip
+    assert f"  {KEYS} of {KEYS} rows scored by {KEYS} versions (0 not scored)" in first.stdout
+    forecast = tmp_path / "home" / "forecasts" / tomorrow
+    assert (forecast / "_SUCCESS").is_file()
+    assert len(pd.read_parquet(forecast)) == KEYS
     # The fleet report: written under SHOAL_HOME, its drifting stores and promotion in it.
     report_line = next(line for line in lines if line.startswith("Fleet report ("))
     page = Path(report_line.split(": ", 1)[1])
@@ -404,7 +412,10 @@ def test_cli_quick_demo_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert promoted in second.output.splitlines()
     assert f"serving on http://127.0.0.1:{port} — Ctrl-C to stop" in second.output
     assert answered == [200] and "stopped with the demo" not in second.output
-    assert len(_logged(logs, "predictions")) == len(_logged(logs, "feedback")) == 2 * KEYS * 7
+    # Each run: the replayed week's forecasts and actuals, and the night's batch for the day
+    # after it (forecasts only: its actuals have not happened yet).
+    assert len(_logged(logs, "feedback")) == 2 * KEYS * 7
+    assert len(_logged(logs, "predictions")) == 2 * KEYS * (7 + 1)
     client = shoal.connect()
     try:
         fleets = {f.path: f for f in client.fleets()}

@@ -3,6 +3,7 @@ server), and parts scored as tasks of a real local Ray cluster."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +42,22 @@ def test_data_output_and_logs_on_s3(
 
     _write_input(tmp_path / "in")
     local = demand.predict(tmp_path / "in", out=tmp_path / "out", log=False, progress=False)
+    here = f"score-{uuid.uuid4().hex[:8]}"  # moto keeps its buckets for the process: a prefix
     with LocalS3Server() as s3:
         monkeypatch.setitem(fsspec.config.conf, "s3", s3.storage_options)
         fs = fsspec.filesystem("s3")
-        fs.put(str(tmp_path / "in"), f"{s3.bucket}/in", recursive=True)
-        scores = demand.predict(s3.url("in"), out=s3.url("out"), logs=s3.url("logs"),
-                                as_of="2026-11-24", workers=2, progress=False)  # fmt: skip
+        fs.put(str(tmp_path / "in"), f"{s3.bucket}/{here}/in", recursive=True)
+        scores = demand.predict(s3.url(f"{here}/in"), out=s3.url(f"{here}/out"),
+                                logs=s3.url(f"{here}/logs"), as_of="2026-11-24", workers=2,
+                                progress=False)  # fmt: skip
         assert scores.rows_scored == local.rows_scored == 49
-        assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{s3.bucket}/out")) == [
-            "_SUCCESS", *(f"store={s}" for s in STORES)
+        assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{s3.bucket}/{here}/out")) == [
+            "_SUCCESS",
+            *(f"store={s}" for s in STORES),
         ]
-        assert not fs.exists(f"{s3.bucket}/out.partial")
-        fs.get(f"{s3.bucket}/out", str(tmp_path / "from-s3"), recursive=True)
-        fs.get(f"{s3.bucket}/logs", str(tmp_path / "logs"), recursive=True)
+        assert not fs.exists(f"{s3.bucket}/{here}/out.partial")
+        fs.get(f"{s3.bucket}/{here}/out", str(tmp_path / "from-s3"), recursive=True)
+        fs.get(f"{s3.bucket}/{here}/logs", str(tmp_path / "logs"), recursive=True)
     on_s3 = _by_key(pd.read_parquet(tmp_path / "from-s3"))
     here = _by_key(pd.read_parquet(tmp_path / "out"))
     np.testing.assert_allclose(on_s3["prediction"], here["prediction"])
