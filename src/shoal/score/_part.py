@@ -320,6 +320,9 @@ def _features(
             signature.validate(X)
         except InvalidInput as exc:
             return None, None, str(exc)
+    if len(names) > 1 and all(pd.api.types.is_float_dtype(X[n].dtype) for n in names):
+        # One float block: a key's slice is then a view of it, not a copy per key.
+        X = pd.DataFrame(X.to_numpy(dtype=np.float64), columns=names, index=X.index)
     bad = np.zeros(len(X), dtype=bool)
     for name in names:
         column = X[name]
